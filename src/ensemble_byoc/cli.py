@@ -1,0 +1,86 @@
+"""The training entry point: the only place that turns errors into ``output/failure`` and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ensemble_byoc.config import TrainConfig, decode_value
+from ensemble_byoc.data import read_json_config
+from ensemble_byoc.errors import EnsembleError, UserError
+from ensemble_byoc.logs import configure_logging
+from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.training import run_training
+
+logger = logging.getLogger("ensemble_byoc.train")
+
+SUCCESS_LINE = "Reporting training SUCCESS"
+FAILURE_LINE = "Reporting training FAILURE"
+_FAILURE_LIMIT = 1024
+
+
+def available_threads() -> int:
+    """The cores this process may run on (its CPU affinity), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def is_leader(resource_config: Mapping[str, Any]) -> bool:
+    """The first host (SageMaker sorts them) writes the model; a single-host job is its own leader."""
+    hosts = sorted(resource_config.get("hosts") or [])
+    current = resource_config.get("current_host")
+    return not hosts or current is None or current == hosts[0]
+
+
+def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run a training job as SageMaker starts one; return the process exit code."""
+    del argv  # SageMaker passes only the word "train"
+    env = os.environ if environ is None else environ
+    paths = SageMakerPaths.from_env(env)
+    configure_logging(env.get("LOG_LEVEL", "INFO"))
+    paths.failure_file.unlink(missing_ok=True)
+    try:
+        hyperparameters = read_json_config(paths.hyperparameters_file, default={})
+        level = decode_value(hyperparameters.get("sagemaker_container_log_level", ""))
+        if isinstance(level, int):
+            logging.getLogger("ensemble_byoc").setLevel(level)
+        resource_config = read_json_config(paths.resource_config_file, default={})
+        input_data_config = read_json_config(paths.input_data_config_file, default={})
+        config = TrainConfig.from_hyperparameters(hyperparameters)
+        if not is_leader(resource_config):
+            logger.info("Host %s is not the first host %s: it writes no model and exits.",
+                        resource_config.get("current_host"), sorted(resource_config["hosts"])[0])
+            return 0
+        run_training(paths, config, input_data_config=input_data_config, n_threads=available_threads())
+    except UserError as exc:
+        return _fail(paths, f"UserError: {exc}")
+    except EnsembleError as exc:
+        logger.error("%s", traceback.format_exc())
+        return _fail(paths, f"{exc.kind}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the one place every failure becomes a failure file
+        logger.error("%s", traceback.format_exc())
+        return _fail(paths, f"AlgorithmError: {type(exc).__name__}: {exc}")
+    logger.info(SUCCESS_LINE)
+    return 0
+
+
+def _fail(paths: SageMakerPaths, reason: str) -> int:
+    """Write the failure file (first line = the reason, as SageMaker's FailureReason) and log it."""
+    first_line = " ".join(reason.split())[:_FAILURE_LIMIT - 1]
+    logger.error("%s: %s", FAILURE_LINE, first_line)
+    try:
+        paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
+        paths.failure_file.write_text(first_line + "\n", encoding="utf-8")
+    except OSError as exc:
+        logger.error("Could not write %s: %s", paths.failure_file, exc)
+    return 1
+
+
+def main() -> None:
+    sys.exit(train_main(sys.argv[1:]))

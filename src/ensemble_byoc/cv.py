@@ -1,0 +1,105 @@
+"""k-fold training as independent units: one (library, fold) pair is one unit of work.
+
+A unit needs only the data, its fold's row indices and the configuration, so the same units can be run
+one after another here or scheduled across hosts later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from ensemble_byoc.data import Dataset
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.metrics import rmse
+from ensemble_byoc.models import load_spec
+from ensemble_byoc.models.base import BoosterParams, Model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    train_rows: np.ndarray
+    valid_rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainingUnit:
+    library: str
+    fold: int
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit: TrainingUnit
+    model: Model
+    valid_rows: np.ndarray
+    oof_prediction: np.ndarray
+    best_iteration: int
+    score: float
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "library": self.unit.library,
+            "fold": self.unit.fold,
+            "best_iteration": self.best_iteration,
+            "rmse": self.score,
+            "seconds": round(self.seconds, 4),
+            "valid_rows": int(self.valid_rows.size),
+        }
+
+
+def make_folds(n_rows: int, k_fold: int, seed: int) -> list[Fold]:
+    """Seeded, shuffled k-fold split; a rerun with the same seed gives the same folds."""
+    if n_rows < k_fold:
+        raise UserError(f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows.")
+    splitter = KFold(n_splits=k_fold, shuffle=True, random_state=seed)
+    return [
+        Fold(index=i, train_rows=train, valid_rows=valid)
+        for i, (train, valid) in enumerate(splitter.split(np.zeros((n_rows, 1))))
+    ]
+
+
+def plan_units(libraries: tuple[str, ...], k_fold: int) -> list[TrainingUnit]:
+    """Fold-major order, so the ensemble's out-of-fold score can be reported after each fold."""
+    return [TrainingUnit(library, fold) for fold in range(k_fold) for library in libraries]
+
+
+def fit_unit(
+    unit: TrainingUnit,
+    data: Dataset,
+    fold: Fold,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    n_threads: int,
+) -> UnitResult:
+    """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
+    spec = load_spec(unit.library)
+    started = time.perf_counter()
+    model = spec.create(params, overrides, n_threads).fit(
+        data.X[fold.train_rows],
+        data.y[fold.train_rows],
+        X_valid=data.X[fold.valid_rows],
+        y_valid=data.y[fold.valid_rows],
+        feature_names=data.feature_names,
+    )
+    prediction = model.predict(data.X[fold.valid_rows])
+    seconds = time.perf_counter() - started
+    return UnitResult(
+        unit=unit,
+        model=model,
+        valid_rows=fold.valid_rows,
+        oof_prediction=prediction,
+        best_iteration=model.best_iteration_,
+        score=rmse(data.y[fold.valid_rows], prediction),
+        seconds=seconds,
+    )

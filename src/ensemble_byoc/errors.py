@@ -1,0 +1,66 @@
+"""The one exception module of the package.
+
+Every error carries the HTTP status a serving client sees and the kind of failure a training job reports::
+
+    EnsembleError(Exception)            500   base; the message is safe to show a caller
+    ├── UserError                       400   bad hyperparameter, channel, file or payload; the user can fix it
+    │   ├── UnsupportedMediaTypeError   415
+    │   ├── NotAcceptableError          406
+    │   └── PayloadTooLargeError        413
+    ├── PlatformError                   503   the /opt/ml layout or the model directory is missing or broken
+    └── AlgorithmError                  500   our bug or a library crash; always raised ``from`` the cause
+        └── NotFittedError              500   a model used before ``fit``
+"""
+
+from __future__ import annotations
+
+
+class EnsembleError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    status_code = 500
+    kind = "AlgorithmError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserError(EnsembleError):
+    """A failure the user can prevent: a hyperparameter, a channel, a file or a request is wrong."""
+
+    status_code = 400
+    kind = "UserError"
+
+
+class UnsupportedMediaTypeError(UserError):
+    status_code = 415
+
+
+class NotAcceptableError(UserError):
+    status_code = 406
+
+
+class PayloadTooLargeError(UserError):
+    status_code = 413
+
+
+class PlatformError(EnsembleError):
+    """The environment is not as the container contract says (missing /opt/ml layout, broken model)."""
+
+    status_code = 503
+    kind = "PlatformError"
+
+
+class AlgorithmError(EnsembleError):
+    """An unexpected failure inside training or prediction."""
+
+    status_code = 500
+    kind = "AlgorithmError"
+
+
+class NotFittedError(AlgorithmError):
+    """A model was asked to predict or save before it was fitted."""

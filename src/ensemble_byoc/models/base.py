@@ -1,0 +1,77 @@
+"""The small protocol every library adapter implements. Nothing library-specific lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ensemble_byoc.errors import AlgorithmError, EnsembleError, UserError
+
+
+@dataclass(frozen=True)
+class BoosterParams:
+    """The shared hyperparameters, mapped by each adapter onto its library's own names."""
+
+    learning_rate: float
+    max_depth: int
+    num_round: int
+    early_stopping_rounds: int
+    seed: int
+    subsample: float | None = None
+    colsample_bytree: float | None = None
+    reg_lambda: float | None = None
+
+
+class Model(Protocol):
+    """A fitted (or fittable) model of one library for one fold.
+
+    ``__init__`` only stores its arguments; ``fit`` early-stops on the held-out slice it is given and
+    keeps only the trees up to the best iteration, so a saved model predicts what the fitted one did.
+    """
+
+    best_iteration_: int
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_valid: np.ndarray,
+        y_valid: np.ndarray,
+        feature_names: tuple[str, ...],
+    ) -> Model: ...
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How the trainer and the loader reach one library."""
+
+    name: str
+    file_suffix: str
+    create: Callable[[BoosterParams, Mapping[str, Any], int], Model]
+    """``create(params, overrides, n_threads)`` returns an unfitted model."""
+    load: Callable[[Path, int], Model]
+    """``load(path, n_threads)`` reads a model saved by ``Model.save``."""
+    library_version: Callable[[], str]
+
+
+def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) -> EnsembleError:
+    """Wrap an exception a library raised while fitting, by its type, at the adapter boundary.
+
+    When the user passed ``<library>__<param>`` overrides, a rejection is theirs to fix, so it is a
+    ``UserError`` that names the library and the parameters; otherwise it is an ``AlgorithmError``.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = lines[-1] if lines else type(exc).__name__
+    if overrides:
+        given = ", ".join(f"{library}__{key}={value!r}" for key, value in overrides.items())
+        return UserError(f"{library} rejected its parameters ({given}): {reason}")
+    return AlgorithmError(f"{library} failed to train: {reason}")

@@ -1,0 +1,101 @@
+"""CatBoost adapter: native .cbm model files, early stopping on the fold's held-out slice."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import catboost
+import numpy as np
+
+from ensemble_byoc.errors import NotFittedError
+from ensemble_byoc.models.base import BoosterParams, ModelSpec, library_error
+
+_TRAIN_ARGUMENTS = ("early_stopping_rounds",)
+
+
+class CatBoostModel:
+    name = "catboost"
+
+    def __init__(self, params: BoosterParams, overrides: Mapping[str, Any], n_threads: int) -> None:
+        self.params = params
+        self.overrides = dict(overrides)
+        self.n_threads = n_threads
+        self.booster_: catboost.CatBoost | None = None
+        self.best_iteration_ = 0
+
+    def _library_params(self) -> dict[str, Any]:
+        p = self.params
+        params: dict[str, Any] = {
+            "loss_function": "RMSE",
+            "iterations": p.num_round,
+            "learning_rate": p.learning_rate,
+            "depth": p.max_depth,
+            "random_seed": p.seed,
+            "thread_count": self.n_threads,
+            "logging_level": "Silent",
+            "allow_writing_files": False,
+        }
+        if p.subsample is not None:
+            params["subsample"] = p.subsample
+        if p.colsample_bytree is not None:
+            params["rsm"] = p.colsample_bytree
+        if p.reg_lambda is not None:
+            params["l2_leaf_reg"] = p.reg_lambda
+        params.update({k: v for k, v in self.overrides.items() if k not in _TRAIN_ARGUMENTS})
+        return params
+
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_valid: np.ndarray,
+        y_valid: np.ndarray,
+        feature_names: tuple[str, ...],
+    ) -> CatBoostModel:
+        stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
+        try:
+            model = catboost.CatBoost(self._library_params())
+            model.fit(
+                catboost.Pool(X, label=y, feature_names=list(feature_names)),
+                eval_set=catboost.Pool(X_valid, label=y_valid, feature_names=list(feature_names)),
+                early_stopping_rounds=stopping or None,
+                use_best_model=bool(stopping),
+            )
+        except catboost.CatBoostError as exc:
+            raise library_error("catboost", exc, self.overrides) from exc
+        self.booster_ = model
+        self.best_iteration_ = int(model.tree_count_)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.booster_ is None:
+            raise NotFittedError("CatBoostModel.predict called before fit.")
+        prediction = self.booster_.predict(X, prediction_type="RawFormulaVal", thread_count=self.n_threads)
+        return np.asarray(prediction, dtype=np.float64)
+
+    def save(self, path: Path) -> None:
+        if self.booster_ is None:
+            raise NotFittedError("CatBoostModel.save called before fit.")
+        self.booster_.save_model(str(path), format="cbm")
+
+    @classmethod
+    def load(cls, path: Path, n_threads: int) -> CatBoostModel:
+        model = cls(BoosterParams(0.0, 0, 0, 0, 0), {}, n_threads)
+        booster = catboost.CatBoost()
+        booster.load_model(str(path), format="cbm")
+        model.booster_ = booster
+        model.best_iteration_ = int(booster.tree_count_)
+        return model
+
+
+
+SPEC = ModelSpec(
+    name=CatBoostModel.name,
+    file_suffix=".cbm",
+    create=CatBoostModel,
+    load=CatBoostModel.load,
+    library_version=lambda: str(catboost.__version__),
+)

@@ -1,0 +1,185 @@
+"""A training job end to end: channels -> k-fold units -> blend -> model directory and reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.cv import UnitResult, fit_unit, make_folds, plan_units
+from ensemble_byoc.data import Dataset, channel_format, list_data_files, load_channel
+from ensemble_byoc.ensemble import Ensemble, blend, mean_weights
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name, rmse
+from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.artifacts import save_bundle
+
+logger = logging.getLogger(__name__)
+
+TRAIN_CHANNEL = "train"
+VALIDATION_CHANNEL = "validation"
+METRIC = "rmse"
+BLEND_METHOD = "mean"
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a finished job produced, in memory: the fitted ensemble and its out-of-fold scores."""
+
+    ensemble: Ensemble
+    manifest: dict[str, Any]
+    cv_score: float
+    library_scores: dict[str, float]
+    units: list[UnitResult]
+
+
+def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset:
+    """The ``train`` channel, joined by the ``validation`` channel's rows when that channel has data.
+
+    With k-fold cross-validation every row is held out once, so validation rows join the pool rather
+    than being scored a second time.
+    """
+    for name in sorted(set(input_data_config) - {TRAIN_CHANNEL, VALIDATION_CHANNEL}):
+        logger.warning("Channel %r is not used by this image; only 'train' and 'validation' are read.", name)
+    train = load_channel(
+        paths.channel(TRAIN_CHANNEL),
+        channel=TRAIN_CHANNEL,
+        file_format=channel_format(input_data_config, TRAIN_CHANNEL),
+        target=config.target,
+    )
+    validation_dir = paths.channel(VALIDATION_CHANNEL)
+    declared = VALIDATION_CHANNEL in input_data_config
+    if not declared and not (validation_dir.is_dir() and list_data_files(validation_dir)):
+        return train
+    validation = load_channel(
+        validation_dir,
+        channel=VALIDATION_CHANNEL,
+        file_format=channel_format(input_data_config, VALIDATION_CHANNEL),
+        target=config.target,
+    )
+    if validation.feature_names != train.feature_names or validation.target_name != train.target_name:
+        raise UserError(
+            f"Channels 'train' and 'validation' have different columns: "
+            f"{[train.target_name, *train.feature_names]} vs {[validation.target_name, *validation.feature_names]}."
+        )
+    logger.info("Validation channel: %d rows join the %d training rows for cross-validation.",
+                validation.n_rows, train.n_rows)
+    return Dataset(
+        X=np.vstack([train.X, validation.X]),
+        y=np.concatenate([train.y, validation.y]),
+        feature_names=train.feature_names,
+        target_name=train.target_name,
+    )
+
+
+def run_training(
+    paths: SageMakerPaths,
+    config: TrainConfig,
+    *,
+    input_data_config: Mapping[str, Any],
+    n_threads: int,
+    metric_stream: TextIO | None = None,
+) -> TrainingResult:
+    """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports."""
+    data = load_training_data(paths, config, input_data_config)
+    logger.info("Training data: %d rows, %d features, label %r.", data.n_rows, len(data.feature_names), data.target_name)
+    folds = make_folds(data.n_rows, config.k_fold, config.seed)
+    libraries = config.models
+    units = plan_units(libraries, config.k_fold)
+    weights = mean_weights(libraries)
+    params = config.booster_params()
+    oof = {library: np.full(data.n_rows, np.nan) for library in libraries}
+    covered = np.zeros(data.n_rows, dtype=bool)
+    results: list[UnitResult] = []
+    logger.info("Plan: %d units (%s x %d folds), %d threads each, one at a time.",
+                len(units), ", ".join(libraries), config.k_fold, n_threads)
+    for number, unit in enumerate(units, start=1):
+        fold = folds[unit.fold]
+        result = fit_unit(unit, data, fold, params, config.overrides_for(unit.library), n_threads)
+        results.append(result)
+        oof[unit.library][fold.valid_rows] = result.oof_prediction
+        logger.info("unit %d of %d: %s fold %d: best_iteration=%d rmse=%.6f seconds=%.2f",
+                    number, len(units), unit.library, unit.fold, result.best_iteration, result.score, result.seconds)
+        if unit.library == libraries[-1]:
+            covered[fold.valid_rows] = True
+            _emit_running_scores(data.y, oof, covered, weights, metric_stream)
+
+    library_scores = {library: rmse(data.y, oof[library]) for library in libraries}
+    oof_ensemble = blend(oof, weights)
+    cv_score = rmse(data.y, oof_ensemble)
+    ensemble = Ensemble(
+        feature_names=data.feature_names,
+        members={lib: [r.model for r in results if r.unit.library == lib] for lib in libraries},
+        weights=weights,
+    )
+    cv_summary = {
+        "metric": METRIC,
+        "k_fold": config.k_fold,
+        "seed": config.seed,
+        "n_rows": data.n_rows,
+        "score": cv_score,
+        "library_scores": library_scores,
+    }
+    _write_reports(paths.output_data_dir, data, oof, oof_ensemble, results, cv_summary)
+    manifest = save_bundle(
+        paths.model_dir,
+        ensemble,
+        blend_method=BLEND_METHOD,
+        extra={
+            "problem_type": "regression",
+            "target": data.target_name,
+            "cv": cv_summary,
+            "config": config.to_dict(),
+        },
+    )
+    logger.info("Cross-validated %s of the ensemble: %.6f (%s).", METRIC, cv_score,
+                ", ".join(f"{lib} {score:.6f}" for lib, score in library_scores.items()))
+    return TrainingResult(ensemble, manifest, cv_score, library_scores, results)
+
+
+def _emit_running_scores(
+    y: np.ndarray,
+    oof: Mapping[str, np.ndarray],
+    covered: np.ndarray,
+    weights: Mapping[str, float],
+    stream: TextIO | None,
+) -> None:
+    seen = {library: prediction[covered] for library, prediction in oof.items()}
+    for library, prediction in seen.items():
+        emit_metric(library_metric_name(METRIC, library), rmse(y[covered], prediction), stream)
+    emit_metric(ensemble_metric_name(METRIC), rmse(y[covered], blend(seen, weights)), stream)
+
+
+def _write_reports(
+    directory: Path,
+    data: Dataset,
+    oof: Mapping[str, np.ndarray],
+    oof_ensemble: np.ndarray,
+    results: list[UnitResult],
+    cv_summary: Mapping[str, Any],
+) -> None:
+    """Out-of-fold predictions (CSV) and per-unit scores and timings (JSON), each written atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    libraries = list(oof)
+    oof_path = directory / "oof_predictions.csv"
+    partial = oof_path.with_name(oof_path.name + ".partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", data.target_name, *libraries, "ensemble"])
+        for row in range(data.n_rows):
+            writer.writerow([row, repr(float(data.y[row])), *(repr(float(oof[lib][row])) for lib in libraries),
+                             repr(float(oof_ensemble[row]))])
+    os.replace(partial, oof_path)
+    report = {**cv_summary, "units": [r.summary() for r in results]}
+    report_path = directory / "cv_results.json"
+    partial = report_path.with_name(report_path.name + ".partial")
+    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, report_path)
