@@ -7,11 +7,11 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ensemble_byoc.config import TrainConfig, decode_value
 from ensemble_byoc.data import read_json_config
 from ensemble_byoc.errors import EnsembleError, UserError
+from ensemble_byoc.host import available_cpus, is_leader
 from ensemble_byoc.logs import configure_logging
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.training import run_training
@@ -21,21 +21,6 @@ logger = logging.getLogger("ensemble_byoc.train")
 SUCCESS_LINE = "Reporting training SUCCESS"
 FAILURE_LINE = "Reporting training FAILURE"
 _FAILURE_LIMIT = 1024
-
-
-def available_threads() -> int:
-    """The cores this process may run on (its CPU affinity), not the machine's count."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def is_leader(resource_config: Mapping[str, Any]) -> bool:
-    """The first host (SageMaker sorts them) writes the model; a single-host job is its own leader."""
-    hosts = sorted(resource_config.get("hosts") or [])
-    current = resource_config.get("current_host")
-    return not hosts or current is None or current == hosts[0]
 
 
 def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -57,7 +42,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
             logger.info("Host %s is not the first host %s: it writes no model and exits.",
                         resource_config.get("current_host"), sorted(resource_config["hosts"])[0])
             return 0
-        run_training(paths, config, input_data_config=input_data_config, n_threads=available_threads())
+        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus())
     except UserError as exc:
         return _fail(paths, f"UserError: {exc}")
     except EnsembleError as exc:

@@ -1,0 +1,206 @@
+"""Shared fixtures: small seeded data, a temporary /opt/ml tree, and the real entry points as processes."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = ROOT / "container" / "train"
+SERVE_SCRIPT = ROOT / "container" / "serve"
+SHARED_CONFIGS = ROOT.parent / "shared" / "sagemaker-configs"
+
+FAST_HYPERPARAMETERS = {"k_fold": "3", "num_round": "60", "eta": "0.3", "max_depth": "3",
+                        "early_stopping_rounds": "10"}
+"""Small, fast settings for tests: every unit trains in a few hundredths of a second."""
+
+
+def make_regression(n_rows: int = 200, n_features: int = 5, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_rows, n_features)).round(4)
+    y = (3.0 * X[:, 0] - 2.0 * X[:, 1] * X[:, 2] + np.sin(X[:, 3]) + rng.normal(scale=0.3, size=n_rows)).round(4)
+    return X, y
+
+
+def write_csv(path: Path, rows: Any, header: list[str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@dataclass
+class OptMl:
+    """A temporary /opt/ml tree, pointed to by SAGEMAKER_BASE_DIR."""
+
+    base: Path
+
+    @property
+    def model_dir(self) -> Path:
+        return self.base / "model"
+
+    @property
+    def failure_file(self) -> Path:
+        return self.base / "output" / "failure"
+
+    @property
+    def output_data(self) -> Path:
+        return self.base / "output" / "data"
+
+    def channel(self, name: str) -> Path:
+        return self.base / "input" / "data" / name
+
+    def write_config(self, name: str, content: Mapping[str, Any]) -> None:
+        path = self.base / "input" / "config" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content))
+
+    def hyperparameters(self, values: Mapping[str, Any]) -> None:
+        self.write_config("hyperparameters.json", values)
+
+    def add_training_csv(self, X: np.ndarray, y: np.ndarray, channel: str = "train", name: str = "data.csv") -> Path:
+        rows = [[repr(float(label)), *(repr(float(v)) for v in features)] for features, label in zip(X, y)]
+        return write_csv(self.channel(channel) / name, rows)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
+        env.update(SAGEMAKER_BASE_DIR=str(self.base), PYTHONUNBUFFERED="1", **extra)
+        return env
+
+    def model_files(self) -> list[str]:
+        if not self.model_dir.exists():
+            return []
+        return sorted(str(p.relative_to(self.model_dir)) for p in self.model_dir.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def opt_ml(tmp_path: Path) -> OptMl:
+    tree = OptMl(tmp_path / "opt_ml")
+    for sub in ("input/config", "input/data", "model", "output"):
+        (tree.base / sub).mkdir(parents=True)
+    tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv"}})
+    tree.write_config("resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1"]})
+    tree.hyperparameters(FAST_HYPERPARAMETERS)
+    return tree
+
+
+def run_train(tree: OptMl, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the real ``container/train`` as SageMaker would, as its own process."""
+    return subprocess.run(
+        [sys.executable, str(TRAIN_SCRIPT), "train"],
+        env=tree.env(), capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None,
+         timeout: float = 30) -> HttpResponse:
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def post(self, body: bytes, content_type: str | None = "text/csv", accept: str | None = None,
+             headers: Mapping[str, str] | None = None) -> HttpResponse:
+        sent = dict(headers or {})
+        if content_type is not None:
+            sent["Content-Type"] = content_type
+        if accept is not None:
+            sent["Accept"] = accept
+        return http("POST", self.url + "/invocations", body, sent)
+
+    def get(self, path: str) -> HttpResponse:
+        return http("GET", self.url + path)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+
+def start_server(tree: OptMl, **env: str) -> Server:
+    """Start the real ``container/serve`` (gunicorn) on a free port; does not wait for it to be ready."""
+    port = free_port()
+    log_path = tree.base.parent / f"serve-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, str(SERVE_SCRIPT), "serve"],
+        env=tree.env(SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS="2", **env),
+        stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+    )
+    return Server(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def wait_until_healthy(server: Server, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"server exited with {server.process.returncode}:\n{server.log()}")
+        with contextlib.suppress(OSError):
+            if server.get("/ping").status == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"server not healthy within {deadline_s} s:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def serving(tree: OptMl, **env: str) -> Iterator[Server]:
+    server = start_server(tree, **env)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=30)
+
+
+def metric_lines(stdout: str, name: str) -> list[float]:
+    prefix = name + ":"
+    return [float(line[len(prefix):].rstrip(";")) for line in stdout.splitlines() if line.startswith(prefix)]
