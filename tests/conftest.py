@@ -169,11 +169,12 @@ def start_server(tree: OptMl, **env: str) -> Server:
     """Start the real ``container/serve`` (gunicorn) on a free port; does not wait for it to be ready."""
     port = free_port()
     log_path = tree.base.parent / f"serve-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, str(SERVE_SCRIPT), "serve"],
-        env=tree.env(SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS="2", **env),
-        stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(SERVE_SCRIPT), "serve"],
+            env=tree.env(SAGEMAKER_BIND_TO_PORT=str(port), SAGEMAKER_MODEL_SERVER_WORKERS="2", **env),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
     return Server(process, f"http://127.0.0.1:{port}", log_path)
 
 

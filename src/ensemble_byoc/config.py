@@ -112,11 +112,16 @@ _RULES: dict[str, _Rule] = {
 def _check_range(name: str, value: Any, rule: _Rule) -> None:
     if rule.minimum is not None:
         if rule.exclusive_minimum and not value > rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be > {rule.minimum:g}.")
+            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be > {_exact(rule.minimum)}.")
         if not rule.exclusive_minimum and value < rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be >= {rule.minimum:g}.")
+            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be >= {_exact(rule.minimum)}.")
     if rule.maximum is not None and value > rule.maximum:
-        raise UserError(f"Hyperparameter {name!r} == {value!r}, must be <= {rule.maximum:g}.")
+        raise UserError(f"Hyperparameter {name!r} == {value!r}, must be <= {_exact(rule.maximum)}.")
+
+
+def _exact(bound: float) -> str:
+    """A bound as written: ``2147483647`` and ``0.5``, never a rounded ``2.14748e+09``."""
+    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
 
 
 def _suggest(name: str, candidates: Any) -> str:
@@ -156,6 +161,8 @@ class TrainConfig:
             if key in RESERVED_KEYS or key.startswith(RESERVED_PREFIX):
                 continue
             value = decode_value(raw[key])
+            if key == "target" and not isinstance(value, str):
+                value = raw[key]  # a column name is text as written: "1.50" stays "1.50"
             if LIBRARY_SEPARATOR in key:
                 library, _, param = key.partition(LIBRARY_SEPARATOR)
                 if library not in available_libraries() or not param:

@@ -94,81 +94,104 @@ def load_channel(directory: Path, *, channel: str, file_format: str | None, targ
     files = list_data_files(directory)
     if not files:
         raise UserError(f"Channel {channel!r} is empty: no data files under {directory}.")
-    frames = [_read_file(path, file_format=file_format, header=target is not None) for path in files]
-    columns = list(frames[0].columns)
-    for path, frame in zip(files[1:], frames[1:]):
-        if list(frame.columns) != columns:
-            raise UserError(
-                f"Channel {channel!r}: {path.name} has {frame.shape[1]} columns {_names(frame.columns)}, "
-                f"but {files[0].name} has {len(columns)} {_names(columns)}."
-            )
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    if frame.shape[0] == 0:
-        raise UserError(f"Channel {channel!r} has no rows.")
-    if frame.shape[1] < 2:
-        raise UserError(f"Channel {channel!r} has {frame.shape[1]} column; need a label and at least one feature.")
+    header = target is not None
+    parts = [_read_file(path, file_format=file_format, header=header) for path in files]
+    columns = list(parts[0].frame.columns)
+    if len(columns) < 2:
+        raise UserError(f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature.")
     if target is None:
         target_name = str(columns[0])
-    elif target in frame.columns:
+    elif target in columns:
         target_name = target
     else:
         raise UserError(
             f"Hyperparameter 'target' == {target!r} names no column of channel {channel!r}; "
             f"its columns are {_names(columns)}."
         )
-    _check_numeric(frame, files, frames, header=target is not None)
-    y = frame[target_name].to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(y)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise UserError(
-            f"Channel {channel!r}: the label {target_name!r} is {y[row]} in row {row + 1}; labels must be finite numbers."
-        )
+    for part in parts:
+        if list(part.frame.columns) != columns:
+            raise UserError(
+                f"Channel {channel!r}: {part.path.name} has {part.frame.shape[1]} columns "
+                f"{_names(part.frame.columns)}, but {files[0].name} has {len(columns)} {_names(columns)}."
+            )
+        part.check(target_name)
+    frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
+    if frame.shape[0] == 0:
+        raise UserError(f"Channel {channel!r} has no rows.")
     features = frame.drop(columns=[target_name])
     return Dataset(
         X=features.to_numpy(dtype=np.float64),
-        y=y,
+        y=frame[target_name].to_numpy(dtype=np.float64),
         feature_names=tuple(str(c) for c in features.columns),
         target_name=str(target_name),
     )
 
 
-def _read_file(path: Path, *, file_format: str | None, header: bool) -> pd.DataFrame:
+@dataclass
+class _FilePart:
+    """One file's rows, with what is needed to name a bad cell by file and line (CSV) or row (Parquet)."""
+
+    path: Path
+    frame: pd.DataFrame
+    is_parquet: bool
+    header: bool
+    line_numbers: np.ndarray
+
+    def where(self, index: int) -> str:
+        if self.is_parquet:
+            return f"{self.path.name}, row {index + 1}"
+        return f"{self.path.name}, line {int(self.line_numbers[index])}"
+
+    def check(self, target_name: str) -> None:
+        """Every column numeric and every label finite, or a ``UserError`` naming the first bad cell."""
+        for column in self.frame.columns:
+            values = self.frame[column]
+            if pd.api.types.is_numeric_dtype(values):
+                continue
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = numeric.isna() & values.notna()
+            if not bad.any():
+                self.frame[column] = numeric
+                continue
+            index = int(np.flatnonzero(bad.to_numpy())[0])
+            hint = (
+                " It looks like a header row: set the hyperparameter 'target' to the label column's name."
+                if not self.is_parquet and not self.header and index == 0
+                else ""
+            )
+            raise UserError(
+                f"{self.where(index)}: column {column!r} holds {values.iloc[index]!r}, which is not a number.{hint}"
+            )
+        labels = self.frame[target_name].to_numpy(dtype=np.float64)
+        bad_labels = ~np.isfinite(labels)
+        if bad_labels.any():
+            index = int(np.flatnonzero(bad_labels)[0])
+            raise UserError(
+                f"{self.where(index)}: the label {target_name!r} is {labels[index]}; labels must be finite numbers."
+            )
+
+
+def _read_file(path: Path, *, file_format: str | None, header: bool) -> _FilePart:
     is_parquet = file_format == PARQUET or (file_format is None and path.name.lower().endswith(_PARQUET_SUFFIXES))
     try:
         if is_parquet:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            return _FilePart(path, frame, True, True, np.arange(1, len(frame) + 1))
         with path.open("rb") as handle:
             compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
-        frame = pd.read_csv(path, header=0 if header else None, compression=compression, skip_blank_lines=True)
+        # Blank lines are kept while reading so that every row knows its line in the file.
+        frame = pd.read_csv(path, header=0 if header else None, compression=compression, skip_blank_lines=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         raise UserError(f"{path.name} is not readable {kind}: {str(exc).strip().splitlines()[0]}") from exc
     if not header:
         frame.columns = [f"f{i - 1}" if i else "label" for i in range(frame.shape[1])]
-    return frame
-
-
-def _check_numeric(frame: pd.DataFrame, files: list[Path], frames: list[pd.DataFrame], *, header: bool) -> None:
-    for column in frame.columns:
-        if pd.api.types.is_numeric_dtype(frame[column]):
-            continue
-        for path, part in zip(files, frames):
-            values = part[column]
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() & values.notna()
-            if bad.any():
-                index = int(np.flatnonzero(bad.to_numpy())[0])
-                line = index + 1 + (1 if header else 0)
-                hint = (
-                    " It looks like a header row: set the hyperparameter 'target' to the label column's name."
-                    if not header and index == 0
-                    else ""
-                )
-                raise UserError(
-                    f"{path.name}, line {line}: column {column!r} holds {values.iloc[index]!r}, "
-                    f"which is not a number.{hint}"
-                )
+    line_numbers = np.arange(1, len(frame) + 1) + (1 if header else 0)
+    blank = frame.isna().all(axis=1).to_numpy()
+    if blank.any():
+        frame = frame.loc[~blank].reset_index(drop=True)
+        line_numbers = line_numbers[~blank]
+    return _FilePart(path, frame, False, header, line_numbers)
 
 
 def _names(columns: Any, limit: int = 8) -> str:

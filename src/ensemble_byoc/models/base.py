@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +65,10 @@ class ModelSpec:
     library_version: Callable[[], str]
 
 
+_SOURCE_PREFIX = re.compile(r"^(\[[\d:]+\]\s*)?(\S+\.(?:cc|cpp|cu|h|hpp):\d+:\s*)?")
+"""The ``[12:00:00] /src/learner.cc:123:`` prefix the C++ libraries put before their message."""
+
+
 def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) -> EnsembleError:
     """Wrap an exception a library raised while fitting, by its type, at the adapter boundary.
 
@@ -70,7 +76,7 @@ def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) ->
     ``UserError`` that names the library and the parameters; otherwise it is an ``AlgorithmError``.
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    reason = lines[-1] if lines else type(exc).__name__
+    reason = _SOURCE_PREFIX.sub("", lines[0]) if lines else type(exc).__name__
     if overrides:
         given = ", ".join(f"{library}__{key}={value!r}" for key, value in overrides.items())
         return UserError(f"{library} rejected its parameters ({given}): {reason}")

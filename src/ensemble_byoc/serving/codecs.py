@@ -51,7 +51,10 @@ def _to_float(value: Any, row: int, column: int | str) -> float:
     if isinstance(value, bool):
         raise UserError(f"Row {row}, column {column}: {value!r} is not a number.")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise UserError(f"Row {row}, column {column}: {value!r} is too large for a number.") from None
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -115,7 +118,7 @@ def _matrix(rows: list[list[Any]]) -> np.ndarray:
 
 def _utf8(body: bytes) -> str:
     try:
-        return body.decode("utf-8")
+        return body.decode("utf-8-sig")  # a leading byte-order mark (Excel's CSV) is dropped
     except UnicodeDecodeError as exc:
         raise UserError(f"The request body is not UTF-8 text (byte {exc.start}).") from None
 
