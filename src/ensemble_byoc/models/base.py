@@ -33,6 +33,8 @@ class Model(Protocol):
 
     ``__init__`` only stores its arguments; ``fit`` early-stops on the held-out slice it is given and
     keeps only the trees up to the best iteration, so a saved model predicts what the fitted one did.
+    ``should_stop`` is asked after every boosting round; when it answers True the library stops there
+    and the model keeps the best iteration found so far (a time limit or a SIGTERM cut a fit short).
     """
 
     best_iteration_: int
@@ -45,6 +47,7 @@ class Model(Protocol):
         X_valid: np.ndarray,
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
+        should_stop: Callable[[], bool] | None = None,
     ) -> Model: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class CatBoostModel:
         X_valid: np.ndarray,
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
+        should_stop: Callable[[], bool] | None = None,
     ) -> CatBoostModel:
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
         try:
@@ -63,6 +64,7 @@ class CatBoostModel:
                 eval_set=catboost.Pool(X_valid, label=y_valid, feature_names=list(feature_names)),
                 early_stopping_rounds=stopping or None,
                 use_best_model=bool(stopping),
+                callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
             )
         except catboost.CatBoostError as exc:
             raise library_error("catboost", exc, self.overrides) from exc
@@ -90,6 +92,16 @@ class CatBoostModel:
         model.best_iteration_ = int(booster.tree_count_)
         return model
 
+
+
+class _StopWhenAsked:
+    """Ends boosting after the round in which ``should_stop`` answers True."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self.should_stop = should_stop
+
+    def after_iteration(self, info: Any) -> bool:
+        return not self.should_stop()  # CatBoost goes on while this is True
 
 
 SPEC = ModelSpec(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,7 @@ class LightGBMModel:
         X_valid: np.ndarray,
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
+        should_stop: Callable[[], bool] | None = None,
     ) -> LightGBMModel:
         num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
@@ -66,7 +67,9 @@ class LightGBMModel:
         try:
             dtrain = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True)
             dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain)
-            callbacks = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
+            callbacks: list[Any] = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
+            if should_stop is not None:
+                callbacks.append(_StopWhenAsked(should_stop, keep_best=bool(stopping)))
             booster = lgb.train(
                 self._library_params(),
                 dtrain,
@@ -77,7 +80,7 @@ class LightGBMModel:
             )
         except lgb.basic.LightGBMError as exc:
             raise library_error("lightgbm", exc, self.overrides) from exc
-        rounds = booster.best_iteration if stopping and booster.best_iteration > 0 else booster.current_iteration()
+        rounds = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         # Re-read the model truncated at the best iteration, so the fitted model is the one saved.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
         self.best_iteration_ = rounds
@@ -99,6 +102,27 @@ class LightGBMModel:
         model.booster_ = lgb.Booster(model_file=str(path))
         model.best_iteration_ = model.booster_.current_iteration()
         return model
+
+
+class _StopWhenAsked:
+    """Ends boosting after the round in which ``should_stop`` answers True, at the best round so far."""
+
+    order = 40  # after LightGBM's own early-stopping callback (30)
+
+    def __init__(self, should_stop: Callable[[], bool], *, keep_best: bool) -> None:
+        self.should_stop = should_stop
+        self.keep_best = keep_best
+        self.best_score = float("inf")
+        self.best_iteration = -1
+        self.best_results: list[Any] = []
+
+    def __call__(self, env: Any) -> None:
+        results = env.evaluation_result_list or []
+        if results and results[0][2] < self.best_score:
+            self.best_score, self.best_iteration, self.best_results = results[0][2], env.iteration, results
+        if self.should_stop():
+            best = self.best_iteration if self.keep_best and self.best_iteration >= 0 else env.iteration
+            raise lgb.callback.EarlyStopException(best, self.best_results or results)
 
 
 class _LibraryLog:

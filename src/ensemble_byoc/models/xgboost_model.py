@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class XGBoostModel:
         X_valid: np.ndarray,
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
+        should_stop: Callable[[], bool] | None = None,
     ) -> XGBoostModel:
         num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
@@ -67,6 +68,7 @@ class XGBoostModel:
                 evals=[(dvalid, "valid")],
                 early_stopping_rounds=stopping or None,
                 verbose_eval=False,
+                callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
             )
         except xgb.core.XGBoostError as exc:
             raise library_error("xgboost", exc, self.overrides) from exc
@@ -95,6 +97,17 @@ class XGBoostModel:
         model.best_iteration_ = booster.num_boosted_rounds()
         return model
 
+
+
+class _StopWhenAsked(xgb.callback.TrainingCallback):
+    """Ends boosting after the round in which ``should_stop`` answers True."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        super().__init__()
+        self.should_stop = should_stop
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return bool(self.should_stop())
 
 
 SPEC = ModelSpec(
