@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 
 from ensemble_byoc.config import TrainConfig, decode_value
 from ensemble_byoc.data import read_json_config
-from ensemble_byoc.errors import EnsembleError, UserError
+from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import available_cpus, is_leader
 from ensemble_byoc.logs import configure_logging
 from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.stopping import StopRequest
 from ensemble_byoc.training import run_training
 
 logger = logging.getLogger("ensemble_byoc.train")
@@ -42,9 +43,11 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
             logger.info("Host %s is not the first host %s: it writes no model and exits.",
                         resource_config.get("current_host"), sorted(resource_config["hosts"])[0])
             return 0
-        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus())
-    except UserError as exc:
-        return _fail(paths, f"UserError: {exc}")
+        stop = StopRequest()
+        stop.install_signal_handler()
+        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(), stop=stop)
+    except (UserError, TrainingStoppedError) as exc:
+        return _fail(paths, f"{exc.kind}: {exc}")
     except EnsembleError as exc:
         logger.error("%s", traceback.format_exc())
         return _fail(paths, f"{exc.kind}: {exc}")

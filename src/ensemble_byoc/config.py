@@ -104,6 +104,7 @@ _RULES: dict[str, _Rule] = {
     "subsample": _Rule(_parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "colsample_bytree": _Rule(_parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
     "reg_lambda": _Rule(_parse_float, minimum=0.0),
+    "time_limit": _Rule(_parse_float, minimum=0.0, maximum=30 * 24 * 3600.0, exclusive_minimum=True),
     "models": _Rule(_parse_models),
     "target": _Rule(_parse_text),
 }
@@ -142,6 +143,7 @@ class TrainConfig:
     subsample: float | None = None
     colsample_bytree: float | None = None
     reg_lambda: float | None = None
+    time_limit: float | None = None
     models: tuple[str, ...] = field(default_factory=available_libraries)
     target: str | None = None
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +69,6 @@ def make_folds(n_rows: int, k_fold: int, seed: int) -> list[Fold]:
     ]
 
 
-def plan_units(libraries: tuple[str, ...], k_fold: int) -> list[TrainingUnit]:
-    """Fold-major order, so the ensemble's out-of-fold score can be reported after each fold."""
-    return [TrainingUnit(library, fold) for fold in range(k_fold) for library in libraries]
-
-
 def fit_unit(
     unit: TrainingUnit,
     data: Dataset,
@@ -81,6 +76,7 @@ def fit_unit(
     params: BoosterParams,
     overrides: Mapping[str, Any],
     n_threads: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> UnitResult:
     """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
     spec = load_spec(unit.library)
@@ -91,6 +87,7 @@ def fit_unit(
         X_valid=data.X[fold.valid_rows],
         y_valid=data.y[fold.valid_rows],
         feature_names=data.feature_names,
+        should_stop=should_stop,
     )
     prediction = model.predict(data.X[fold.valid_rows])
     seconds = time.perf_counter() - started

@@ -70,6 +70,17 @@ def channel_format(input_data_config: Mapping[str, Any], channel: str) -> str | 
     return CONTENT_TYPES[media_type]
 
 
+def check_input_mode(input_data_config: Mapping[str, Any], channel: str, data_dir: Path) -> None:
+    """Refuse Pipe mode at once (its FIFOs would block a reader forever); File and FastFile are read."""
+    mode = str(input_data_config.get(channel, {}).get("TrainingInputMode", "File"))
+    fifo = data_dir / f"{channel}_0"
+    if mode.lower() == "pipe" or (not (data_dir / channel).exists() and fifo.is_fifo()):
+        raise UserError(
+            f"Channel {channel!r} uses Pipe input mode, which this image does not read; "
+            "set the channel's input mode to File or FastFile."
+        )
+
+
 def list_data_files(directory: Path) -> list[Path]:
     """Every data file under ``directory``, recursively, sorted; dot files and ``_SUCCESS``-style markers skipped."""
     files = []

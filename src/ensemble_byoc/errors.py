@@ -8,6 +8,7 @@ Every error carries the HTTP status a serving client sees and the kind of failur
     │   ├── NotAcceptableError          406
     │   └── PayloadTooLargeError        413
     ├── PlatformError                   503   the /opt/ml layout or the model directory is missing or broken
+    ├── TrainingStoppedError            503   a training job asked to stop (SIGTERM) before it finished
     └── AlgorithmError                  500   our bug or a library crash; always raised ``from`` the cause
         └── NotFittedError              500   a model used before ``fit``
 """
@@ -53,6 +54,13 @@ class PlatformError(EnsembleError):
 
     status_code = 503
     kind = "PlatformError"
+
+
+class TrainingStoppedError(EnsembleError):
+    """SageMaker asked the job to stop (StopTrainingJob, spot interruption, AMT early stopping)."""
+
+    status_code = 503
+    kind = "TrainingStopped"
 
 
 class AlgorithmError(EnsembleError):

@@ -13,14 +13,16 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ensemble_byoc.artifacts import save_bundle
+from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.cv import UnitResult, fit_unit, make_folds, plan_units
-from ensemble_byoc.data import Dataset, channel_format, list_data_files, load_channel
+from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds
+from ensemble_byoc.data import Dataset, channel_format, check_input_mode, list_data_files, load_channel
 from ensemble_byoc.ensemble import Ensemble, blend, mean_weights
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name, rmse
 from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.artifacts import save_bundle
+from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_co
     """
     for name in sorted(set(input_data_config) - {TRAIN_CHANNEL, VALIDATION_CHANNEL}):
         logger.warning("Channel %r is not used by this image; only 'train' and 'validation' are read.", name)
+    for name in (TRAIN_CHANNEL, VALIDATION_CHANNEL):
+        check_input_mode(input_data_config, name, paths.data_dir)
     train = load_channel(
         paths.channel(TRAIN_CHANNEL),
         channel=TRAIN_CHANNEL,
@@ -87,34 +91,65 @@ def run_training(
     input_data_config: Mapping[str, Any],
     n_threads: int,
     metric_stream: TextIO | None = None,
+    stop: StopRequest | None = None,
 ) -> TrainingResult:
-    """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports."""
+    """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports.
+
+    Units run fold by fold. With a checkpoint folder, finished units are saved there and reused by a
+    rerun. With ``time_limit``, each unit gets an even share of the time left, and folds that no longer
+    fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
+    (SIGTERM) ends the job after the current boosting round with ``TrainingStoppedError``.
+    """
+    stop = stop if stop is not None else StopRequest()
+    budget = TimeBudget(config.time_limit)
     data = load_training_data(paths, config, input_data_config)
     logger.info("Training data: %d rows, %d features, label %r.", data.n_rows, len(data.feature_names), data.target_name)
     folds = make_folds(data.n_rows, config.k_fold, config.seed)
     libraries = config.models
-    units = plan_units(libraries, config.k_fold)
+    total = len(libraries) * config.k_fold
     weights = mean_weights(libraries)
     params = config.booster_params()
+    store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
+    digest = data_digest(data) if store else ""
     oof = {library: np.full(data.n_rows, np.nan) for library in libraries}
     covered = np.zeros(data.n_rows, dtype=bool)
     results: list[UnitResult] = []
-    logger.info("Plan: %d units (%s x %d folds), %d threads each, one at a time.",
-                len(units), ", ".join(libraries), config.k_fold, n_threads)
-    for number, unit in enumerate(units, start=1):
-        fold = folds[unit.fold]
-        result = fit_unit(unit, data, fold, params, config.overrides_for(unit.library), n_threads)
-        results.append(result)
-        oof[unit.library][fold.valid_rows] = result.oof_prediction
-        logger.info("unit %d of %d: %s fold %d: best_iteration=%d rmse=%.6f seconds=%.2f",
-                    number, len(units), unit.library, unit.fold, result.best_iteration, result.score, result.seconds)
-        if unit.library == libraries[-1]:
-            covered[fold.valid_rows] = True
-            _emit_running_scores(data.y, oof, covered, weights, metric_stream)
+    logger.info("Plan: %d units (%s x %d folds), %d threads each, one at a time%s.", total, ", ".join(libraries),
+                config.k_fold, n_threads, f", time_limit {config.time_limit:g} s" if config.time_limit else "")
+    if store:
+        logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.", store.units_dir)
+    for fold in folds:
+        if fold.index > 0 and not _next_fold_fits(budget, results, fold.index, total, config.k_fold, len(libraries)):
+            break
+        for library in libraries:
+            unit = TrainingUnit(library, fold.index)
+            if stop.requested:
+                raise _stopped(stop, results, total, store)
+            fingerprint = unit_fingerprint(digest, config, unit) if store else ""
+            result = store.load(unit, fingerprint, fold, data, n_threads) if store else None
+            if result is not None:
+                logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d rmse=%.6f)",
+                            len(results) + 1, total, library, fold.index, result.best_iteration, result.score)
+            else:
+                guard = UnitGuard(stop, budget.unit_deadline(total - len(results)))
+                result = fit_unit(unit, data, fold, params, config.overrides_for(library), n_threads, guard)
+                if stop.requested:
+                    raise _stopped(stop, results, total, store)
+                logger.info("unit %d of %d: %s fold %d: best_iteration=%d rmse=%.6f seconds=%.2f%s",
+                            len(results) + 1, total, library, fold.index, result.best_iteration, result.score,
+                            result.seconds, " (cut short by time_limit)" if guard.hit_deadline else "")
+                if store and not guard.hit_deadline:
+                    store.save(result, fingerprint)
+            results.append(result)
+            oof[library][fold.valid_rows] = result.oof_prediction
+        covered[fold.valid_rows] = True
+        _emit_running_scores(data.y, oof, covered, weights, metric_stream)
 
-    library_scores = {library: rmse(data.y, oof[library]) for library in libraries}
-    oof_ensemble = blend(oof, weights)
-    cv_score = rmse(data.y, oof_ensemble)
+    folds_trained = len(results) // len(libraries)
+    scored = {library: prediction[covered] for library, prediction in oof.items()}
+    library_scores = {library: rmse(data.y[covered], prediction) for library, prediction in scored.items()}
+    oof_ensemble = blend(scored, weights)
+    cv_score = rmse(data.y[covered], oof_ensemble)
     ensemble = Ensemble(
         feature_names=data.feature_names,
         members={lib: [r.model for r in results if r.unit.library == lib] for lib in libraries},
@@ -123,12 +158,14 @@ def run_training(
     cv_summary = {
         "metric": METRIC,
         "k_fold": config.k_fold,
+        "folds_trained": folds_trained,
         "seed": config.seed,
         "n_rows": data.n_rows,
+        "rows_scored": int(covered.sum()),
         "score": cv_score,
         "library_scores": library_scores,
     }
-    _write_reports(paths.output_data_dir, data, oof, oof_ensemble, results, cv_summary)
+    _write_reports(paths.output_data_dir, data, covered, scored, oof_ensemble, results, cv_summary)
     manifest = save_bundle(
         paths.model_dir,
         ensemble,
@@ -142,7 +179,41 @@ def run_training(
     )
     logger.info("Cross-validated %s of the ensemble: %.6f (%s).", METRIC, cv_score,
                 ", ".join(f"{lib} {score:.6f}" for lib, score in library_scores.items()))
+    if config.time_limit is not None:
+        logger.info("time_limit %g s: the job took %.1f s.", config.time_limit, budget.elapsed())
     return TrainingResult(ensemble, manifest, cv_score, library_scores, results)
+
+
+def _next_fold_fits(
+    budget: TimeBudget, results: list[UnitResult], fold: int, total: int, k_fold: int, n_libraries: int
+) -> bool:
+    """Whether another fold is expected to finish inside ``time_limit``; logs what is dropped if not."""
+    if budget.limit is None:
+        return True
+    fold_seconds = sum(r.seconds for r in results) / fold
+    left = budget.remaining()
+    if fold_seconds <= left:
+        return True
+    dropped = (k_fold - fold) * n_libraries
+    logger.warning(
+        "time_limit %g s: %.1f s left for training and a fold takes about %.1f s, so folds %d-%d "
+        "(%d of %d units) are dropped; the ensemble keeps %d fold models per library.",
+        budget.limit, max(left, 0.0), fold_seconds, fold, k_fold - 1, dropped, total, fold,
+    )
+    return False
+
+
+def _stopped(
+    stop: StopRequest, results: list[UnitResult], total: int, store: CheckpointStore | None
+) -> TrainingStoppedError:
+    kept = (
+        f"finished units are checkpointed in {store.units_dir}; rerun with the same checkpoints to resume"
+        if store
+        else "no checkpoint folder, so a rerun starts over"
+    )
+    return TrainingStoppedError(
+        f"Training stopped by {stop.reason} after {len(results)} of {total} units; {kept}."
+    )
 
 
 def _emit_running_scores(
@@ -161,22 +232,25 @@ def _emit_running_scores(
 def _write_reports(
     directory: Path,
     data: Dataset,
-    oof: Mapping[str, np.ndarray],
+    covered: np.ndarray,
+    scored: Mapping[str, np.ndarray],
     oof_ensemble: np.ndarray,
     results: list[UnitResult],
     cv_summary: Mapping[str, Any],
 ) -> None:
-    """Out-of-fold predictions (CSV) and per-unit scores and timings (JSON), each written atomically."""
+    """Out-of-fold predictions of the scored rows (CSV) and per-unit scores and timings (JSON), each
+    written atomically."""
     directory.mkdir(parents=True, exist_ok=True)
-    libraries = list(oof)
+    libraries = list(scored)
+    rows = np.flatnonzero(covered)
     oof_path = directory / "oof_predictions.csv"
     partial = oof_path.with_name(oof_path.name + ".partial")
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["row", data.target_name, *libraries, "ensemble"])
-        for row in range(data.n_rows):
-            writer.writerow([row, repr(float(data.y[row])), *(repr(float(oof[lib][row])) for lib in libraries),
-                             repr(float(oof_ensemble[row]))])
+        for i, row in enumerate(rows):
+            writer.writerow([int(row), repr(float(data.y[row])), *(repr(float(scored[lib][i])) for lib in libraries),
+                             repr(float(oof_ensemble[i]))])
     os.replace(partial, oof_path)
     report = {**cv_summary, "units": [r.summary() for r in results]}
     report_path = directory / "cv_results.json"

@@ -1,0 +1,96 @@
+"""When to stop: a SIGTERM from SageMaker, and the ``time_limit`` budget of a job.
+
+Both are asked between boosting rounds (through the adapters' ``should_stop``) and between units, so a
+job stops within one boosting round of being asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+
+logger = logging.getLogger(__name__)
+
+SAVE_RESERVE_FRACTION = 0.1
+"""Share of ``time_limit`` kept back for writing the model and reports."""
+SAVE_RESERVE_MAX_SECONDS = 60.0
+
+
+class StopRequest:
+    """Set once, by a signal handler or a caller; read by the training loop and the boosting callbacks."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def install_signal_handler(self, signum: int = signal.SIGTERM) -> None:
+        """Turn ``signum`` (SIGTERM: StopTrainingJob, spot interruption, AMT early stopping) into a request."""
+
+        def handle(received: int, frame: FrameType | None) -> None:
+            name = signal.Signals(received).name
+            logger.warning("%s received: stopping after the current boosting round.", name)
+            self.request(name)
+
+        signal.signal(signum, handle)
+
+
+@dataclass
+class TimeBudget:
+    """A job's ``time_limit`` in seconds, counted from ``started``; ``None`` means no limit."""
+
+    limit: float | None
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @property
+    def reserve(self) -> float:
+        if self.limit is None:
+            return 0.0
+        return min(self.limit * SAVE_RESERVE_FRACTION, SAVE_RESERVE_MAX_SECONDS)
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def remaining(self) -> float:
+        """Seconds left for training units (the save reserve already taken off); infinite without a limit."""
+        if self.limit is None:
+            return float("inf")
+        return self.limit - self.reserve - self.elapsed()
+
+    def unit_deadline(self, units_left: int) -> float | None:
+        """A clock value by which the next unit should end: an even share of what is left."""
+        if self.limit is None:
+            return None
+        return self.clock() + max(self.remaining(), 0.0) / max(units_left, 1)
+
+
+class UnitGuard:
+    """The ``should_stop`` handed to one unit's fit: a stop request, or the unit's deadline passing."""
+
+    def __init__(self, stop: StopRequest, deadline: float | None, clock: Callable[[], float] = time.monotonic):
+        self.stop = stop
+        self.deadline = deadline
+        self.clock = clock
+        self.hit_deadline = False
+
+    def __call__(self) -> bool:
+        if self.stop.requested:
+            return True
+        if self.deadline is not None and self.clock() >= self.deadline:
+            self.hit_deadline = True
+            return True
+        return False
