@@ -79,6 +79,7 @@ class DataResult:
     rows: list[Row]
     naive: Row
     ensemble: Row
+    unit_seconds: dict[str, tuple[float, ...]]
 
     @property
     def best(self) -> Row:
@@ -155,12 +156,14 @@ def benchmark_one(spec: DataSpec, n_threads: int) -> DataResult:
     # Out-of-fold predictions and per-fold timings, rebuilt from the run's units.
     oof = {lib: np.full(len(y), np.nan) for lib in LIBRARIES}
     seconds = dict.fromkeys(LIBRARIES, 0.0)
+    unit_seconds: dict[str, list[float]] = {lib: [] for lib in LIBRARIES}
     iterations: dict[str, list[int]] = {lib: [] for lib in LIBRARIES}
     fold_rows: dict[int, np.ndarray] = {}
     for unit in result.units:
         lib = unit.unit.library
         oof[lib][unit.valid_rows] = unit.oof_prediction
         seconds[lib] += unit.seconds
+        unit_seconds[lib].append(unit.seconds)
         iterations[lib].append(unit.best_iteration)
         fold_rows[unit.unit.fold] = unit.valid_rows
     folds = [fold_rows[i] for i in sorted(fold_rows)]
@@ -196,7 +199,21 @@ def benchmark_one(spec: DataSpec, n_threads: int) -> DataResult:
     ensemble = Row("**ensemble: all three, mean (this product)**", result.cv_score, sum(seconds.values()),
                    wall, per_fold(ensemble_oof), None)
     rows += [naive, ensemble]
-    return DataResult(spec, len(y), X.shape[1], rows, naive, ensemble)
+    return DataResult(spec, len(y), X.shape[1], rows, naive, ensemble,
+                      {lib: tuple(values) for lib, values in unit_seconds.items()})
+
+
+SPIKE_FACTOR = 5.0
+SPIKE_FLOOR_SECONDS = 1.0
+
+
+def timing_spikes(result: DataResult) -> int:
+    """Units that took over SPIKE_FACTOR times their library's median unit time (and over a second)."""
+    count = 0
+    for values in result.unit_seconds.values():
+        median = float(np.median(values))
+        count += sum(v > SPIKE_FACTOR * median and v > SPIKE_FLOOR_SECONDS for v in values)
+    return count
 
 
 def _seconds(value: float | None) -> str:
@@ -241,10 +258,24 @@ def reading(results: Sequence[DataResult]) -> str:
             f"deviation of {spread:.4f}), {best_text}, and it costs "
             f"{ens.fit_seconds / naive.fit_seconds:.2f}x the naive recipe's fit time."
         )
+    spikes = {r.spec.name: timing_spikes(r) for r in results}
+    units = sum(len(v) for r in results for v in r.unit_seconds.values())
+    if any(spikes.values()):
+        per_set = ", ".join(f"{name}: {n}" for name, n in spikes.items())
+        timing = (
+            f"{sum(spikes.values())} of {units} units took over {SPIKE_FACTOR:g}x their library's median "
+            f"unit time ({per_set}), a sign of CPU contention, so "
+            "the fit times and their ratios are unreliable here (the RMSEs are deterministic and unaffected)"
+        )
+    else:
+        timing = (
+            f"no unit took over {SPIKE_FACTOR:g}x its library's median unit time, but all units slow down "
+            f"together when the machine is busy (CPU pressure {cpu_pressure()} at the end of this run)"
+        )
     sentences.append(
-        "Caveat, shared by every row: each fold model early-stops on the very fold it then predicts, so all "
-        "CV RMSEs are slightly optimistic; the comparison between rows stays fair because they share folds "
-        "and models."
+        "Caveats: all CV RMSEs are slightly optimistic because each fold model early-stops on the very fold "
+        "it then predicts (the same for every row, so the comparison stays fair), and the fit times are "
+        f"single measurements on a shared machine: {timing}."
     )
     return " ".join(sentences)
 
@@ -390,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     clock = time.perf_counter()
     load_start = f"{os.getloadavg()[0]:.2f}"
     n_threads = available_cpus()
+    facts = machine_facts(n_threads)  # before training: the commit recorded is the code that runs
     synthetic_rows = QUICK_SYNTHETIC_ROWS if args.quick else FULL_SYNTHETIC_ROWS
 
     results = []
@@ -399,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     total = time.perf_counter() - clock
 
     text = section(results, command=_command(args_list), started=started, total_seconds=total,
-                   synthetic_rows=synthetic_rows, quick=args.quick, facts=machine_facts(n_threads),
+                   synthetic_rows=synthetic_rows, quick=args.quick, facts=facts,
                    load=(load_start, f"{os.getloadavg()[0]:.2f}"))
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
     replace_section(args.results, text)

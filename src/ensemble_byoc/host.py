@@ -15,6 +15,19 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+ROWS_PER_THREAD = 10_000
+"""Below this many rows per thread, OpenMP's start-up and barriers cost more than a thread gives back."""
+
+
+def training_threads(n_rows: int, cpus: int) -> int:
+    """Threads for one unit: all usable cores for large data, fewer for small data.
+
+    The boosting libraries synchronise their threads every round; on a few thousand rows that costs more
+    than it saves, and on a busy machine spinning threads slow a small fit down by orders of magnitude.
+    """
+    return max(1, min(cpus, n_rows // ROWS_PER_THREAD))
+
+
 def is_leader(resource_config: Mapping[str, Any]) -> bool:
     """The first host (SageMaker sorts them) writes the model; a single-host job is its own leader."""
     hosts = sorted(resource_config.get("hosts") or [])

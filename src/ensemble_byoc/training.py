@@ -20,6 +20,7 @@ from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds
 from ensemble_byoc.data import Dataset, channel_format, check_input_mode, list_data_files, load_channel
 from ensemble_byoc.ensemble import Ensemble, blend, mean_weights
 from ensemble_byoc.errors import TrainingStoppedError, UserError
+from ensemble_byoc.host import training_threads
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name, rmse
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
@@ -99,12 +100,14 @@ def run_training(
     rerun. With ``time_limit``, each unit gets an even share of the time left, and folds that no longer
     fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
     (SIGTERM) ends the job after the current boosting round with ``TrainingStoppedError``.
+    ``n_threads`` is the number of usable cores; small data sets train on fewer (``training_threads``).
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
     data = load_training_data(paths, config, input_data_config)
     logger.info("Training data: %d rows, %d features, label %r.", data.n_rows, len(data.feature_names), data.target_name)
     folds = make_folds(data.n_rows, config.k_fold, config.seed)
+    n_threads = training_threads(data.n_rows, n_threads)
     libraries = config.models
     total = len(libraries) * config.k_fold
     weights = mean_weights(libraries)
@@ -114,7 +117,7 @@ def run_training(
     oof = {library: np.full(data.n_rows, np.nan) for library in libraries}
     covered = np.zeros(data.n_rows, dtype=bool)
     results: list[UnitResult] = []
-    logger.info("Plan: %d units (%s x %d folds), %d threads each, one at a time%s.", total, ", ".join(libraries),
+    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.", total, ", ".join(libraries),
                 config.k_fold, n_threads, f", time_limit {config.time_limit:g} s" if config.time_limit else "")
     if store:
         logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.", store.units_dir)
