@@ -110,14 +110,15 @@ _RULES: dict[str, _Rule] = {
 }
 
 
-def _check_range(name: str, value: Any, rule: _Rule) -> None:
+def _check_range(name: str, value: Any, rule: _Rule, given: Any) -> None:
+    """Check ``value`` against the rule's bounds; the message shows the value as the user ``given`` it."""
     if rule.minimum is not None:
         if rule.exclusive_minimum and not value > rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be > {_exact(rule.minimum)}.")
+            raise UserError(f"Hyperparameter {name!r} == {given!r}, must be > {_exact(rule.minimum)}.")
         if not rule.exclusive_minimum and value < rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {value!r}, must be >= {_exact(rule.minimum)}.")
+            raise UserError(f"Hyperparameter {name!r} == {given!r}, must be >= {_exact(rule.minimum)}.")
     if rule.maximum is not None and value > rule.maximum:
-        raise UserError(f"Hyperparameter {name!r} == {value!r}, must be <= {_exact(rule.maximum)}.")
+        raise UserError(f"Hyperparameter {name!r} == {given!r}, must be <= {_exact(rule.maximum)}.")
 
 
 def _exact(bound: float) -> str:
@@ -184,7 +185,7 @@ class TrainConfig:
                 )
             rule = _RULES[name]
             parsed = rule.parse(key, value)
-            _check_range(key, parsed, rule)
+            _check_range(key, parsed, rule, value)
             values[name] = parsed
             given_as[name] = key
         return cls(**values, library_params=library_params)

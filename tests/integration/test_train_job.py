@@ -163,6 +163,21 @@ FAILURES = [
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
                             t.write_config("inputdataconfig.json", {"train": {"ContentType": "application/x-recordio"}})),
                  "ContentType 'application/x-recordio' is not supported; accepted:", id="unsupported-content-type"),
+    pytest.param(lambda t: (write_csv(t.channel("train") / "h.csv", [[1, 2], [3, 4], [5, 6]], ["a", "b"]),
+                            t.hyperparameters({"target": "price"})),
+                 "Hyperparameter 'target' == 'price' names no column of channel 'train'; its columns are [a, b]",
+                 id="target-names-no-column"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.add_training_csv(make_regression()[0][:, :3], make_regression()[1], channel="validation")),
+                 "Channels 'train' and 'validation' have different columns", id="train-validation-columns-differ"),
+    pytest.param(lambda t: write_csv(t.channel("train") / "inf.csv", [["1", "2"], ["inf", "1"], ["1", "1"]]),
+                 "inf.csv, line 2: the label 'label' is inf", id="infinite-label"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()), t.hyperparameters({"time_limit": "0"})),
+                 "Hyperparameter 'time_limit' == 0, must be > 0", id="time-limit-not-positive"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS, "lightgbm__objective": "no_such_objective"})),
+                 "lightgbm rejected its parameters (lightgbm__objective='no_such_objective')",
+                 id="lightgbm-rejects-override"),
 ]
 
 

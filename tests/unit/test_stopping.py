@@ -1,0 +1,80 @@
+"""The time budget and the stop request, on a fake clock."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from ensemble_byoc.host import training_threads
+from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_time_limit_never_stops_and_leaves_infinite_time() -> None:
+    budget = TimeBudget(None, clock=FakeClock())
+    assert budget.remaining() == float("inf")
+    assert budget.unit_deadline(5) is None
+
+
+def test_each_unit_gets_an_even_share_of_the_time_left_after_the_save_reserve() -> None:
+    clock = FakeClock()
+    budget = TimeBudget(100.0, clock=clock)
+    assert budget.reserve == 10.0
+    assert budget.unit_deadline(9) == pytest.approx(clock.now + 90.0 / 9)
+    clock.now += 30.0
+    assert budget.remaining() == pytest.approx(60.0)
+    assert budget.unit_deadline(6) == pytest.approx(clock.now + 10.0)
+
+
+def test_save_reserve_is_capped_for_long_budgets() -> None:
+    assert TimeBudget(36_000.0, clock=FakeClock()).reserve == 60.0
+
+
+def test_unit_guard_stops_at_its_deadline_and_says_so() -> None:
+    clock = FakeClock()
+    guard = UnitGuard(StopRequest(), deadline=clock.now + 5, clock=clock)
+    assert guard() is False
+    clock.now += 5
+    assert guard() is True
+    assert guard.hit_deadline
+
+
+def test_unit_guard_stops_on_a_stop_request_without_claiming_the_deadline() -> None:
+    stop = StopRequest()
+    guard = UnitGuard(stop, deadline=None, clock=FakeClock())
+    stop.request("SIGTERM")
+    assert guard() is True
+    assert not guard.hit_deadline
+
+
+def test_first_reason_to_stop_is_kept() -> None:
+    stop = StopRequest()
+    stop.request("SIGTERM")
+    stop.request("other")
+    assert stop.reason == "SIGTERM"
+
+
+def test_sigterm_becomes_a_stop_request_once_the_handler_is_installed() -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    stop = StopRequest()
+    try:
+        stop.install_signal_handler()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.requested
+        assert stop.reason == "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(("rows", "cpus", "threads"), [(442, 8, 1), (19_999, 2, 1), (20_000, 2, 2), (1_000_000, 8, 8)])
+def test_small_data_trains_on_fewer_threads_than_cores(rows: int, cpus: int, threads: int) -> None:
+    assert training_threads(rows, cpus) == threads
