@@ -79,6 +79,18 @@ def _parse_models(name: str, value: Any) -> tuple[str, ...]:
     return names
 
 
+def _choice(*choices: str) -> Callable[[str, Any], str]:
+    def parse(name: str, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise UserError(
+                f"Hyperparameter {name!r} == {value!r}{_suggest(text, choices)}; choose one of {', '.join(choices)}."
+            )
+        return text
+
+    return parse
+
+
 def _parse_text(name: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -106,6 +118,7 @@ _RULES: dict[str, _Rule] = {
     "reg_lambda": _Rule(_parse_float, minimum=0.0),
     "time_limit": _Rule(_parse_float, minimum=0.0, maximum=30 * 24 * 3600.0, exclusive_minimum=True),
     "models": _Rule(_parse_models),
+    "blend": _Rule(_choice("mean", "weighted", "stack")),
     "target": _Rule(_parse_text),
 }
 
@@ -146,6 +159,7 @@ class TrainConfig:
     reg_lambda: float | None = None
     time_limit: float | None = None
     models: tuple[str, ...] = field(default_factory=available_libraries)
+    blend: str = "weighted"
     target: str | None = None
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

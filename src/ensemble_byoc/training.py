@@ -14,11 +14,12 @@ from typing import Any, TextIO
 import numpy as np
 
 from ensemble_byoc.artifacts import save_bundle
+from ensemble_byoc.blend import BlendResult, fit_blend
 from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds
 from ensemble_byoc.data import Dataset, channel_format, check_input_mode, list_data_files, load_channel
-from ensemble_byoc.ensemble import Ensemble, blend, mean_weights
+from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name, rmse
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"
 METRIC = "rmse"
-BLEND_METHOD = "mean"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,6 @@ def run_training(
     n_threads = training_threads(data.n_rows, n_threads)
     libraries = config.models
     total = len(libraries) * config.k_fold
-    weights = mean_weights(libraries)
     params = config.booster_params()
     store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
     digest = data_digest(data) if store else ""
@@ -146,17 +145,19 @@ def run_training(
             results.append(result)
             oof[library][fold.valid_rows] = result.oof_prediction
         covered[fold.valid_rows] = True
-        _emit_running_scores(data.y, oof, covered, weights, metric_stream)
+        blended = _blend_and_report(config, data.y, oof, covered, metric_stream)
 
     folds_trained = len(results) // len(libraries)
     scored = {library: prediction[covered] for library, prediction in oof.items()}
     library_scores = {library: rmse(data.y[covered], prediction) for library, prediction in scored.items()}
-    oof_ensemble = blend(scored, weights)
-    cv_score = rmse(data.y[covered], oof_ensemble)
+    oof_ensemble = blend(scored, blended.weights)
+    cv_score = blended.score
+    served = {lib: weight for lib, weight in blended.weights.items() if weight > 0}
+    logger.info("Blend: %s; served: %s.", blended.describe(), ", ".join(served))
     ensemble = Ensemble(
         feature_names=data.feature_names,
-        members={lib: [r.model for r in results if r.unit.library == lib] for lib in libraries},
-        weights=weights,
+        members={lib: [r.model for r in results if r.unit.library == lib] for lib in served},
+        weights=served,
     )
     cv_summary = {
         "metric": METRIC,
@@ -167,12 +168,13 @@ def run_training(
         "rows_scored": int(covered.sum()),
         "score": cv_score,
         "library_scores": library_scores,
+        "blend": {"method": blended.method, "weights": blended.weights, "fallback": blended.fallback},
     }
     _write_reports(paths.output_data_dir, data, covered, scored, oof_ensemble, results, cv_summary)
     manifest = save_bundle(
         paths.model_dir,
         ensemble,
-        blend_method=BLEND_METHOD,
+        blend_method=blended.method,
         extra={
             "problem_type": "regression",
             "target": data.target_name,
@@ -219,17 +221,23 @@ def _stopped(
     )
 
 
-def _emit_running_scores(
+def _blend_and_report(
+    config: TrainConfig,
     y: np.ndarray,
     oof: Mapping[str, np.ndarray],
     covered: np.ndarray,
-    weights: Mapping[str, float],
     stream: TextIO | None,
-) -> None:
+) -> BlendResult:
+    """Fit the blend on the rows held out so far and print each library's and the blend's score.
+
+    The last ensemble line of a job is therefore the final blend's out-of-fold score.
+    """
     seen = {library: prediction[covered] for library, prediction in oof.items()}
     for library, prediction in seen.items():
         emit_metric(library_metric_name(METRIC, library), rmse(y[covered], prediction), stream)
-    emit_metric(ensemble_metric_name(METRIC), rmse(y[covered], blend(seen, weights)), stream)
+    blended = fit_blend(config.blend, seen, y[covered], seed=config.seed)
+    emit_metric(ensemble_metric_name(METRIC), blended.score, stream)
+    return blended
 
 
 def _write_reports(

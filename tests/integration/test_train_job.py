@@ -29,12 +29,19 @@ def test_training_writes_native_fold_models_and_a_manifest_with_checksums(traine
     assert not tree.failure_file.exists()
     files = tree.model_files()
     assert "manifest.json" in files
-    for library, suffix in (("catboost", ".cbm"), ("lightgbm", ".txt"), ("xgboost", ".ubj")):
-        assert [f for f in files if f.startswith(library + "/")] == [f"{library}/fold-{i}{suffix}" for i in range(3)]
     manifest = json.loads((tree.model_dir / "manifest.json").read_text())
     assert manifest["schema_version"] == 1
     assert manifest["feature_names"] == [f"f{i}" for i in range(5)]
-    assert manifest["blend"] == {"method": "mean", "weights": {lib: 1 / 3 for lib in ("catboost", "lightgbm", "xgboost")}}
+    weights = manifest["blend"]["weights"]
+    assert manifest["blend"]["method"] == "weighted"
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert all(w > 0 for w in weights.values())
+    assert set(manifest["cv"]["blend"]["weights"]) == {"catboost", "lightgbm", "xgboost"}
+    suffixes = {"catboost": ".cbm", "lightgbm": ".txt", "xgboost": ".ubj"}
+    assert sorted(f for f in files if "/" in f) == sorted(
+        f"{library}/fold-{i}{suffixes[library]}" for library in weights for i in range(3)
+    )
+    assert set(manifest["libraries"]) == set(weights)
     for entry in manifest["libraries"].values():
         assert entry["version"]
         assert all(len(fold["sha256"]) == 64 for fold in entry["folds"])
@@ -178,6 +185,15 @@ FAILURES = [
                             t.hyperparameters({**FAST_HYPERPARAMETERS, "lightgbm__objective": "no_such_objective"})),
                  "lightgbm rejected its parameters (lightgbm__objective='no_such_objective')",
                  id="lightgbm-rejects-override"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS, "xgboost__maxbin": "64"})),
+                 "xgboost does not know the parameter(s) xgboost__maxbin", id="xgboost-unknown-parameter"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS, "lightgbm__num_leafs": "8"})),
+                 "lightgbm does not know the parameter(s) lightgbm__num_leafs", id="lightgbm-unknown-parameter"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS, "catboost__depht": "4"})),
+                 "catboost rejected its parameters (catboost__depht=4)", id="catboost-unknown-parameter"),
 ]
 
 

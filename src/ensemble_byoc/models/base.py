@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,6 +66,10 @@ class ModelSpec:
     load: Callable[[Path, int], Model]
     """``load(path, n_threads)`` reads a model saved by ``Model.save``."""
     library_version: Callable[[], str]
+    merge_folds: Callable[[Sequence[Model]], Model | None] | None = None
+    """``merge_folds(models)`` returns one model whose prediction is the mean of the fold models'
+    predictions (up to floating-point rounding), so serving makes one library call instead of k; or
+    None when these models cannot be merged exactly (serving then keeps the fold models)."""
 
 
 _SOURCE_PREFIX = re.compile(r"^(\[[\d:]+\]\s*)?(\S+\.(?:cc|cpp|cu|h|hpp):\d+:\s*)?")
@@ -84,3 +88,12 @@ def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) ->
         given = ", ".join(f"{library}__{key}={value!r}" for key, value in overrides.items())
         return UserError(f"{library} rejected its parameters ({given}): {reason}")
     return AlgorithmError(f"{library} failed to train: {reason}")
+
+
+def unknown_parameters_error(library: str, unknown: set[str], overrides: Mapping[str, Any]) -> UserError | None:
+    """A ``UserError`` naming the ``<library>__<param>`` overrides the library said it does not know."""
+    given = sorted(name for name in unknown if name in overrides)
+    if not given:
+        return None
+    names = ", ".join(f"{library}__{name}" for name in given)
+    return UserError(f"{library} does not know the parameter(s) {names}; check the spelling against its documentation.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import catboost
 import numpy as np
 
 from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import BoosterParams, ModelSpec, library_error
+from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error
 
 _TRAIN_ARGUMENTS = ("early_stopping_rounds",)
 
@@ -104,10 +104,33 @@ class _StopWhenAsked:
         return not self.should_stop()  # CatBoost goes on while this is True
 
 
+def merge_folds(models: Sequence[Model]) -> CatBoostModel | None:
+    """One model whose RawFormulaVal is the mean of the fold models': ``sum_models`` with weights 1/k.
+
+    CatBoost sums the weighted leaf values and biases, so the merge is exact up to double rounding.
+    Models with categorical, text or embedding features stay unmerged: ``sum_models`` merges their
+    counter tables by a policy rather than summing predictions.
+    """
+    fitted = [m for m in models if isinstance(m, CatBoostModel) and m.booster_ is not None]
+    if not fitted or len(fitted) != len(models):
+        return None
+    boosters = [m.booster_ for m in fitted]
+    for booster in boosters:
+        if (booster.get_cat_feature_indices() or booster.get_text_feature_indices()
+                or booster.get_embedding_feature_indices()):
+            return None
+    merged = catboost.sum_models(boosters, weights=[1.0 / len(boosters)] * len(boosters))
+    model = CatBoostModel(BoosterParams(0.0, 0, 0, 0, 0), {}, fitted[0].n_threads)
+    model.booster_ = merged
+    model.best_iteration_ = int(merged.tree_count_)
+    return model
+
+
 SPEC = ModelSpec(
     name=CatBoostModel.name,
     file_suffix=".cbm",
     create=CatBoostModel,
     load=CatBoostModel.load,
     library_version=lambda: str(catboost.__version__),
+    merge_folds=merge_folds,
 )

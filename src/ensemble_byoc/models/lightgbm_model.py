@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import lightgbm as lgb
 import numpy as np
 
 from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import BoosterParams, ModelSpec, library_error
+from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, unknown_parameters_error
 
 _TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
 _MAX_LEAVES = 131072
+_UNKNOWN_PARAMETER = re.compile(r"Unknown parameter: (\S+)")
 
 
 class LightGBMModel:
@@ -39,7 +41,7 @@ class LightGBMModel:
             "num_threads": self.n_threads,
             "deterministic": True,
             "force_row_wise": True,
-            "verbosity": -1,
+            "verbosity": 0,  # warnings reach _LibraryLog (debug), so unknown parameter names are seen
         }
         if p.subsample is not None:
             params["bagging_fraction"] = p.subsample
@@ -63,7 +65,8 @@ class LightGBMModel:
     ) -> LightGBMModel:
         num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
-        _route_library_log()
+        library_log = _LibraryLog()
+        lgb.register_logger(library_log)
         try:
             dtrain = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True)
             dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain)
@@ -80,6 +83,9 @@ class LightGBMModel:
             )
         except lgb.basic.LightGBMError as exc:
             raise library_error("lightgbm", exc, self.overrides) from exc
+        rejected = unknown_parameters_error("lightgbm", library_log.unknown_parameters, self.overrides)
+        if rejected is not None:
+            raise rejected
         rounds = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         # Re-read the model truncated at the best iteration, so the fitted model is the one saved.
         self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
@@ -126,21 +132,110 @@ class _StopWhenAsked:
 
 
 class _LibraryLog:
-    """LightGBM's logger interface, forwarding its messages to ours at debug level."""
+    """LightGBM's logger interface: its messages go to ours at debug level, and the names it reports as
+    ``Unknown parameter`` are collected so that ``fit`` can refuse them."""
 
     def __init__(self) -> None:
         self._logger = logging.getLogger("ensemble_byoc.lightgbm")
+        self.unknown_parameters: set[str] = set()
 
     def info(self, msg: str) -> None:
+        found = _UNKNOWN_PARAMETER.search(msg)
+        if found:
+            self.unknown_parameters.add(found.group(1))
         self._logger.debug("%s", msg.rstrip())
 
     def warning(self, msg: str) -> None:
         self._logger.warning("%s", msg.rstrip())
 
 
-def _route_library_log() -> None:
-    lgb.register_logger(_LibraryLog())
 
+_IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
+"""Objectives whose prediction is the raw score, so the mean of predictions is the mean of raw scores."""
+_SCALED_KEYS = ("leaf_value=", "internal_value=", "shrinkage=")
+_TREE_START = re.compile(r"^Tree=", re.MULTILINE)
+_END_OF_TREES = "end of trees\n"
+
+
+def merge_folds(models: Sequence[Model]) -> LightGBMModel | None:
+    """One booster predicting the mean of the fold boosters: all their trees, leaf values scaled by 1/k.
+
+    LightGBM's text format keeps each tree's leaf values (shrinkage already applied; the first tree
+    carries the boost-from-average score), so the mean of k folds is the sum of every fold's trees with
+    ``leaf_value`` (and ``internal_value``, ``shrinkage``) divided by k; ``tree_sizes`` is recomputed.
+    Values are doubles written at full precision, so the merge is exact up to double rounding. Other
+    objectives (a link function), several trees per iteration, averaged (rf) and linear trees stay
+    unmerged.
+    """
+    fitted = [m for m in models if isinstance(m, LightGBMModel) and m.booster_ is not None]
+    if not fitted or len(fitted) != len(models):
+        return None
+    texts = [m.booster_.model_to_string() for m in fitted]  # type: ignore[union-attr]
+    try:
+        text = _merged_model_text(texts)
+    except ValueError:
+        return None  # a model layout this code does not know: keep the folds
+    if text is None:
+        return None
+    model = LightGBMModel(BoosterParams(0.0, 0, 0, 0, 0), {}, fitted[0].n_threads)
+    model.booster_ = lgb.Booster(model_str=text)
+    model.best_iteration_ = model.booster_.current_iteration()
+    return model
+
+
+def _merged_model_text(texts: list[str]) -> str | None:
+    k = len(texts)
+    parts = [_split_model_text(text) for text in texts]
+    first_fields = _header_fields(parts[0][0])
+    blocks: list[str] = []
+    for header, trees, _ in parts:
+        fields = _header_fields(header)
+        objective = fields.get("objective", "").split()
+        if (
+            not objective
+            or objective[0] not in _IDENTITY_OBJECTIVES
+            or "sqrt" in objective[1:]
+            or fields.get("num_tree_per_iteration") != "1"
+            or "average_output" in fields
+            or fields.get("feature_names") != first_fields.get("feature_names")
+        ):
+            return None
+        for tree in trees:
+            if "\nis_linear=1" in tree:
+                return None
+            blocks.append(_scaled_tree(tree, len(blocks), k))
+    sizes = " ".join(str(len(block.encode("utf-8"))) for block in blocks)
+    header = re.sub(r"^tree_sizes=.*$", lambda _: f"tree_sizes={sizes}", parts[0][0], flags=re.MULTILINE)
+    return header + "".join(blocks) + parts[0][2]
+
+
+def _split_model_text(text: str) -> tuple[str, list[str], str]:
+    """The header, each ``Tree=`` block (up to the next one), and the rest from ``end of trees``."""
+    starts = [match.start() for match in _TREE_START.finditer(text)]
+    end = text.find("\n" + _END_OF_TREES) + 1
+    if not starts or end <= starts[-1]:
+        raise ValueError("no trees or no end-of-trees line")
+    bounds = [*starts, end]
+    return text[: starts[0]], [text[a:b] for a, b in zip(bounds, bounds[1:])], text[end:]
+
+
+def _header_fields(header: str) -> dict[str, str]:
+    fields = {}
+    for line in header.splitlines():
+        key, _, value = line.partition("=")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def _scaled_tree(block: str, index: int, k: int) -> str:
+    lines = block.split("\n")
+    lines[0] = f"Tree={index}"
+    for i, line in enumerate(lines):
+        for key in _SCALED_KEYS:
+            if line.startswith(key):
+                values = line[len(key):].split(" ")
+                lines[i] = key + " ".join(repr(float(value) / k) for value in values)
+    return "\n".join(lines)
 
 
 SPEC = ModelSpec(
@@ -149,4 +244,5 @@ SPEC = ModelSpec(
     create=LightGBMModel,
     load=LightGBMModel.load,
     library_version=lambda: str(lgb.__version__),
+    merge_folds=merge_folds,
 )

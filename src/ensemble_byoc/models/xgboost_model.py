@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import ctypes
+import json
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import BoosterParams, ModelSpec, library_error
+from ensemble_byoc.errors import AlgorithmError, NotFittedError
+from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, unknown_parameters_error
 
+_UNUSED_PARAMETERS = re.compile(r"Parameters: \{(.*?)\} are not used", re.DOTALL)
+logger = logging.getLogger(__name__)
 _TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
 
 
@@ -35,7 +43,7 @@ class XGBoostModel:
             "max_depth": p.max_depth,
             "seed": p.seed,
             "nthread": self.n_threads,
-            "verbosity": 0,
+            "verbosity": 1,  # warnings only; they arrive as Python warnings and are read in fit
         }
         if p.subsample is not None:
             params["subsample"] = p.subsample
@@ -61,17 +69,30 @@ class XGBoostModel:
         try:
             dtrain = xgb.DMatrix(X, label=y, feature_names=list(feature_names), nthread=self.n_threads)
             dvalid = xgb.DMatrix(X_valid, label=y_valid, feature_names=list(feature_names), nthread=self.n_threads)
-            booster = xgb.train(
-                self._library_params(),
-                dtrain,
-                num_boost_round=num_round,
-                evals=[(dvalid, "valid")],
-                early_stopping_rounds=stopping or None,
-                verbose_eval=False,
-                callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
-            )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                booster = xgb.train(
+                    self._library_params(),
+                    dtrain,
+                    num_boost_round=num_round,
+                    evals=[(dvalid, "valid")],
+                    early_stopping_rounds=stopping or None,
+                    verbose_eval=False,
+                    callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
+                )
         except xgb.core.XGBoostError as exc:
             raise library_error("xgboost", exc, self.overrides) from exc
+        unknown: set[str] = set()
+        for warning in caught:
+            text = str(warning.message)
+            found = _UNUSED_PARAMETERS.search(text)
+            if found:
+                unknown.update(name.strip().strip('"') for name in found.group(1).split(","))
+            else:
+                logger.warning("xgboost: %s", " ".join(text.split()))
+        rejected = unknown_parameters_error("xgboost", unknown, self.overrides)
+        if rejected is not None:
+            raise rejected
         rounds = booster.best_iteration + 1 if stopping else booster.num_boosted_rounds()
         self.booster_ = booster[:rounds]
         self.best_iteration_ = rounds
@@ -110,10 +131,166 @@ class _StopWhenAsked(xgb.callback.TrainingCallback):
         return bool(self.should_stop())
 
 
+_IDENTITY_OBJECTIVES = frozenset(
+    {"reg:squarederror", "reg:linear", "reg:absoluteerror", "reg:pseudohubererror", "reg:quantileerror"}
+)
+"""Objectives whose prediction is the margin itself, so the mean of predictions is the mean of margins."""
+
+
+def merge_folds(models: Sequence[Model]) -> XGBoostModel | None:
+    """One booster predicting the mean of the fold boosters: all their trees, leaf values scaled by 1/k.
+
+    For the objectives in ``_IDENTITY_OBJECTIVES`` a booster predicts ``base_score + sum(leaves)``, so
+    the mean of k folds is ``mean(base_score) + sum(leaf / k)`` over every fold's trees; the merged
+    model's ``base_score`` (``learner_model_param``) is the mean of the folds'. XGBoost adds leaves in
+    float32, so the merged prediction differs from the fold mean by float32 rounding only (at most about
+    n_trees * 2**-24 relative). Other objectives, dart and gblinear boosters, multi-output and categorical
+    models stay unmerged.
+    """
+    fitted = [m for m in models if isinstance(m, XGBoostModel) and m.booster_ is not None]
+    if not fitted or len(fitted) != len(models):
+        return None
+    documents = [json.loads(m.booster_.save_raw("json")) for m in fitted]  # type: ignore[union-attr]
+    try:
+        merged = _merged_document(documents)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None  # a model layout this code does not know: keep the folds
+    if merged is None:
+        return None
+    booster = xgb.Booster()
+    booster.load_model(bytearray(json.dumps(merged).encode("utf-8")))
+    booster.set_param({"nthread": fitted[0].n_threads})
+    model = ServingXGBoostModel(BoosterParams(0.0, 0, 0, 0, 0), {}, fitted[0].n_threads)
+    model.booster_ = booster
+    model.best_iteration_ = booster.num_boosted_rounds()
+    model.dense_predictor_ = DensePredictor.for_booster(booster)
+    return model
+
+
+class ServingXGBoostModel(XGBoostModel):
+    """A loaded model that predicts float64 rows through ``DensePredictor`` when it is available."""
+
+    dense_predictor_: DensePredictor | None = None
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.dense_predictor_ is not None and X.dtype == np.float64 and X.ndim == 2:
+            return self.dense_predictor_(X)
+        return super().predict(X)
+
+
+class DensePredictor:
+    """XGBoost's C inplace prediction (``XGBoosterPredictFromDense``) for dense float64 rows.
+
+    ``Booster.inplace_predict`` makes a new proxy DMatrix on every call, whose context reads the cgroup
+    CPU-quota files (about ten system calls), and rebuilds its JSON arguments in Python; for one row that
+    is most of the call. This keeps one proxy DMatrix (the C API takes it for meta information, as
+    ``inplace_predict`` does for a base margin) and the configuration string, so a one-row call costs
+    about a third. It uses the same C function, so the predictions are the same bits (``for_booster``
+    checks that); calls are serialised by a lock, as the proxy is shared.
+    """
+
+    _CONFIG = json.dumps({"type": 0, "training": False, "iteration_begin": 0, "iteration_end": 0,
+                          "strict_shape": False, "missing": float("nan"), "cache_id": 0}).encode("utf-8")
+
+    def __init__(self, booster: xgb.Booster) -> None:
+        from xgboost import core  # the C library handle and its error check live there
+
+        self._booster = booster
+        self._lib = core._LIB
+        self._check = core._check_call
+        self._proxy = core._ProxyDMatrix()
+        self._shape = ctypes.POINTER(core.c_bst_ulong)()
+        self._dims = core.c_bst_ulong()
+        self._out = ctypes.POINTER(ctypes.c_float)()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_booster(cls, booster: xgb.Booster) -> DensePredictor | None:
+        """The fast path, if this XGBoost has it and it predicts exactly what ``inplace_predict`` does."""
+        try:
+            predictor = cls(booster)
+            rows = np.random.default_rng(0).normal(scale=100.0, size=(16, booster.num_features()))
+            rows[::3, ::2] = np.nan
+            expected = booster.inplace_predict(rows, validate_features=False)
+            if not np.array_equal(predictor(rows), expected, equal_nan=True):
+                return None
+        except Exception:  # noqa: BLE001 - an XGBoost without these internals keeps inplace_predict
+            return None
+        return predictor
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        interface = json.dumps({"data": [X.ctypes.data, True], "shape": list(X.shape), "strides": None,
+                                "typestr": X.dtype.str, "version": 3}).encode("utf-8")
+        with self._lock:
+            self._check(self._lib.XGBoosterPredictFromDense(
+                self._booster.handle, interface, self._CONFIG, self._proxy.handle,
+                ctypes.byref(self._shape), ctypes.byref(self._dims), ctypes.byref(self._out),
+            ))
+            if self._dims.value != 1 or self._shape[0] != X.shape[0]:
+                raise AlgorithmError(f"xgboost answered shape {self._shape[0]} x {self._dims.value} "
+                                     f"for {X.shape[0]} rows.")
+            return np.ctypeslib.as_array(self._out, shape=(X.shape[0],)).astype(np.float64)
+
+
+def _merged_document(documents: list[dict[str, Any]]) -> dict[str, Any] | None:
+    first = documents[0]["learner"]
+    k = len(documents)
+    base_scores: list[float] = []
+    trees: list[dict[str, Any]] = []
+    for document in documents:
+        learner = document["learner"]
+        param = learner["learner_model_param"]
+        model = learner["gradient_booster"].get("model", {})
+        if (
+            learner["gradient_booster"]["name"] != "gbtree"
+            or learner["objective"]["name"] not in _IDENTITY_OBJECTIVES
+            or param.get("num_class", "0") != "0"
+            or param.get("num_target", "1") != "1"
+            or param["num_feature"] != first["learner_model_param"]["num_feature"]
+            or learner.get("feature_names") != first.get("feature_names")
+            or any(model.get("cats", {}).values())
+        ):
+            return None
+        base_scores.append(_single_value(param["base_score"]))
+        for tree in model["trees"]:
+            if any(tree["split_type"]) or tree["tree_param"].get("size_leaf_vector", "1") not in ("0", "1"):
+                return None
+            leaves = [child == -1 for child in tree["left_children"]]
+            tree["split_conditions"] = [v / k if leaf else v for v, leaf in zip(tree["split_conditions"], leaves)]
+            tree["base_weights"] = [v / k for v in tree["base_weights"]]
+            tree["id"] = len(trees)
+            trees.append(tree)
+    merged = documents[0]
+    learner = merged["learner"]
+    base = repr(sum(base_scores) / k)
+    bracketed = str(learner["learner_model_param"]["base_score"]).startswith("[")
+    learner["learner_model_param"]["base_score"] = f"[{base}]" if bracketed else base
+    learner["attributes"] = {}  # no best_iteration: every tree counts
+    model = learner["gradient_booster"]["model"]
+    model["trees"] = trees
+    model["tree_info"] = [0] * len(trees)
+    model["iteration_indptr"] = list(range(len(trees) + 1))
+    model["gbtree_model_param"] = {**model["gbtree_model_param"], "num_trees": str(len(trees)),
+                                   "num_parallel_tree": "1"}
+    return merged
+
+
+def _single_value(text: str) -> float:
+    """``"[1.5E2]"`` (XGBoost >= 2) or ``"1.5E2"`` -> 150.0; a vector of several values is refused."""
+    values = str(text).strip().strip("[]").split(",")
+    if len(values) != 1:
+        raise ValueError(f"base_score {text!r} holds {len(values)} values")
+    return float(values[0])
+
+
 SPEC = ModelSpec(
     name=XGBoostModel.name,
     file_suffix=".ubj",
     create=XGBoostModel,
     load=XGBoostModel.load,
     library_version=lambda: str(xgb.__version__),
+    merge_folds=merge_folds,
 )
