@@ -25,8 +25,9 @@ from ensemble_byoc.artifacts import sha256_of
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult
 from ensemble_byoc.data import Dataset
-from ensemble_byoc.metrics import rmse
+from ensemble_byoc.scoring import Metric
 from ensemble_byoc.models import load_spec
+from ensemble_byoc.task import Task
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def data_digest(data: Dataset) -> str:
     return digest.hexdigest()
 
 
-def unit_fingerprint(digest: str, config: TrainConfig, unit: TrainingUnit) -> str:
+def unit_fingerprint(digest: str, config: TrainConfig, unit: TrainingUnit, task: Task | None = None) -> str:
     """What decides a unit's model: data, folds, shared and per-library settings, library version."""
     spec = load_spec(unit.library)
     shaping = {
@@ -54,7 +55,7 @@ def unit_fingerprint(digest: str, config: TrainConfig, unit: TrainingUnit) -> st
         "library": unit.library,
         "library_version": spec.library_version(),
         "package_version": __version__,
-        "params": asdict(config.booster_params()),
+        "params": asdict(config.booster_params(task)),
         "overrides": dict(config.overrides_for(unit.library)),
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
@@ -95,7 +96,9 @@ class CheckpointStore:
         shutil.rmtree(final, ignore_errors=True)
         os.replace(partial, final)
 
-    def load(self, unit: TrainingUnit, fingerprint: str, fold: Fold, data: Dataset, n_threads: int) -> UnitResult | None:
+    def load(
+        self, unit: TrainingUnit, fingerprint: str, fold: Fold, data: Dataset, n_threads: int, metric: Metric
+    ) -> UnitResult | None:
         """The checkpointed unit, or ``None`` when there is none or it cannot be trusted (logged)."""
         directory = self._unit_dir(unit)
         record_path = directory / _UNIT_FILE
@@ -117,7 +120,7 @@ class CheckpointStore:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             logger.warning("Checkpoint %s is unreadable (%s); it is not reused.", name, exc)
             return None
-        if oof.shape != (fold.valid_rows.size,):
+        if oof.shape[0] != fold.valid_rows.size:
             logger.warning("Checkpoint %s has %d predictions for a fold of %d rows; it is not reused.",
                            name, oof.size, fold.valid_rows.size)
             return None
@@ -127,6 +130,6 @@ class CheckpointStore:
             valid_rows=fold.valid_rows,
             oof_prediction=oof,
             best_iteration=int(record["best_iteration"]),
-            score=rmse(data.y[fold.valid_rows], oof),
+            score=metric.score(data.y[fold.valid_rows], oof),
             seconds=float(record["seconds"]),
         )

@@ -12,6 +12,8 @@ from typing import Any
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import available_libraries
 from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.scoring import PROBLEM_TYPES, all_metric_names
+from ensemble_byoc.task import Task
 
 RESERVED_KEYS = frozenset({"_tuning_objective_metric"})
 """Keys SageMaker AMT adds; accepted and ignored."""
@@ -119,6 +121,8 @@ _RULES: dict[str, _Rule] = {
     "time_limit": _Rule(_parse_float, minimum=0.0, maximum=30 * 24 * 3600.0, exclusive_minimum=True),
     "models": _Rule(_parse_models),
     "blend": _Rule(_choice("mean", "weighted", "stack")),
+    "problem_type": _Rule(_choice(*PROBLEM_TYPES)),
+    "eval_metric": _Rule(_choice(*all_metric_names())),
     "target": _Rule(_parse_text),
 }
 
@@ -160,6 +164,8 @@ class TrainConfig:
     time_limit: float | None = None
     models: tuple[str, ...] = field(default_factory=available_libraries)
     blend: str = "weighted"
+    problem_type: str | None = None
+    eval_metric: str | None = None
     target: str | None = None
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -204,8 +210,13 @@ class TrainConfig:
             given_as[name] = key
         return cls(**values, library_params=library_params)
 
-    def booster_params(self) -> BoosterParams:
+    def booster_params(self, task: Task | None = None) -> BoosterParams:
+        """The shared settings for every library; ``task`` adds the objective and the early-stopping metric."""
+        task = task or Task("regression", "rmse")
         return BoosterParams(
+            problem_type=task.problem_type,
+            n_classes=task.n_classes,
+            eval_metric=task.eval_metric,
             learning_rate=self.eta,
             max_depth=self.max_depth,
             num_round=self.num_round,

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from ensemble_byoc.data import Dataset
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.metrics import rmse
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, Model
+from ensemble_byoc.scoring import Metric, get_metric
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +52,35 @@ class UnitResult:
             "library": self.unit.library,
             "fold": self.unit.fold,
             "best_iteration": self.best_iteration,
-            "rmse": self.score,
+            "score": self.score,
             "seconds": round(self.seconds, 4),
             "valid_rows": int(self.valid_rows.size),
         }
 
 
-def make_folds(n_rows: int, k_fold: int, seed: int) -> list[Fold]:
-    """Seeded, shuffled k-fold split; a rerun with the same seed gives the same folds."""
+def make_folds(
+    n_rows: int, k_fold: int, seed: int, classes: np.ndarray | None = None, class_names: Sequence[Any] = ()
+) -> list[Fold]:
+    """Seeded, shuffled k-fold split; a rerun with the same seed gives the same folds.
+
+    With ``classes`` (the encoded label of a classification task) the folds are stratified, and every
+    class must have at least ``k_fold`` rows, so that every fold's training part holds every class.
+    """
     if n_rows < k_fold:
         raise UserError(f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows.")
-    splitter = KFold(n_splits=k_fold, shuffle=True, random_state=seed)
-    return [
-        Fold(index=i, train_rows=train, valid_rows=valid)
-        for i, (train, valid) in enumerate(splitter.split(np.zeros((n_rows, 1))))
-    ]
+    if classes is None:
+        splits = KFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)))
+    else:
+        counts = np.bincount(classes)
+        rarest = int(np.argmin(counts))
+        if counts[rarest] < k_fold:
+            name = class_names[rarest] if rarest < len(class_names) else rarest
+            raise UserError(
+                f"Class {name!r} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
+                "lower k_fold or add rows of that class."
+            )
+        splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)), classes)
+    return [Fold(index=i, train_rows=train, valid_rows=valid) for i, (train, valid) in enumerate(splits)]
 
 
 def fit_unit(
@@ -77,6 +91,7 @@ def fit_unit(
     overrides: Mapping[str, Any],
     n_threads: int,
     should_stop: Callable[[], bool] | None = None,
+    metric: Metric | None = None,
 ) -> UnitResult:
     """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
     spec = load_spec(unit.library)
@@ -97,6 +112,6 @@ def fit_unit(
         valid_rows=fold.valid_rows,
         oof_prediction=prediction,
         best_iteration=model.best_iteration_,
-        score=rmse(data.y[fold.valid_rows], prediction),
+        score=(metric or get_metric("regression", "rmse")).score(data.y[fold.valid_rows], prediction),
         seconds=seconds,
     )

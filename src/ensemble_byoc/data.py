@@ -93,8 +93,13 @@ def list_data_files(directory: Path) -> list[Path]:
     return files
 
 
-def load_channel(directory: Path, *, channel: str, file_format: str | None, target: str | None) -> Dataset:
+def load_channel(
+    directory: Path, *, channel: str, file_format: str | None, target: str | None, numeric_label: bool = True
+) -> Dataset:
     """Read every file of a channel into one ``Dataset``.
+
+    With ``numeric_label`` the label must be a finite number in every row; without it (classification,
+    or a problem type still to be inferred) it may be text, but never missing.
 
     Without ``target``, CSV files have no header and the label is the first column (the convention of
     SageMaker's built-in algorithms). With ``target``, CSV files have a header row and the label is the
@@ -125,14 +130,15 @@ def load_channel(directory: Path, *, channel: str, file_format: str | None, targ
                 f"Channel {channel!r}: {part.path.name} has {part.frame.shape[1]} columns "
                 f"{_names(part.frame.columns)}, but {files[0].name} has {len(columns)} {_names(columns)}."
             )
-        part.check(target_name)
+        part.check(target_name, numeric_label=numeric_label)
     frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
     if frame.shape[0] == 0:
         raise UserError(f"Channel {channel!r} has no rows.")
     features = frame.drop(columns=[target_name])
+    labels = frame[target_name]
     return Dataset(
         X=features.to_numpy(dtype=np.float64),
-        y=frame[target_name].to_numpy(dtype=np.float64),
+        y=labels.to_numpy(dtype=np.float64) if numeric_label else labels.to_numpy(),
         feature_names=tuple(str(c) for c in features.columns),
         target_name=str(target_name),
     )
@@ -153,9 +159,24 @@ class _FilePart:
             return f"{self.path.name}, row {index + 1}"
         return f"{self.path.name}, line {int(self.line_numbers[index])}"
 
-    def check(self, target_name: str) -> None:
-        """Every column numeric and every label finite, or a ``UserError`` naming the first bad cell."""
+    def check(self, target_name: str, *, numeric_label: bool) -> None:
+        """Every feature numeric and every label present (and finite, if numeric), or a ``UserError``
+        naming the first bad cell."""
+        if not numeric_label:
+            missing = self.frame[target_name].isna().to_numpy()
+            if missing.any():
+                index = int(np.flatnonzero(missing)[0])
+                raise UserError(f"{self.where(index)}: the label {target_name!r} is missing.")
+            as_numbers = pd.to_numeric(self.frame[target_name], errors="coerce").to_numpy(dtype=np.float64)
+            infinite = np.isinf(as_numbers)
+            if infinite.any():
+                index = int(np.flatnonzero(infinite)[0])
+                raise UserError(
+                    f"{self.where(index)}: the label {target_name!r} is {as_numbers[index]}; labels must be finite."
+                )
         for column in self.frame.columns:
+            if column == target_name and not numeric_label:
+                continue
             values = self.frame[column]
             if pd.api.types.is_numeric_dtype(values):
                 continue
@@ -173,6 +194,8 @@ class _FilePart:
             raise UserError(
                 f"{self.where(index)}: column {column!r} holds {values.iloc[index]!r}, which is not a number.{hint}"
             )
+        if not numeric_label:
+            return
         labels = self.frame[target_name].to_numpy(dtype=np.float64)
         bad_labels = ~np.isfinite(labels)
         if bad_labels.any():

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,15 +22,16 @@ from ensemble_byoc.data import Dataset, channel_format, check_input_mode, list_d
 from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
-from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name, rmse
+from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name
 from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.scoring import MULTICLASS, REGRESSION, get_metric, metrics_for
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
+from ensemble_byoc.task import Task, resolve_task
 
 logger = logging.getLogger(__name__)
 
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"
-METRIC = "rmse"
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,13 @@ def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_co
         logger.warning("Channel %r is not used by this image; only 'train' and 'validation' are read.", name)
     for name in (TRAIN_CHANNEL, VALIDATION_CHANNEL):
         check_input_mode(input_data_config, name, paths.data_dir)
+    numeric_label = config.problem_type == REGRESSION
     train = load_channel(
         paths.channel(TRAIN_CHANNEL),
         channel=TRAIN_CHANNEL,
         file_format=channel_format(input_data_config, TRAIN_CHANNEL),
         target=config.target,
+        numeric_label=numeric_label,
     )
     validation_dir = paths.channel(VALIDATION_CHANNEL)
     declared = VALIDATION_CHANNEL in input_data_config
@@ -69,6 +72,7 @@ def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_co
         channel=VALIDATION_CHANNEL,
         file_format=channel_format(input_data_config, VALIDATION_CHANNEL),
         target=config.target,
+        numeric_label=numeric_label,
     )
     if validation.feature_names != train.feature_names or validation.target_name != train.target_name:
         raise UserError(
@@ -104,16 +108,21 @@ def run_training(
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
-    data = load_training_data(paths, config, input_data_config)
-    logger.info("Training data: %d rows, %d features, label %r.", data.n_rows, len(data.feature_names), data.target_name)
-    folds = make_folds(data.n_rows, config.k_fold, config.seed)
+    raw = load_training_data(paths, config, input_data_config)
+    logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names), raw.target_name)
+    task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
+    data = replace(raw, y=labels)
+    metric = get_metric(task.problem_type, task.eval_metric)
+    folds = make_folds(data.n_rows, config.k_fold, config.seed,
+                       classes=labels if task.is_classification else None, class_names=task.classes)
     n_threads = training_threads(data.n_rows, n_threads)
     libraries = config.models
     total = len(libraries) * config.k_fold
-    params = config.booster_params()
+    params = config.booster_params(task)
     store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
     digest = data_digest(data) if store else ""
-    oof = {library: np.full(data.n_rows, np.nan) for library in libraries}
+    width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
+    oof = {library: np.full(width, np.nan) for library in libraries}
     covered = np.zeros(data.n_rows, dtype=bool)
     results: list[UnitResult] = []
     logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.", total, ", ".join(libraries),
@@ -127,29 +136,30 @@ def run_training(
             unit = TrainingUnit(library, fold.index)
             if stop.requested:
                 raise _stopped(stop, results, total, store)
-            fingerprint = unit_fingerprint(digest, config, unit) if store else ""
-            result = store.load(unit, fingerprint, fold, data, n_threads) if store else None
+            fingerprint = unit_fingerprint(digest, config, unit, task) if store else ""
+            result = store.load(unit, fingerprint, fold, data, n_threads, metric) if store else None
             if result is not None:
-                logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d rmse=%.6f)",
-                            len(results) + 1, total, library, fold.index, result.best_iteration, result.score)
+                logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d %s=%.6f)",
+                            len(results) + 1, total, library, fold.index, result.best_iteration, metric.name,
+                            result.score)
             else:
                 guard = UnitGuard(stop, budget.unit_deadline(total - len(results)))
-                result = fit_unit(unit, data, fold, params, config.overrides_for(library), n_threads, guard)
+                result = fit_unit(unit, data, fold, params, config.overrides_for(library), n_threads, guard, metric)
                 if stop.requested:
                     raise _stopped(stop, results, total, store)
-                logger.info("unit %d of %d: %s fold %d: best_iteration=%d rmse=%.6f seconds=%.2f%s",
-                            len(results) + 1, total, library, fold.index, result.best_iteration, result.score,
-                            result.seconds, " (cut short by time_limit)" if guard.hit_deadline else "")
+                logger.info("unit %d of %d: %s fold %d: best_iteration=%d %s=%.6f seconds=%.2f%s",
+                            len(results) + 1, total, library, fold.index, result.best_iteration, metric.name,
+                            result.score, result.seconds, " (cut short by time_limit)" if guard.hit_deadline else "")
                 if store and not guard.hit_deadline:
                     store.save(result, fingerprint)
             results.append(result)
             oof[library][fold.valid_rows] = result.oof_prediction
         covered[fold.valid_rows] = True
-        blended = _blend_and_report(config, data.y, oof, covered, metric_stream)
+        blended = _blend_and_report(config, task, data.y, oof, covered, metric_stream)
 
     folds_trained = len(results) // len(libraries)
     scored = {library: prediction[covered] for library, prediction in oof.items()}
-    library_scores = {library: rmse(data.y[covered], prediction) for library, prediction in scored.items()}
+    library_scores = {library: metric.score(data.y[covered], prediction) for library, prediction in scored.items()}
     oof_ensemble = blend(scored, blended.weights)
     cv_score = blended.score
     served = {lib: weight for lib, weight in blended.weights.items() if weight > 0}
@@ -160,7 +170,7 @@ def run_training(
         weights=served,
     )
     cv_summary = {
-        "metric": METRIC,
+        "metric": metric.name,
         "k_fold": config.k_fold,
         "folds_trained": folds_trained,
         "seed": config.seed,
@@ -170,19 +180,20 @@ def run_training(
         "library_scores": library_scores,
         "blend": {"method": blended.method, "weights": blended.weights, "fallback": blended.fallback},
     }
-    _write_reports(paths.output_data_dir, data, covered, scored, oof_ensemble, results, cv_summary)
+    _write_reports(paths.output_data_dir, data, task, covered, scored, oof_ensemble, results, cv_summary)
     manifest = save_bundle(
         paths.model_dir,
         ensemble,
         blend_method=blended.method,
         extra={
-            "problem_type": "regression",
+            "problem_type": task.problem_type,
+            "task": task.to_dict(),
             "target": data.target_name,
             "cv": cv_summary,
             "config": config.to_dict(),
         },
     )
-    logger.info("Cross-validated %s of the ensemble: %.6f (%s).", METRIC, cv_score,
+    logger.info("Cross-validated %s of the ensemble: %.6f (%s).", metric.name, cv_score,
                 ", ".join(f"{lib} {score:.6f}" for lib, score in library_scores.items()))
     if config.time_limit is not None:
         logger.info("time_limit %g s: the job took %.1f s.", config.time_limit, budget.elapsed())
@@ -223,26 +234,39 @@ def _stopped(
 
 def _blend_and_report(
     config: TrainConfig,
+    task: Task,
     y: np.ndarray,
     oof: Mapping[str, np.ndarray],
     covered: np.ndarray,
     stream: TextIO | None,
 ) -> BlendResult:
-    """Fit the blend on the rows held out so far and print each library's and the blend's score.
+    """Fit the blend on the rows held out so far and print each library's and the blend's scores.
 
-    The last ensemble line of a job is therefore the final blend's out-of-fold score.
+    Every metric of the task gets a line; the blend optimises ``eval_metric``, whose ensemble line is the
+    blend's (honest) score. The last ensemble line of a job is therefore the final blend's score.
     """
     seen = {library: prediction[covered] for library, prediction in oof.items()}
-    for library, prediction in seen.items():
-        emit_metric(library_metric_name(METRIC, library), rmse(y[covered], prediction), stream)
-    blended = fit_blend(config.blend, seen, y[covered], seed=config.seed)
-    emit_metric(ensemble_metric_name(METRIC), blended.score, stream)
+    target = y[covered]
+    blended = fit_blend(config.blend, seen, target, get_metric(task.problem_type, task.eval_metric), seed=config.seed)
+    ensemble_prediction = blend(seen, blended.weights)
+    for name in metrics_for(task.problem_type):
+        metric = get_metric(task.problem_type, name)
+        for library, prediction in seen.items():
+            _emit_finite(library_metric_name(name, library), metric.score(target, prediction), stream)
+        value = blended.score if name == task.eval_metric else metric.score(target, ensemble_prediction)
+        _emit_finite(ensemble_metric_name(name), value, stream)
     return blended
+
+
+def _emit_finite(name: str, value: float, stream: TextIO | None) -> None:
+    if np.isfinite(value):
+        emit_metric(name, value, stream)
 
 
 def _write_reports(
     directory: Path,
     data: Dataset,
+    task: Task,
     covered: np.ndarray,
     scored: Mapping[str, np.ndarray],
     oof_ensemble: np.ndarray,
@@ -250,18 +274,25 @@ def _write_reports(
     cv_summary: Mapping[str, Any],
 ) -> None:
     """Out-of-fold predictions of the scored rows (CSV) and per-unit scores and timings (JSON), each
-    written atomically."""
+    written atomically. Classification rows show the label as given and, per library, the probability
+    of the second class (binary) or of each class (multiclass, one column per class)."""
     directory.mkdir(parents=True, exist_ok=True)
-    libraries = list(scored)
     rows = np.flatnonzero(covered)
+    columns = {**scored, "ensemble": oof_ensemble}
+    header = ["row", data.target_name]
+    for name, values in columns.items():
+        header += [f"{name}[{c}]" for c in task.classes] if values.ndim == 2 else [name]
     oof_path = directory / "oof_predictions.csv"
     partial = oof_path.with_name(oof_path.name + ".partial")
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["row", data.target_name, *libraries, "ensemble"])
+        writer.writerow(header)
         for i, row in enumerate(rows):
-            writer.writerow([int(row), repr(float(data.y[row])), *(repr(float(scored[lib][i])) for lib in libraries),
-                             repr(float(oof_ensemble[i]))])
+            label = task.classes[int(data.y[row])] if task.is_classification else repr(float(data.y[row]))
+            cells: list[Any] = [int(row), label]
+            for values in columns.values():
+                cells += [repr(float(v)) for v in np.atleast_1d(values[i])]
+            writer.writerow(cells)
     os.replace(partial, oof_path)
     report = {**cv_summary, "units": [r.summary() for r in results]}
     report_path = directory / "cv_results.json"

@@ -163,7 +163,7 @@ FAILURES = [
     pytest.param(lambda t: write_csv(t.channel("train") / "bad.csv", [["1.0", "2.0"], ["3.0", "abc"]]),
                  "bad.csv, line 2: column 'f0' holds 'abc', which is not a number", id="non-numeric-cell"),
     pytest.param(lambda t: write_csv(t.channel("train") / "nan.csv", [["", "2.0"], ["3.0", "1.0"], ["1", "1"]]),
-                 "nan.csv, line 1: the label 'label' is nan", id="nan-label"),
+                 "nan.csv, line 1: the label 'label' is missing", id="missing-label"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
                             t.hyperparameters({**FAST_HYPERPARAMETERS, "catboost__no_such_param": "1"})),
                  "catboost rejected its parameters (catboost__no_such_param=1)", id="library-rejects-override"),

@@ -13,7 +13,9 @@ from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerp
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import TrainingUnit, fit_unit, make_folds
 from ensemble_byoc.data import Dataset
+from ensemble_byoc.scoring import get_metric
 
+RMSE = get_metric("regression", "rmse")
 CONFIG = TrainConfig.from_hyperparameters({"k_fold": "3", "num_round": "20", "early_stopping_rounds": "5"})
 
 
@@ -31,7 +33,7 @@ def test_a_saved_unit_loads_with_the_same_predictions(tmp_path: Path, data: Data
     store = CheckpointStore(tmp_path)
     fingerprint = unit_fingerprint(data_digest(data), CONFIG, unit)
     store.save(result, fingerprint)
-    loaded = store.load(unit, fingerprint, fold, data, 1)
+    loaded = store.load(unit, fingerprint, fold, data, 1, RMSE)
     assert loaded is not None
     np.testing.assert_array_equal(loaded.oof_prediction, result.oof_prediction)
     np.testing.assert_array_equal(loaded.model.predict(data.X), result.model.predict(data.X))
@@ -91,7 +93,7 @@ def test_a_damaged_checkpoint_is_not_reused_and_says_why(
     damage(tmp_path / "units" / "xgboost-fold-0")
     fold = make_folds(data.n_rows, 3, 0)[0]
     with caplog.at_level("WARNING", logger="ensemble_byoc"):
-        assert store.load(unit, fingerprint, fold, data, 1) is None
+        assert store.load(unit, fingerprint, fold, data, 1, RMSE) is None
     assert logged in caplog.text
 
 
@@ -100,15 +102,15 @@ def test_a_checkpoint_with_another_fingerprint_is_not_reused(tmp_path: Path, dat
     store, unit, _ = _saved(tmp_path, data)
     fold = make_folds(data.n_rows, 3, 0)[0]
     with caplog.at_level("WARNING", logger="ensemble_byoc"):
-        assert store.load(unit, "another", fold, data, 1) is None
+        assert store.load(unit, "another", fold, data, 1, RMSE) is None
     assert "comes from other data or settings" in caplog.text
 
 
 def test_no_checkpoint_means_none_and_a_half_written_one_is_invisible(tmp_path: Path, data: Dataset) -> None:
     store, unit, fingerprint = _saved(tmp_path, data)
     fold = make_folds(data.n_rows, 3, 0)[0]
-    assert store.load(TrainingUnit("catboost", 0), fingerprint, fold, data, 1) is None
+    assert store.load(TrainingUnit("catboost", 0), fingerprint, fold, data, 1, RMSE) is None
     partial = tmp_path / "units" / "catboost-fold-0.partial"
     partial.mkdir()
     (partial / "unit.json").write_text(json.dumps({"fingerprint": fingerprint}))
-    assert store.load(TrainingUnit("catboost", 0), fingerprint, fold, data, 1) is None
+    assert store.load(TrainingUnit("catboost", 0), fingerprint, fold, data, 1, RMSE) is None

@@ -26,6 +26,12 @@ class BoosterParams:
     subsample: float | None = None
     colsample_bytree: float | None = None
     reg_lambda: float | None = None
+    problem_type: str = "regression"
+    """``regression`` (predict values), ``binary`` (predict P(second class)) or ``multiclass``
+    (predict a row of class probabilities, ``n_classes`` wide)."""
+    n_classes: int = 0
+    eval_metric: str = "rmse"
+    """The metric early stopping watches (names from ``ensemble_byoc.scoring``)."""
 
 
 class Model(Protocol):

@@ -13,6 +13,17 @@ from ensemble_byoc.errors import NotFittedError
 from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error
 
 _TRAIN_ARGUMENTS = ("early_stopping_rounds",)
+_LOSSES = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
+_PROBABILISTIC_LOSSES = ("Logloss", "MultiClass")
+_EVAL_METRICS = {
+    ("regression", "rmse"): "RMSE",
+    ("binary", "auc"): "AUC",
+    ("binary", "logloss"): "Logloss",
+    ("binary", "accuracy"): "Accuracy",
+    ("binary", "f1"): "F1",
+    ("multiclass", "mlogloss"): "MultiClass",
+    ("multiclass", "accuracy"): "Accuracy",
+}
 
 
 class CatBoostModel:
@@ -23,12 +34,14 @@ class CatBoostModel:
         self.overrides = dict(overrides)
         self.n_threads = n_threads
         self.booster_: catboost.CatBoost | None = None
+        self.loss_: str | None = None
         self.best_iteration_ = 0
 
     def _library_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
-            "loss_function": "RMSE",
+            "loss_function": _LOSSES[p.problem_type],
+            "eval_metric": _EVAL_METRICS[(p.problem_type, p.eval_metric)],
             "iterations": p.num_round,
             "learning_rate": p.learning_rate,
             "depth": p.max_depth,
@@ -75,6 +88,14 @@ class CatBoostModel:
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.booster_ is None:
             raise NotFittedError("CatBoostModel.predict called before fit.")
+        if self.loss_ is None:
+            self.loss_ = _loss_of(self.booster_)
+        loss = self.loss_
+        if loss in _PROBABILISTIC_LOSSES:
+            probabilities = np.asarray(
+                self.booster_.predict(X, prediction_type="Probability", thread_count=self.n_threads), dtype=np.float64
+            )
+            return probabilities[:, 1] if loss == "Logloss" else probabilities
         prediction = self.booster_.predict(X, prediction_type="RawFormulaVal", thread_count=self.n_threads)
         return np.asarray(prediction, dtype=np.float64)
 
@@ -94,6 +115,15 @@ class CatBoostModel:
 
 
 
+def _loss_of(booster: catboost.CatBoost) -> str:
+    """The loss a CatBoost model was trained with; a model made by ``sum_models`` keeps no parameters and
+    is only ever built from RMSE models here."""
+    try:
+        return str(booster.get_all_params().get("loss_function", "RMSE")).split(":")[0]
+    except catboost.CatBoostError:
+        return "RMSE"
+
+
 class _StopWhenAsked:
     """Ends boosting after the round in which ``should_stop`` answers True."""
 
@@ -104,19 +134,24 @@ class _StopWhenAsked:
         return not self.should_stop()  # CatBoost goes on while this is True
 
 
+_IDENTITY_LOSSES = frozenset({"RMSE", "MAE", "Quantile", "Huber", "Expectile", "MAPE", "Lq"})
+"""Losses whose prediction is the raw formula value, so the mean of predictions is the mean of raw values."""
+
+
 def merge_folds(models: Sequence[Model]) -> CatBoostModel | None:
     """One model whose RawFormulaVal is the mean of the fold models': ``sum_models`` with weights 1/k.
 
     CatBoost sums the weighted leaf values and biases, so the merge is exact up to double rounding.
-    Models with categorical, text or embedding features stay unmerged: ``sum_models`` merges their
-    counter tables by a policy rather than summing predictions.
+    Models of other losses (a link function), and models with categorical, text or embedding features
+    (``sum_models`` merges their counter tables by a policy rather than summing) stay unmerged.
     """
     fitted = [m for m in models if isinstance(m, CatBoostModel) and m.booster_ is not None]
     if not fitted or len(fitted) != len(models):
         return None
     boosters = [m.booster_ for m in fitted]
     for booster in boosters:
-        if (booster.get_cat_feature_indices() or booster.get_text_feature_indices()
+        loss = str(booster.get_all_params().get("loss_function", "")).split(":")[0]
+        if (loss not in _IDENTITY_LOSSES or booster.get_cat_feature_indices() or booster.get_text_feature_indices()
                 or booster.get_embedding_feature_indices()):
             return None
     merged = catboost.sum_models(boosters, weights=[1.0 / len(boosters)] * len(boosters))

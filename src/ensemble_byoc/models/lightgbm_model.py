@@ -16,6 +16,15 @@ from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_e
 
 _TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
 _MAX_LEAVES = 131072
+_METRICS = {
+    ("regression", "rmse"): "rmse",
+    ("binary", "auc"): "auc",
+    ("binary", "logloss"): "binary_logloss",
+    ("binary", "accuracy"): "binary_error",
+    ("binary", "f1"): "binary_logloss",  # no F1 in LightGBM: stop on log loss, the blend still optimises F1
+    ("multiclass", "mlogloss"): "multi_logloss",
+    ("multiclass", "accuracy"): "multi_error",
+}
 _UNKNOWN_PARAMETER = re.compile(r"Unknown parameter: (\S+)")
 
 
@@ -32,8 +41,8 @@ class LightGBMModel:
     def _library_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
-            "objective": "regression",
-            "metric": "rmse",
+            "objective": p.problem_type,
+            "metric": _METRICS[(p.problem_type, p.eval_metric)],
             "learning_rate": p.learning_rate,
             "max_depth": p.max_depth,
             "num_leaves": min(2**p.max_depth, _MAX_LEAVES),
@@ -43,6 +52,8 @@ class LightGBMModel:
             "force_row_wise": True,
             "verbosity": 0,  # warnings reach _LibraryLog (debug), so unknown parameter names are seen
         }
+        if p.problem_type == "multiclass":
+            params["num_class"] = p.n_classes
         if p.subsample is not None:
             params["bagging_fraction"] = p.subsample
             params["bagging_freq"] = 1
@@ -124,8 +135,10 @@ class _StopWhenAsked:
 
     def __call__(self, env: Any) -> None:
         results = env.evaluation_result_list or []
-        if results and results[0][2] < self.best_score:
-            self.best_score, self.best_iteration, self.best_results = results[0][2], env.iteration, results
+        if results:
+            loss = -results[0][2] if results[0][3] else results[0][2]  # (data, metric, value, higher_is_better)
+            if loss < self.best_score:
+                self.best_score, self.best_iteration, self.best_results = loss, env.iteration, results
         if self.should_stop():
             best = self.best_iteration if self.keep_best and self.best_iteration >= 0 else env.iteration
             raise lgb.callback.EarlyStopException(best, self.best_results or results)

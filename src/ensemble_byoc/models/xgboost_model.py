@@ -18,6 +18,16 @@ import xgboost as xgb
 from ensemble_byoc.errors import AlgorithmError, NotFittedError
 from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, unknown_parameters_error
 
+_OBJECTIVES = {"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"}
+_EVAL_METRICS = {
+    ("regression", "rmse"): "rmse",
+    ("binary", "auc"): "auc",
+    ("binary", "logloss"): "logloss",
+    ("binary", "accuracy"): "error",
+    ("binary", "f1"): "logloss",  # no F1 in XGBoost: stop on log loss, the blend still optimises F1
+    ("multiclass", "mlogloss"): "mlogloss",
+    ("multiclass", "accuracy"): "merror",
+}
 _UNUSED_PARAMETERS = re.compile(r"Parameters: \{(.*?)\} are not used", re.DOTALL)
 logger = logging.getLogger(__name__)
 _TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
@@ -36,8 +46,8 @@ class XGBoostModel:
     def _library_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
-            "objective": "reg:squarederror",
-            "eval_metric": "rmse",
+            "objective": _OBJECTIVES[p.problem_type],
+            "eval_metric": _EVAL_METRICS[(p.problem_type, p.eval_metric)],
             "tree_method": "hist",
             "eta": p.learning_rate,
             "max_depth": p.max_depth,
@@ -45,6 +55,8 @@ class XGBoostModel:
             "nthread": self.n_threads,
             "verbosity": 1,  # warnings only; they arrive as Python warnings and are read in fit
         }
+        if p.problem_type == "multiclass":
+            params["num_class"] = p.n_classes
         if p.subsample is not None:
             params["subsample"] = p.subsample
         if p.colsample_bytree is not None:

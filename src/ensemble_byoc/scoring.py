@@ -1,0 +1,99 @@
+"""Scores of out-of-fold predictions, by problem type.
+
+Predictions are what the libraries give: a value per row for regression, the probability of the second
+class per row for binary classification, and a row of class probabilities for multiclass. Labels of a
+classification task are class indices (0..K-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
+
+REGRESSION = "regression"
+BINARY = "binary"
+MULTICLASS = "multiclass"
+PROBLEM_TYPES = (REGRESSION, BINARY, MULTICLASS)
+
+_EPS = 1e-15
+
+
+def _rmse(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(y, dtype=np.float64) - p) ** 2)))
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    if np.unique(y).size < 2:
+        return float("nan")
+    return float(roc_auc_score(y, p))
+
+
+def _logloss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(log_loss(y, np.column_stack([1 - p, p]), labels=[0, 1]))
+
+
+def _binary_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(accuracy_score(y, (p > 0.5).astype(int)))
+
+
+def _f1(y: np.ndarray, p: np.ndarray) -> float:
+    return float(f1_score(y, (p > 0.5).astype(int), zero_division=0.0))
+
+
+def _mlogloss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return float(log_loss(y, p, labels=list(range(p.shape[1]))))
+
+
+def _multiclass_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    return float(accuracy_score(y, np.argmax(p, axis=1)))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    greater_is_better: bool
+    function: Callable[[np.ndarray, np.ndarray], float]
+
+    def score(self, y: np.ndarray, prediction: np.ndarray) -> float:
+        return self.function(y, prediction)
+
+    def loss(self, y: np.ndarray, prediction: np.ndarray) -> float:
+        """The score turned so that lower is better (for selection and fallbacks)."""
+        value = self.score(y, prediction)
+        return -value if self.greater_is_better else value
+
+
+_METRICS: dict[str, dict[str, Metric]] = {
+    REGRESSION: {"rmse": Metric("rmse", False, _rmse)},
+    BINARY: {
+        "auc": Metric("auc", True, _auc),
+        "logloss": Metric("logloss", False, _logloss),
+        "accuracy": Metric("accuracy", True, _binary_accuracy),
+        "f1": Metric("f1", True, _f1),
+    },
+    MULTICLASS: {
+        "mlogloss": Metric("mlogloss", False, _mlogloss),
+        "accuracy": Metric("accuracy", True, _multiclass_accuracy),
+    },
+}
+
+DEFAULT_EVAL_METRIC = {REGRESSION: "rmse", BINARY: "logloss", MULTICLASS: "mlogloss"}
+
+
+def metrics_for(problem_type: str) -> tuple[str, ...]:
+    """The metric lines a job of this problem type prints, in order."""
+    return tuple(_METRICS[problem_type])
+
+
+def get_metric(problem_type: str, name: str) -> Metric:
+    return _METRICS[problem_type][name]
+
+
+def all_metric_names() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for metrics in _METRICS.values() for name in metrics))
