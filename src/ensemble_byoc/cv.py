@@ -103,6 +103,7 @@ def fit_unit(
         y_valid=data.y[fold.valid_rows],
         feature_names=data.feature_names,
         should_stop=should_stop,
+        categorical_features=data.categorical_indices,
     )
     prediction = model.predict(data.X[fold.valid_rows])
     seconds = time.perf_counter() - started

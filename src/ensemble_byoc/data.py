@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,13 @@ class Dataset:
     y: np.ndarray
     feature_names: tuple[str, ...]
     target_name: str
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Categorical features (by name) and their levels; in ``X`` such a column holds the level's index
+    as a float, NaN when missing."""
+
+    @property
+    def categorical_indices(self) -> tuple[int, ...]:
+        return tuple(self.feature_names.index(name) for name in self.categories)
 
     @property
     def n_rows(self) -> int:
@@ -130,18 +137,79 @@ def load_channel(
                 f"Channel {channel!r}: {part.path.name} has {part.frame.shape[1]} columns "
                 f"{_names(part.frame.columns)}, but {files[0].name} has {len(columns)} {_names(columns)}."
             )
-        part.check(target_name, numeric_label=numeric_label)
+    categorical = _categorical_columns(pd.concat([p.frame for p in parts], ignore_index=True), target_name)
+    for part in parts:
+        part.check(target_name, numeric_label=numeric_label, categorical=categorical)
     frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
     if frame.shape[0] == 0:
         raise UserError(f"Channel {channel!r} has no rows.")
     features = frame.drop(columns=[target_name])
+    categories = {}
+    for column in categorical:
+        text = features[column].map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
+        levels = tuple(sorted(text.dropna().unique()))
+        categories[str(column)] = levels
+        features[column] = encode_categories(text.to_numpy(dtype=object), levels)
+    if categories:
+        logger.info("Channel %r: categorical features %s.", channel,
+                    ", ".join(f"{name} ({len(levels)} levels)" for name, levels in categories.items()))
     labels = frame[target_name]
     return Dataset(
         X=features.to_numpy(dtype=np.float64),
         y=labels.to_numpy(dtype=np.float64) if numeric_label else labels.to_numpy(),
         feature_names=tuple(str(c) for c in features.columns),
         target_name=str(target_name),
+        categories=categories,
     )
+
+
+def encode_categories(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
+    """Category text to float codes (the level's index); missing and unseen values become NaN."""
+    index = {level: float(i) for i, level in enumerate(levels)}
+    return np.array([index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype=np.float64)
+
+
+def concat_datasets(first: Dataset, second: Dataset) -> Dataset:
+    """Rows of ``first`` then ``second`` (same columns); category levels are merged and codes remapped."""
+    categories = {}
+    X_first, X_second = first.X.copy(), second.X.copy()
+    for name in sorted(set(first.categories) | set(second.categories), key=first.feature_names.index):
+        levels = tuple(sorted(set(first.categories.get(name, ())) | set(second.categories.get(name, ()))))
+        column = first.feature_names.index(name)
+        for X, source in ((X_first, first), (X_second, second)):
+            old = source.categories.get(name)
+            if old is None:
+                raise UserError(f"Feature {name!r} holds text in one channel and numbers in the other.")
+            X[:, column] = encode_categories(
+                np.array([old[int(c)] if np.isfinite(c) else None for c in X[:, column]], dtype=object), levels
+            )
+        categories[name] = levels
+    return Dataset(
+        X=np.vstack([X_first, X_second]),
+        y=np.concatenate([first.y, second.y]),
+        feature_names=first.feature_names,
+        target_name=first.target_name,
+        categories=categories,
+    )
+
+
+def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ...]:
+    """Feature columns of text: fewer than half of their non-empty values read as numbers.
+
+    A column that is mostly numbers with a few words is a numeric column with bad cells, reported as such.
+    """
+    found = []
+    for column in frame.columns:
+        values = frame[column]
+        if column == target_name or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        present = values.notna()
+        if not present.any():
+            continue
+        numeric_share = pd.to_numeric(values[present], errors="coerce").notna().mean()
+        if numeric_share < 0.5:
+            found.append(column)
+    return tuple(found)
 
 
 @dataclass
@@ -159,7 +227,7 @@ class _FilePart:
             return f"{self.path.name}, row {index + 1}"
         return f"{self.path.name}, line {int(self.line_numbers[index])}"
 
-    def check(self, target_name: str, *, numeric_label: bool) -> None:
+    def check(self, target_name: str, *, numeric_label: bool, categorical: tuple[str, ...] = ()) -> None:
         """Every feature numeric and every label present (and finite, if numeric), or a ``UserError``
         naming the first bad cell."""
         if not numeric_label:
@@ -175,7 +243,7 @@ class _FilePart:
                     f"{self.where(index)}: the label {target_name!r} is {as_numbers[index]}; labels must be finite."
                 )
         for column in self.frame.columns:
-            if column == target_name and not numeric_label:
+            if (column == target_name and not numeric_label) or column in categorical:
                 continue
             values = self.frame[column]
             if pd.api.types.is_numeric_dtype(values):

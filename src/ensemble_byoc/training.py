@@ -18,7 +18,14 @@ from ensemble_byoc.blend import BlendResult, fit_blend
 from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds
-from ensemble_byoc.data import Dataset, channel_format, check_input_mode, list_data_files, load_channel
+from ensemble_byoc.data import (
+    Dataset,
+    channel_format,
+    check_input_mode,
+    concat_datasets,
+    list_data_files,
+    load_channel,
+)
 from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
@@ -81,12 +88,7 @@ def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_co
         )
     logger.info("Validation channel: %d rows join the %d training rows for cross-validation.",
                 validation.n_rows, train.n_rows)
-    return Dataset(
-        X=np.vstack([train.X, validation.X]),
-        y=np.concatenate([train.y, validation.y]),
-        feature_names=train.feature_names,
-        target_name=train.target_name,
-    )
+    return concat_datasets(train, validation)
 
 
 def run_training(
@@ -189,6 +191,7 @@ def run_training(
             "problem_type": task.problem_type,
             "task": task.to_dict(),
             "target": data.target_name,
+            "categories": {name: list(levels) for name, levels in data.categories.items()},
             "cv": cv_summary,
             "config": config.to_dict(),
         },

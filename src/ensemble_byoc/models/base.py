@@ -41,6 +41,8 @@ class Model(Protocol):
     keeps only the trees up to the best iteration, so a saved model predicts what the fitted one did.
     ``should_stop`` is asked after every boosting round; when it answers True the library stops there
     and the model keeps the best iteration found so far (a time limit or a SIGTERM cut a fit short).
+    ``categorical_features`` are column indices whose values are category codes (0, 1, ...; NaN when
+    missing), handled natively by each library and remembered by the saved model.
     """
 
     best_iteration_: int
@@ -54,6 +56,7 @@ class Model(Protocol):
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
         should_stop: Callable[[], bool] | None = None,
+        categorical_features: tuple[int, ...] = (),
     ) -> Model: ...
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...

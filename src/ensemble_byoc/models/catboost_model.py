@@ -8,6 +8,7 @@ from typing import Any
 
 import catboost
 import numpy as np
+import pandas as pd
 
 from ensemble_byoc.errors import NotFittedError
 from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error
@@ -35,6 +36,7 @@ class CatBoostModel:
         self.n_threads = n_threads
         self.booster_: catboost.CatBoost | None = None
         self.loss_: str | None = None
+        self.cat_features_: list[int] = []
         self.best_iteration_ = 0
 
     def _library_params(self) -> dict[str, Any]:
@@ -68,13 +70,17 @@ class CatBoostModel:
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
         should_stop: Callable[[], bool] | None = None,
+        categorical_features: tuple[int, ...] = (),
     ) -> CatBoostModel:
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
         try:
             model = catboost.CatBoost(self._library_params())
+            cats = list(categorical_features)
             model.fit(
-                catboost.Pool(X, label=y, feature_names=list(feature_names)),
-                eval_set=catboost.Pool(X_valid, label=y_valid, feature_names=list(feature_names)),
+                catboost.Pool(_with_category_codes(X, cats, feature_names), label=y,
+                              feature_names=list(feature_names), cat_features=cats or None),
+                eval_set=catboost.Pool(_with_category_codes(X_valid, cats, feature_names), label=y_valid,
+                                       feature_names=list(feature_names), cat_features=cats or None),
                 early_stopping_rounds=stopping or None,
                 use_best_model=bool(stopping),
                 callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
@@ -90,7 +96,10 @@ class CatBoostModel:
             raise NotFittedError("CatBoostModel.predict called before fit.")
         if self.loss_ is None:
             self.loss_ = _loss_of(self.booster_)
+            self.cat_features_ = _cat_features_of(self.booster_)
         loss = self.loss_
+        if self.cat_features_:
+            X = _with_category_codes(X, self.cat_features_, self.booster_.feature_names_)
         if loss in _PROBABILISTIC_LOSSES:
             probabilities = np.asarray(
                 self.booster_.predict(X, prediction_type="Probability", thread_count=self.n_threads), dtype=np.float64
@@ -113,6 +122,28 @@ class CatBoostModel:
         model.best_iteration_ = int(booster.tree_count_)
         return model
 
+
+
+MISSING_CATEGORY = -1
+"""CatBoost takes categories as integers and has no missing category: a missing (NaN) code becomes -1."""
+
+
+def _with_category_codes(X: np.ndarray, cat_features: list[int], names: Sequence[str] | None = None) -> Any:
+    """``X`` as CatBoost takes it: the categorical columns as integer codes, the others as floats."""
+    if not cat_features:
+        return X
+    frame = pd.DataFrame(X, columns=list(names) if names is not None else None)
+    columns = list(frame.columns)
+    for column in cat_features:
+        frame[columns[column]] = np.nan_to_num(X[:, column], nan=MISSING_CATEGORY).astype(np.int64)
+    return frame
+
+
+def _cat_features_of(booster: catboost.CatBoost) -> list[int]:
+    try:
+        return [int(i) for i in booster.get_cat_feature_indices()]
+    except catboost.CatBoostError:  # a model made by sum_models keeps no feature metadata
+        return []
 
 
 def _loss_of(booster: catboost.CatBoost) -> str:

@@ -73,13 +73,15 @@ class LightGBMModel:
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
         should_stop: Callable[[], bool] | None = None,
+        categorical_features: tuple[int, ...] = (),
     ) -> LightGBMModel:
         num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
         library_log = _LibraryLog()
         lgb.register_logger(library_log)
         try:
-            dtrain = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True)
+            dtrain = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True,
+                                 categorical_feature=list(categorical_features) or "auto")
             dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain)
             callbacks: list[Any] = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
             if should_stop is not None:

@@ -75,12 +75,16 @@ class XGBoostModel:
         y_valid: np.ndarray,
         feature_names: tuple[str, ...],
         should_stop: Callable[[], bool] | None = None,
+        categorical_features: tuple[int, ...] = (),
     ) -> XGBoostModel:
         num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
         try:
-            dtrain = xgb.DMatrix(X, label=y, feature_names=list(feature_names), nthread=self.n_threads)
-            dvalid = xgb.DMatrix(X_valid, label=y_valid, feature_names=list(feature_names), nthread=self.n_threads)
+            types = ["c" if i in categorical_features else "q" for i in range(X.shape[1])]
+            common = {"feature_names": list(feature_names), "feature_types": types, "nthread": self.n_threads,
+                      "enable_categorical": bool(categorical_features)}
+            dtrain = xgb.DMatrix(X, label=y, **common)
+            dvalid = xgb.DMatrix(X_valid, label=y_valid, **common)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 booster = xgb.train(
