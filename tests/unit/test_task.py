@@ -1,0 +1,56 @@
+"""Problem types inferred from the label, and the label encoded for the libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.scoring import get_metric, metrics_for
+from ensemble_byoc.task import resolve_task
+
+
+@pytest.mark.parametrize(("labels", "problem_type", "classes"), [
+    (np.array(["b", "a", "b", "a"], dtype=object), "binary", ("a", "b")),
+    (np.array(["x", "y", "z", "x"], dtype=object), "multiclass", ("x", "y", "z")),
+    (np.array([0.0, 1.0, 1.0, 0.0]), "binary", (0, 1)),
+    (np.array([3.0, 5.0, 7.0, 3.0, 5.0]), "multiclass", (3, 5, 7)),
+    (np.array([0.5, 1.5, 2.25, 3.0, 4.0]), "regression", ()),
+    (np.arange(30, dtype=float), "regression", ()),
+])
+def test_problem_type_is_inferred_from_the_label(labels, problem_type: str, classes: tuple) -> None:
+    task, encoded = resolve_task(labels, None, None)
+    assert task.problem_type == problem_type
+    assert task.classes == classes
+    if classes:
+        assert [task.classes[i] for i in encoded] == [c if isinstance(c, str) else int(c) for c in labels]
+
+
+def test_default_eval_metrics_are_rmse_logloss_and_mlogloss() -> None:
+    assert resolve_task(np.array([1.5, 2.5, 3.25]), None, None)[0].eval_metric == "rmse"
+    assert resolve_task(np.array(["a", "b"], dtype=object), None, None)[0].eval_metric == "logloss"
+    assert resolve_task(np.array(["a", "b", "c"], dtype=object), None, None)[0].eval_metric == "mlogloss"
+
+
+def test_binary_needs_exactly_two_classes() -> None:
+    with pytest.raises(UserError, match="problem_type 'binary' needs exactly 2 classes; the label has 3"):
+        resolve_task(np.array(["a", "b", "c"], dtype=object), "binary", None)
+
+
+def test_metrics_per_problem_type_and_their_direction() -> None:
+    assert metrics_for("regression") == ("rmse",)
+    assert metrics_for("binary") == ("auc", "logloss", "accuracy", "f1")
+    assert metrics_for("multiclass") == ("mlogloss", "accuracy")
+    assert get_metric("binary", "auc").greater_is_better
+    assert not get_metric("multiclass", "mlogloss").greater_is_better
+
+
+def test_binary_scores_on_a_known_example() -> None:
+    y = np.array([0, 1, 1, 0])
+    p = np.array([0.1, 0.8, 0.4, 0.3])
+    assert get_metric("binary", "auc").score(y, p) == 1.0
+    assert get_metric("binary", "accuracy").score(y, p) == 0.75
+    assert get_metric("binary", "f1").score(y, p) == pytest.approx(2 / 3)
+    assert get_metric("binary", "logloss").score(y, p) == pytest.approx(
+        -np.mean(np.log([0.9, 0.8, 0.4, 0.7])))
+    assert get_metric("binary", "accuracy").loss(y, p) == -0.75
