@@ -36,11 +36,13 @@ def sha256_of(path: Path) -> str:
 
 
 def save_bundle(
-    model_dir: Path, ensemble: Ensemble, *, blend_method: str, extra: Mapping[str, Any]
+    model_dir: Path, ensemble: Ensemble, *, blend_method: str, extra: Mapping[str, Any], file_stem: str = "fold"
 ) -> dict[str, Any]:
     """Write ``ensemble`` into ``model_dir`` and return the manifest that was written.
 
     ``extra`` adds top-level manifest entries (problem type, target, CV scores, configuration).
+    Files are named ``<library>/<file_stem>-<i><suffix>``: ``fold-0`` ... for fold models, ``full-0`` for
+    models refitted on all rows.
 
     Files are written to a staging folder first; the old model (if any) loses its manifest before its
     files are replaced, and the new manifest is renamed into place last.
@@ -56,7 +58,7 @@ def save_bundle(
             (staging / library).mkdir()
             folds = []
             for index, model in enumerate(models):
-                relative = f"{library}/fold-{index}{spec.file_suffix}"
+                relative = f"{library}/{file_stem}-{index}{spec.file_suffix}"
                 model.save(staging / relative)
                 folds.append(
                     {"file": relative, "sha256": sha256_of(staging / relative), "best_iteration": model.best_iteration_}

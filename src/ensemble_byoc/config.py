@@ -93,6 +93,17 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
     return parse
 
 
+def _parse_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise UserError(f"Hyperparameter {name!r}: could not parse {value!r} as true or false.")
+
+
 def _parse_text(name: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
@@ -122,6 +133,7 @@ _RULES: dict[str, _Rule] = {
     "models": _Rule(_parse_models),
     "blend": _Rule(_choice("mean", "weighted", "stack")),
     "problem_type": _Rule(_choice(*PROBLEM_TYPES)),
+    "refit_full": _Rule(_parse_bool),
     "eval_metric": _Rule(_choice(*all_metric_names())),
     "target": _Rule(_parse_text),
 }
@@ -166,6 +178,7 @@ class TrainConfig:
     blend: str = "weighted"
     problem_type: str | None = None
     eval_metric: str | None = None
+    refit_full: bool = False
     target: str | None = None
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -115,4 +115,37 @@ def fit_unit(
         best_iteration=model.best_iteration_,
         score=(metric or get_metric("regression", "rmse")).score(data.y[fold.valid_rows], prediction),
         seconds=seconds,
+    )
+
+
+REFIT_IGNORED_OVERRIDES = ("num_boost_round", "early_stopping_rounds", "iterations", "num_iterations", "n_estimators")
+"""Per-library overrides that would change the refit's round count, which comes from cross-validation."""
+
+
+def refit_on_all_rows(
+    library: str,
+    data: Dataset,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    n_threads: int,
+    rounds: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Model:
+    """One model of ``library`` on every row, boosting the ``rounds`` its fold models found best on average.
+
+    There is no held-out data left to stop on, so early stopping is off; the library still needs a
+    validation set, which is a few of the training rows and does not steer anything.
+    """
+    spec = load_spec(library)
+    refit_params = replace(params, num_round=max(1, rounds), early_stopping_rounds=0)
+    kept = {key: value for key, value in overrides.items() if key not in REFIT_IGNORED_OVERRIDES}
+    probe = slice(0, min(data.n_rows, 256))
+    return spec.create(refit_params, kept, n_threads).fit(
+        data.X,
+        data.y,
+        X_valid=data.X[probe],
+        y_valid=data.y[probe],
+        feature_names=data.feature_names,
+        should_stop=should_stop,
+        categorical_features=data.categorical_indices,
     )

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from ensemble_byoc.artifacts import save_bundle
 from ensemble_byoc.blend import BlendResult, fit_blend
 from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds
+from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds, refit_on_all_rows
 from ensemble_byoc.data import (
     Dataset,
     channel_format,
@@ -29,7 +30,9 @@ from ensemble_byoc.data import (
 from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
+from ensemble_byoc.insight import feature_importance, leaderboard, write_insight
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name
+from ensemble_byoc.models.base import BoosterParams, Model
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.scoring import MULTICLASS, REGRESSION, get_metric, metrics_for
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
@@ -166,11 +169,13 @@ def run_training(
     cv_score = blended.score
     served = {lib: weight for lib, weight in blended.weights.items() if weight > 0}
     logger.info("Blend: %s; served: %s.", blended.describe(), ", ".join(served))
-    ensemble = Ensemble(
-        feature_names=data.feature_names,
-        members={lib: [r.model for r in results if r.unit.library == lib] for lib in served},
-        weights=served,
-    )
+    members = {lib: [r.model for r in results if r.unit.library == lib] for lib in served}
+    served_form = "folds"
+    if config.refit_full:
+        refitted = _refit_full(config, data, params, results, served, n_threads, budget, stop, total, store)
+        if refitted is not None:
+            members, served_form = refitted, "refit_full"
+    ensemble = Ensemble(feature_names=data.feature_names, members=members, weights=served)
     cv_summary = {
         "metric": metric.name,
         "k_fold": config.k_fold,
@@ -183,11 +188,22 @@ def run_training(
         "blend": {"method": blended.method, "weights": blended.weights, "fallback": blended.fallback},
     }
     _write_reports(paths.output_data_dir, data, task, covered, scored, oof_ensemble, results, cv_summary)
+    write_insight(
+        paths.output_data_dir,
+        task=task,
+        board=leaderboard(library_scores, results, blended.weights, cv_score, metric.name, metric.greater_is_better),
+        importance=feature_importance(results, data.feature_names, blended.weights),
+        weights=blended.weights,
+        y=data.y[covered],
+        oof_ensemble=oof_ensemble,
+    )
     manifest = save_bundle(
         paths.model_dir,
         ensemble,
         blend_method=blended.method,
+        file_stem="full" if served_form == "refit_full" else "fold",
         extra={
+            "served_form": served_form,
             "problem_type": task.problem_type,
             "task": task.to_dict(),
             "target": data.target_name,
@@ -201,6 +217,41 @@ def run_training(
     if config.time_limit is not None:
         logger.info("time_limit %g s: the job took %.1f s.", config.time_limit, budget.elapsed())
     return TrainingResult(ensemble, manifest, cv_score, library_scores, results)
+
+
+def _refit_full(
+    config: TrainConfig,
+    data: Dataset,
+    params: BoosterParams,
+    results: list[UnitResult],
+    served: Mapping[str, float],
+    n_threads: int,
+    budget: TimeBudget,
+    stop: StopRequest,
+    total: int,
+    store: CheckpointStore | None,
+) -> dict[str, list[Model]] | None:
+    """One model per served library on all rows, or ``None`` when ``time_limit`` leaves no room (logged)."""
+    models: dict[str, list[Model]] = {}
+    for library in served:
+        units = [r for r in results if r.unit.library == library]
+        rounds = round(float(np.mean([r.best_iteration for r in units])))
+        needed = float(np.mean([r.seconds for r in units])) * config.k_fold / max(config.k_fold - 1, 1)
+        if needed > budget.remaining():
+            logger.warning("refit_full skipped: about %.1f s needed for %s, %.1f s left of time_limit; "
+                           "the fold models are served.", needed, library, max(budget.remaining(), 0.0))
+            return None
+        started = time.perf_counter()
+        model = refit_on_all_rows(library, data, params, config.overrides_for(library), n_threads, rounds,
+                                  UnitGuard(stop, None))
+        if stop.requested:
+            raise _stopped(stop, results, total, store)
+        logger.info("refit_full: %s on all %d rows with %d rounds (the folds' mean best iteration) in %.2f s.",
+                    library, data.n_rows, rounds, time.perf_counter() - started)
+        models[library] = [model]
+    logger.info("refit_full: one model per library is served; the reported CV score is the fold models' "
+                "(a model trained on every row has no held-out rows left to score it).")
+    return models
 
 
 def _next_fold_fits(

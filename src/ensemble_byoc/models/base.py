@@ -63,6 +63,10 @@ class Model(Protocol):
 
     def save(self, path: Path) -> None: ...
 
+    def feature_importance(self) -> np.ndarray:
+        """Total gain per feature, in feature order (unnormalised)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelSpec:

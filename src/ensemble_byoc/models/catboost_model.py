@@ -113,6 +113,11 @@ class CatBoostModel:
             raise NotFittedError("CatBoostModel.save called before fit.")
         self.booster_.save_model(str(path), format="cbm")
 
+    def feature_importance(self) -> np.ndarray:
+        if self.booster_ is None:
+            raise NotFittedError("CatBoostModel.feature_importance called before fit.")
+        return np.asarray(self.booster_.get_feature_importance(type="PredictionValuesChange"), dtype=np.float64)
+
     @classmethod
     def load(cls, path: Path, n_threads: int) -> CatBoostModel:
         model = cls(BoosterParams(0.0, 0, 0, 0, 0), {}, n_threads)

@@ -115,6 +115,11 @@ class LightGBMModel:
             raise NotFittedError("LightGBMModel.save called before fit.")
         self.booster_.save_model(str(path))
 
+    def feature_importance(self) -> np.ndarray:
+        if self.booster_ is None:
+            raise NotFittedError("LightGBMModel.feature_importance called before fit.")
+        return np.asarray(self.booster_.feature_importance(importance_type="gain"), dtype=np.float64)
+
     @classmethod
     def load(cls, path: Path, n_threads: int) -> LightGBMModel:
         model = cls(BoosterParams(0.0, 0, 0, 0, 0), {}, n_threads)

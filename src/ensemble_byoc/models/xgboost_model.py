@@ -124,6 +124,13 @@ class XGBoostModel:
             raise NotFittedError("XGBoostModel.save called before fit.")
         self.booster_.save_model(str(path))
 
+    def feature_importance(self) -> np.ndarray:
+        if self.booster_ is None:
+            raise NotFittedError("XGBoostModel.feature_importance called before fit.")
+        names = self.booster_.feature_names or [f"f{i}" for i in range(self.booster_.num_features())]
+        gains = self.booster_.get_score(importance_type="total_gain")
+        return np.array([float(gains.get(name, 0.0)) for name in names], dtype=np.float64)
+
     @classmethod
     def load(cls, path: Path, n_threads: int) -> XGBoostModel:
         booster = xgb.Booster()

@@ -1,0 +1,206 @@
+"""What a person reads after a job: a leaderboard, feature importance, blend weights and a report.
+
+Everything is written to ``output/data/`` (SageMaker uploads it as ``output.tar.gz``): JSON for
+programs, and ``report.html``, a single self-contained page with inline SVG plots for a browser.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ensemble_byoc.cv import UnitResult
+from ensemble_byoc.task import Task
+
+TOP_FEATURES = 20
+
+
+def leaderboard(
+    library_scores: Mapping[str, float],
+    results: Sequence[UnitResult],
+    weights: Mapping[str, float],
+    ensemble_score: float,
+    metric: str,
+    greater_is_better: bool,
+) -> list[dict[str, Any]]:
+    """Each library alone and the ensemble, with CV score, fit time and blend weight, best first."""
+    rows = []
+    for library, score in library_scores.items():
+        units = [r for r in results if r.unit.library == library]
+        rows.append({
+            "model": library,
+            metric: score,
+            "fit_seconds": round(sum(r.seconds for r in units), 4),
+            "mean_best_iteration": float(np.mean([r.best_iteration for r in units])) if units else None,
+            "blend_weight": weights.get(library, 0.0),
+        })
+    rows.append({
+        "model": "ensemble",
+        metric: ensemble_score,
+        "fit_seconds": round(sum(r.seconds for r in results), 4),
+        "mean_best_iteration": None,
+        "blend_weight": None,
+    })
+    return sorted(rows, key=lambda row: -row[metric] if greater_is_better else row[metric])
+
+
+def feature_importance(
+    results: Sequence[UnitResult], feature_names: Sequence[str], weights: Mapping[str, float]
+) -> dict[str, dict[str, float]]:
+    """Per library, the mean over its fold models of each feature's share of the total gain; and the
+    blend, those shares weighted by the blend weights."""
+    shares: dict[str, np.ndarray] = {}
+    for library in dict.fromkeys(r.unit.library for r in results):
+        per_fold = []
+        for result in (r for r in results if r.unit.library == library):
+            gains = result.model.feature_importance()
+            total = gains.sum()
+            per_fold.append(gains / total if total > 0 else gains)
+        shares[library] = np.mean(per_fold, axis=0)
+    blended = sum((weights.get(lib, 0.0) * share for lib, share in shares.items()), np.zeros(len(feature_names)))
+    out = {lib: dict(zip(feature_names, map(float, share))) for lib, share in shares.items()}
+    out["ensemble"] = dict(zip(feature_names, map(float, blended)))
+    return out
+
+
+def write_insight(
+    directory: Path,
+    *,
+    task: Task,
+    board: list[dict[str, Any]],
+    importance: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float],
+    y: np.ndarray,
+    oof_ensemble: np.ndarray,
+) -> None:
+    """``leaderboard.json``, ``feature_importance.json``, ``blend_weights.json`` and ``report.html``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_atomic(directory / "leaderboard.json", json.dumps(board, indent=2) + "\n")
+    _write_atomic(directory / "feature_importance.json", json.dumps(importance, indent=2) + "\n")
+    _write_atomic(directory / "blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
+    _write_atomic(directory / "report.html", render_report(task, board, importance, weights, y, oof_ensemble))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def render_report(
+    task: Task,
+    board: list[dict[str, Any]],
+    importance: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float],
+    y: np.ndarray,
+    oof_ensemble: np.ndarray,
+) -> str:
+    """The whole report as one HTML page; plots are inline SVG (matplotlib, Agg backend)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures: list[tuple[str, str]] = []
+
+    def add(title: str, draw: Any) -> None:
+        figure, axes = plt.subplots(figsize=(6, 4))
+        draw(axes)
+        axes.set_title(title)
+        figure.tight_layout()
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg")
+        plt.close(figure)
+        svg = buffer.getvalue()
+        figures.append((title, svg[svg.index("<svg"):]))
+
+    if task.problem_type == "regression":
+        def scatter(axes: Any) -> None:
+            axes.scatter(y, oof_ensemble, s=8, alpha=0.5)
+            low, high = float(min(y.min(), oof_ensemble.min())), float(max(y.max(), oof_ensemble.max()))
+            axes.plot([low, high], [low, high], color="grey", linewidth=1)
+            axes.set_xlabel("actual")
+            axes.set_ylabel("out-of-fold prediction")
+
+        def residuals(axes: Any) -> None:
+            axes.hist(oof_ensemble - y, bins=40)
+            axes.set_xlabel("prediction - actual")
+
+        add("Out-of-fold prediction vs actual", scatter)
+        add("Residuals", residuals)
+    elif task.problem_type == "binary":
+        from sklearn.metrics import roc_auc_score, roc_curve
+
+        def roc(axes: Any) -> None:
+            fpr, tpr, _ = roc_curve(y, oof_ensemble)
+            axes.plot(fpr, tpr, label=f"AUC {roc_auc_score(y, oof_ensemble):.4f}")
+            axes.plot([0, 1], [0, 1], color="grey", linewidth=1)
+            axes.set_xlabel("false positive rate")
+            axes.set_ylabel("true positive rate")
+            axes.legend()
+
+        add("ROC curve (out-of-fold)", roc)
+    else:
+        def confusion(axes: Any) -> None:
+            predicted = np.argmax(oof_ensemble, axis=1)
+            k = task.n_classes
+            matrix = np.zeros((k, k), dtype=int)
+            np.add.at(matrix, (np.asarray(y, dtype=int), predicted), 1)
+            axes.imshow(matrix, cmap="Blues")
+            labels = [str(c) for c in task.classes]
+            axes.set_xticks(range(k), labels, rotation=45)
+            axes.set_yticks(range(k), labels)
+            axes.set_xlabel("predicted")
+            axes.set_ylabel("actual")
+            for i in range(k):
+                for j in range(k):
+                    axes.text(j, i, str(matrix[i, j]), ha="center", va="center")
+
+        add("Confusion matrix (out-of-fold)", confusion)
+
+    blended = sorted(importance["ensemble"].items(), key=lambda item: item[1], reverse=True)[:TOP_FEATURES]
+
+    def bars_importance(axes: Any) -> None:
+        names = [name for name, _ in reversed(blended)]
+        axes.barh(names, [value for _, value in reversed(blended)])
+        axes.set_xlabel("share of total gain (blend-weighted)")
+
+    def bars_weights(axes: Any) -> None:
+        axes.bar(list(weights), list(weights.values()))
+        axes.set_ylabel("blend weight")
+
+    add("Feature importance", bars_importance)
+    add("Blend weights", bars_weights)
+    return _page(task, board, figures)
+
+
+def _page(task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]]) -> str:
+    columns = list(board[0])
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>" for row in board
+    )
+    plots = "".join(f"<section><h2>{html.escape(title)}</h2>{svg}</section>" for title, svg in figures)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ensemble_byoc training report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}section{margin-top:2em}</style></head>"
+        f"<body><h1>Training report</h1><p>Problem type: {html.escape(task.problem_type)}; "
+        f"metric: {html.escape(task.eval_metric)} (out-of-fold).</p>"
+        f"<h2>Leaderboard</h2><table><tr>{head}</tr>{body}</table>{plots}</body></html>\n"
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
