@@ -54,7 +54,7 @@ def save_bundle(
     try:
         libraries: dict[str, Any] = {}
         for library, models in ensemble.members.items():
-            spec = load_spec(library)
+            spec = load_spec(str(getattr(models[0], "name", library)))  # a member is named after its library
             (staging / library).mkdir()
             folds = []
             for index, model in enumerate(models):
@@ -63,7 +63,7 @@ def save_bundle(
                 folds.append(
                     {"file": relative, "sha256": sha256_of(staging / relative), "best_iteration": model.best_iteration_}
                 )
-            libraries[library] = {"version": spec.library_version(), "folds": folds}
+            libraries[library] = {"library": spec.name, "version": spec.library_version(), "folds": folds}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "package_version": __version__,
@@ -89,8 +89,9 @@ def _fsync_tree(root: Path) -> None:
 
 def _swap_into_place(staging: Path, model_dir: Path, libraries: list[str]) -> None:
     (model_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for library in available_libraries():
-        shutil.rmtree(model_dir / library, ignore_errors=True)
+    for child in model_dir.iterdir():  # the old model's member folders: <library> or <library>-<n>
+        if child.is_dir() and child.name.split("-", 1)[0] in available_libraries():
+            shutil.rmtree(child, ignore_errors=True)
     for library in libraries:
         os.replace(staging / library, model_dir / library)
     os.replace(staging / MANIFEST_NAME, model_dir / MANIFEST_NAME)
@@ -127,7 +128,8 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
         weights = {str(k): float(v) for k, v in manifest["blend"]["weights"].items()}
         libraries = manifest["libraries"]
         members = {}
-        for library, entry in libraries.items():
+        for member, entry in libraries.items():
+            library = str(entry.get("library", member))
             if library not in available_libraries():
                 raise PlatformError(f"{MANIFEST_NAME} names library {library!r}, which this image does not have.")
             spec = load_spec(library)
@@ -145,8 +147,8 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
                 except Exception as exc:  # noqa: BLE001 - any library failure to read a file is a broken model
                     raise PlatformError(f"{library} could not read {fold['file']}: {exc}") from exc
             if not models:
-                raise PlatformError(f"{MANIFEST_NAME} lists no fold models for {library!r}.")
-            members[library] = models
+                raise PlatformError(f"{MANIFEST_NAME} lists no fold models for {member!r}.")
+            members[member] = models
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise PlatformError(f"{MANIFEST_NAME} is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
     if set(weights) != set(members) or not members:

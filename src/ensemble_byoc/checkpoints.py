@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,13 @@ def data_digest(data: Dataset) -> str:
     return digest.hexdigest()
 
 
-def unit_fingerprint(digest: str, config: TrainConfig, unit: TrainingUnit, task: Task | None = None) -> str:
+def unit_fingerprint(
+    digest: str,
+    config: TrainConfig,
+    unit: TrainingUnit,
+    task: Task | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> str:
     """What decides a unit's model: data, folds, shared and per-library settings, library version."""
     spec = load_spec(unit.library)
     shaping = {
@@ -53,10 +60,11 @@ def unit_fingerprint(digest: str, config: TrainConfig, unit: TrainingUnit, task:
         "seed": config.seed,
         "fold": unit.fold,
         "library": unit.library,
+        "member": unit.name,
         "library_version": spec.library_version(),
         "package_version": __version__,
         "params": asdict(config.booster_params(task)),
-        "overrides": dict(config.overrides_for(unit.library)),
+        "overrides": dict(config.overrides_for(unit.library) if overrides is None else overrides),
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -68,7 +76,7 @@ class CheckpointStore:
         self.units_dir = directory / "units"
 
     def _unit_dir(self, unit: TrainingUnit) -> Path:
-        return self.units_dir / f"{unit.library}-fold-{unit.fold}"
+        return self.units_dir / f"{unit.name}-fold-{unit.fold}"
 
     def save(self, result: UnitResult, fingerprint: str) -> None:
         spec = load_spec(result.unit.library)

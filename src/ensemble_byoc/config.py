@@ -12,8 +12,16 @@ from typing import Any
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import available_libraries
 from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.portfolio import MAX_PORTFOLIO_SIZE, Member, portfolio_members
 from ensemble_byoc.scoring import PROBLEM_TYPES, all_metric_names
 from ensemble_byoc.task import Task
+
+PRESETS: Mapping[str, Mapping[str, Any]] = {
+    "fast": {"k_fold": 3, "num_round": 500, "early_stopping_rounds": 30, "portfolio_size": 1},
+    "medium": {},
+    "best": {"k_fold": 8, "eta": 0.05, "num_round": 3000, "early_stopping_rounds": 100, "portfolio_size": 2},
+}
+"""Defaults that trade folds, portfolio size and rounds against time; any hyperparameter given wins."""
 
 RESERVED_KEYS = frozenset({"_tuning_objective_metric"})
 """Keys SageMaker AMT adds; accepted and ignored."""
@@ -134,6 +142,8 @@ _RULES: dict[str, _Rule] = {
     "blend": _Rule(_choice("mean", "weighted", "stack")),
     "problem_type": _Rule(_choice(*PROBLEM_TYPES)),
     "refit_full": _Rule(_parse_bool),
+    "presets": _Rule(_choice(*PRESETS)),
+    "portfolio_size": _Rule(_parse_int, minimum=1, maximum=MAX_PORTFOLIO_SIZE),
     "eval_metric": _Rule(_choice(*all_metric_names())),
     "target": _Rule(_parse_text),
 }
@@ -179,6 +189,8 @@ class TrainConfig:
     problem_type: str | None = None
     eval_metric: str | None = None
     refit_full: bool = False
+    presets: str = "medium"
+    portfolio_size: int = 1
     target: str | None = None
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -221,7 +233,13 @@ class TrainConfig:
             _check_range(key, parsed, rule, value)
             values[name] = parsed
             given_as[name] = key
+        for name, value in PRESETS[values.get("presets", "medium")].items():
+            values.setdefault(name, value)
         return cls(**values, library_params=library_params)
+
+    def members(self) -> list[Member]:
+        """The ensemble's members: each library's first ``portfolio_size`` portfolio configurations."""
+        return portfolio_members(self.models, self.portfolio_size, self.library_params)
 
     def booster_params(self, task: Task | None = None) -> BoosterParams:
         """The shared settings for every library; ``task`` adds the objective and the early-stopping metric."""

@@ -33,8 +33,16 @@ class Fold:
 
 @dataclass(frozen=True)
 class TrainingUnit:
+    """One library (one portfolio ``member`` of it) trained on the other folds of ``fold``."""
+
     library: str
     fold: int
+    member: str = ""
+
+    @property
+    def name(self) -> str:
+        """The member's name (``xgboost``, ``xgboost-2``); the library's name for its first member."""
+        return self.member or self.library
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class UnitResult:
 
     def summary(self) -> dict[str, Any]:
         return {
+            "member": self.unit.name,
             "library": self.unit.library,
             "fold": self.unit.fold,
             "best_iteration": self.best_iteration,

@@ -20,6 +20,8 @@ from ensemble_byoc.cv import UnitResult
 from ensemble_byoc.task import Task
 
 TOP_FEATURES = 20
+REPORT_SECONDS = 5.0
+"""Time the HTML report may take (plotting library import and rendering); skipped when time_limit has less."""
 
 
 def leaderboard(
@@ -33,7 +35,7 @@ def leaderboard(
     """Each library alone and the ensemble, with CV score, fit time and blend weight, best first."""
     rows = []
     for library, score in library_scores.items():
-        units = [r for r in results if r.unit.library == library]
+        units = [r for r in results if r.unit.name == library]
         rows.append({
             "model": library,
             metric: score,
@@ -57,9 +59,9 @@ def feature_importance(
     """Per library, the mean over its fold models of each feature's share of the total gain; and the
     blend, those shares weighted by the blend weights."""
     shares: dict[str, np.ndarray] = {}
-    for library in dict.fromkeys(r.unit.library for r in results):
+    for library in dict.fromkeys(r.unit.name for r in results):
         per_fold = []
-        for result in (r for r in results if r.unit.library == library):
+        for result in (r for r in results if r.unit.name == library):
             gains = result.model.feature_importance()
             total = gains.sum()
             per_fold.append(gains / total if total > 0 else gains)
@@ -79,13 +81,16 @@ def write_insight(
     weights: Mapping[str, float],
     y: np.ndarray,
     oof_ensemble: np.ndarray,
+    with_report: bool = True,
 ) -> None:
-    """``leaderboard.json``, ``feature_importance.json``, ``blend_weights.json`` and ``report.html``."""
+    """``leaderboard.json``, ``feature_importance.json``, ``blend_weights.json`` and (``with_report``)
+    ``report.html``."""
     directory.mkdir(parents=True, exist_ok=True)
     _write_atomic(directory / "leaderboard.json", json.dumps(board, indent=2) + "\n")
     _write_atomic(directory / "feature_importance.json", json.dumps(importance, indent=2) + "\n")
     _write_atomic(directory / "blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
-    _write_atomic(directory / "report.html", render_report(task, board, importance, weights, y, oof_ensemble))
+    if with_report:
+        _write_atomic(directory / "report.html", render_report(task, board, importance, weights, y, oof_ensemble))
 
 
 def _write_atomic(path: Path, text: str) -> None:

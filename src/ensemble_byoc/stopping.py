@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 SAVE_RESERVE_FRACTION = 0.1
 """Share of ``time_limit`` kept back for writing the model and reports."""
+SAVE_RESERVE_MIN_SECONDS = 1.0
 SAVE_RESERVE_MAX_SECONDS = 60.0
 
 
@@ -60,7 +61,12 @@ class TimeBudget:
     def reserve(self) -> float:
         if self.limit is None:
             return 0.0
-        return min(self.limit * SAVE_RESERVE_FRACTION, SAVE_RESERVE_MAX_SECONDS)
+        share = self.limit * SAVE_RESERVE_FRACTION
+        return min(max(share, SAVE_RESERVE_MIN_SECONDS), SAVE_RESERVE_MAX_SECONDS, self.limit / 2)
+
+    def left(self) -> float:
+        """Seconds left of the whole limit (the save reserve included); infinite without a limit."""
+        return float("inf") if self.limit is None else self.limit - self.elapsed()
 
     def elapsed(self) -> float:
         return self.clock() - self.started

@@ -30,10 +30,11 @@ from ensemble_byoc.data import (
 from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
-from ensemble_byoc.insight import feature_importance, leaderboard, write_insight
+from ensemble_byoc.insight import REPORT_SECONDS, feature_importance, leaderboard, write_insight
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name
 from ensemble_byoc.models.base import BoosterParams, Model
 from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.portfolio import Member
 from ensemble_byoc.scoring import MULTICLASS, REGRESSION, get_metric, metrics_for
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
 from ensemble_byoc.task import Task, resolve_task
@@ -121,61 +122,64 @@ def run_training(
     folds = make_folds(data.n_rows, config.k_fold, config.seed,
                        classes=labels if task.is_classification else None, class_names=task.classes)
     n_threads = training_threads(data.n_rows, n_threads)
-    libraries = config.models
-    total = len(libraries) * config.k_fold
+    members = config.members()
+    total = len(members) * config.k_fold
     params = config.booster_params(task)
     store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
     digest = data_digest(data) if store else ""
     width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
-    oof = {library: np.full(width, np.nan) for library in libraries}
+    oof = {member.name: np.full(width, np.nan) for member in members}
     covered = np.zeros(data.n_rows, dtype=bool)
     results: list[UnitResult] = []
-    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.", total, ", ".join(libraries),
+    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.", total,
+                ", ".join(member.name for member in members),
                 config.k_fold, n_threads, f", time_limit {config.time_limit:g} s" if config.time_limit else "")
     if store:
         logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.", store.units_dir)
     for fold in folds:
-        if fold.index > 0 and not _next_fold_fits(budget, results, fold.index, total, config.k_fold, len(libraries)):
+        if fold.index > 0 and not _next_fold_fits(budget, results, fold.index, total, config.k_fold, len(members)):
             break
-        for library in libraries:
-            unit = TrainingUnit(library, fold.index)
+        for member in members:
+            unit = TrainingUnit(member.library, fold.index, member.name)
             if stop.requested:
                 raise _stopped(stop, results, total, store)
-            fingerprint = unit_fingerprint(digest, config, unit, task) if store else ""
+            fingerprint = unit_fingerprint(digest, config, unit, task, member.overrides) if store else ""
             result = store.load(unit, fingerprint, fold, data, n_threads, metric) if store else None
             if result is not None:
                 logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d %s=%.6f)",
-                            len(results) + 1, total, library, fold.index, result.best_iteration, metric.name,
+                            len(results) + 1, total, member.name, fold.index, result.best_iteration, metric.name,
                             result.score)
             else:
                 guard = UnitGuard(stop, budget.unit_deadline(total - len(results)))
-                result = fit_unit(unit, data, fold, params, config.overrides_for(library), n_threads, guard, metric)
+                result = fit_unit(unit, data, fold, params, member.overrides, n_threads, guard, metric)
                 if stop.requested:
                     raise _stopped(stop, results, total, store)
                 logger.info("unit %d of %d: %s fold %d: best_iteration=%d %s=%.6f seconds=%.2f%s",
-                            len(results) + 1, total, library, fold.index, result.best_iteration, metric.name,
+                            len(results) + 1, total, member.name, fold.index, result.best_iteration, metric.name,
                             result.score, result.seconds, " (cut short by time_limit)" if guard.hit_deadline else "")
                 if store and not guard.hit_deadline:
                     store.save(result, fingerprint)
             results.append(result)
-            oof[library][fold.valid_rows] = result.oof_prediction
+            oof[member.name][fold.valid_rows] = result.oof_prediction
         covered[fold.valid_rows] = True
         blended = _blend_and_report(config, task, data.y, oof, covered, metric_stream)
 
-    folds_trained = len(results) // len(libraries)
+    folds_trained = len(results) // len(members)
     scored = {library: prediction[covered] for library, prediction in oof.items()}
     library_scores = {library: metric.score(data.y[covered], prediction) for library, prediction in scored.items()}
     oof_ensemble = blend(scored, blended.weights)
     cv_score = blended.score
     served = {lib: weight for lib, weight in blended.weights.items() if weight > 0}
     logger.info("Blend: %s; served: %s.", blended.describe(), ", ".join(served))
-    members = {lib: [r.model for r in results if r.unit.library == lib] for lib in served}
+    served_models = {name: [r.model for r in results if r.unit.name == name] for name in served}
     served_form = "folds"
     if config.refit_full:
-        refitted = _refit_full(config, data, params, results, served, n_threads, budget, stop, total, store)
+        by_name = {member.name: member for member in members}
+        refitted = _refit_full(config, data, params, results, [by_name[n] for n in served], n_threads, budget,
+                               stop, total, store)
         if refitted is not None:
-            members, served_form = refitted, "refit_full"
-    ensemble = Ensemble(feature_names=data.feature_names, members=members, weights=served)
+            served_models, served_form = refitted, "refit_full"
+    ensemble = Ensemble(feature_names=data.feature_names, members=served_models, weights=served)
     cv_summary = {
         "metric": metric.name,
         "k_fold": config.k_fold,
@@ -196,6 +200,7 @@ def run_training(
         weights=blended.weights,
         y=data.y[covered],
         oof_ensemble=oof_ensemble,
+        with_report=_report_fits(budget),
     )
     manifest = save_bundle(
         paths.model_dir,
@@ -224,34 +229,41 @@ def _refit_full(
     data: Dataset,
     params: BoosterParams,
     results: list[UnitResult],
-    served: Mapping[str, float],
+    served: list[Member],
     n_threads: int,
     budget: TimeBudget,
     stop: StopRequest,
     total: int,
     store: CheckpointStore | None,
 ) -> dict[str, list[Model]] | None:
-    """One model per served library on all rows, or ``None`` when ``time_limit`` leaves no room (logged)."""
+    """One model per served member on all rows, or ``None`` when ``time_limit`` leaves no room (logged)."""
     models: dict[str, list[Model]] = {}
-    for library in served:
-        units = [r for r in results if r.unit.library == library]
+    for member in served:
+        units = [r for r in results if r.unit.name == member.name]
         rounds = round(float(np.mean([r.best_iteration for r in units])))
         needed = float(np.mean([r.seconds for r in units])) * config.k_fold / max(config.k_fold - 1, 1)
         if needed > budget.remaining():
             logger.warning("refit_full skipped: about %.1f s needed for %s, %.1f s left of time_limit; "
-                           "the fold models are served.", needed, library, max(budget.remaining(), 0.0))
+                           "the fold models are served.", needed, member.name, max(budget.remaining(), 0.0))
             return None
         started = time.perf_counter()
-        model = refit_on_all_rows(library, data, params, config.overrides_for(library), n_threads, rounds,
+        model = refit_on_all_rows(member.library, data, params, member.overrides, n_threads, rounds,
                                   UnitGuard(stop, None))
         if stop.requested:
             raise _stopped(stop, results, total, store)
         logger.info("refit_full: %s on all %d rows with %d rounds (the folds' mean best iteration) in %.2f s.",
-                    library, data.n_rows, rounds, time.perf_counter() - started)
-        models[library] = [model]
-    logger.info("refit_full: one model per library is served; the reported CV score is the fold models' "
+                    member.name, data.n_rows, rounds, time.perf_counter() - started)
+        models[member.name] = [model]
+    logger.info("refit_full: one model per member is served; the reported CV score is the fold models' "
                 "(a model trained on every row has no held-out rows left to score it).")
     return models
+
+
+def _report_fits(budget: TimeBudget) -> bool:
+    if budget.left() - budget.reserve >= REPORT_SECONDS:
+        return True
+    logger.warning("report.html skipped: %.1f s left of time_limit; the JSON reports are written.", budget.left())
+    return False
 
 
 def _next_fold_fits(

@@ -267,7 +267,7 @@ def _dotdot_path_to_a_real_copy(d: Path) -> None:
 
 def _unknown_library(d: Path) -> None:
     def edit(m: dict[str, Any]) -> None:
-        m["libraries"]["sklearn"] = m["libraries"].pop(LIBRARIES[0])
+        m["libraries"]["sklearn"] = {**m["libraries"].pop(LIBRARIES[0]), "library": "sklearn"}
         m["blend"]["weights"]["sklearn"] = m["blend"]["weights"].pop(LIBRARIES[0])
 
     _edit_manifest(d, edit)
