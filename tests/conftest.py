@@ -205,3 +205,90 @@ def serving(tree: OptMl, **env: str) -> Iterator[Server]:
 def metric_lines(stdout: str, name: str) -> list[float]:
     prefix = name + ":"
     return [float(line[len(prefix):].rstrip(";")) for line in stdout.splitlines() if line.startswith(prefix)]
+
+
+# -- serving helpers ---------------------------------------------------------------------------------------
+
+
+def start_server_with(tree: OptMl, env: Mapping[str, str]) -> Server:
+    """Like ``start_server``, but with exactly ``env`` on top of the tree's: no worker count is forced."""
+    port = free_port()
+    log_path = tree.base.parent / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(SERVE_SCRIPT), "serve"],
+            env=tree.env(SAGEMAKER_BIND_TO_PORT=str(port), **env),
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", log_path)
+
+
+@contextlib.contextmanager
+def serving_with(tree: OptMl, env: Mapping[str, str]) -> Iterator[Server]:
+    """A healthy server started by ``start_server_with``, stopped (SIGTERM) when the block ends."""
+    server = start_server_with(tree, env)
+    try:
+        wait_until_healthy(server)
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                server.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(timeout=30)
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The gunicorn workers: the children of the server process (``container/serve`` execs gunicorn)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rpartition(")")[2].split()  # after "pid (name)": state, ppid, ...
+            if int(fields[1]) == server.process.pid and fields[0] != "Z":  # a zombie is already gone
+                pids.append(int(stat.parent.name))
+    return sorted(pids)
+
+
+def thread_count(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no thread count for process {pid}")
+
+
+def csv_body(rows: np.ndarray) -> bytes:
+    """Rows as headerless CSV at full precision, one line each."""
+    return "".join(",".join(repr(float(v)) for v in row) + "\n" for row in rows).encode()
+
+
+@dataclass
+class TrainedTree:
+    """A trained model in a temporary /opt/ml tree, with the rows and fold ensemble it came from."""
+
+    tree: OptMl
+    ensemble: Any
+    X: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def trained_tree_for_serving(tmp_path_factory: pytest.TempPathFactory) -> TrainedTree:
+    """One small model (FAST_HYPERPARAMETERS, 200 rows, 5 features) shared by the serving tests."""
+    import io
+
+    from ensemble_byoc.config import TrainConfig
+    from ensemble_byoc.paths import SageMakerPaths
+    from ensemble_byoc.training import run_training
+
+    tree = OptMl(tmp_path_factory.mktemp("serve") / "opt_ml")
+    X, y = make_regression()
+    tree.add_training_csv(X, y)
+    result = run_training(
+        SageMakerPaths(tree.base),
+        TrainConfig.from_hyperparameters(FAST_HYPERPARAMETERS),
+        input_data_config={"train": {"ContentType": "text/csv"}},
+        n_threads=1,
+        metric_stream=io.StringIO(),
+    )
+    return TrainedTree(tree, result.ensemble, X)

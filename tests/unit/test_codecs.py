@@ -1,4 +1,5 @@
-"""Request and response bodies without a server: media types, CSV/JSON decoding, feature order, encoding."""
+"""Request and response bodies without a server: media types, decoding of every request format,
+gzip, feature order, custom attributes and encoding of every response format."""
 
 from __future__ import annotations
 
@@ -9,15 +10,13 @@ import numpy as np
 import pytest
 
 from ensemble_byoc.errors import NotAcceptableError, UnsupportedMediaTypeError, UserError
-from ensemble_byoc.serving.codecs import (
-    InputBatch,
-    decode_csv,
-    decode_json,
-    decoder_for,
-    negotiate_accept,
-    parse_media_type,
-)
-from ensemble_byoc.serving.handlers import feature_matrix, input_fn, output_fn
+from ensemble_byoc.serving.handlers import feature_matrix, input_fn
+from ensemble_byoc.serving.handlers import output_fn as _output_fn
+from ensemble_byoc.serving.inputs import InputBatch
+from ensemble_byoc.serving.media_types import negotiate_accept, parse_media_type
+from ensemble_byoc.serving.request_codecs import decoder_for
+from ensemble_byoc.serving.response_codecs import Prediction
+from ensemble_byoc.serving.text_decoders import decode_csv, decode_json
 
 CSV = "text/csv"
 JSON = "application/json"
@@ -30,6 +29,10 @@ def _no_constants(token: str) -> float:
 
 def _strict_json(body: bytes) -> object:
     return json.loads(body, parse_constant=_no_constants)
+
+
+def output_fn(scores: np.ndarray, accept: str) -> tuple[bytes, str]:
+    return _output_fn(Prediction(scores=scores), accept)
 
 
 # -- media types ------------------------------------------------------------------------------------------
@@ -64,7 +67,7 @@ def test_parse_media_type_lowercases_the_type_and_its_parameters(
         ("Application/JSON; Charset=UTF-8", decode_json),
     ],
 )
-def test_csv_and_json_content_types_are_decoded(content_type: str, decoder: object) -> None:
+def test_csv_and_json_content_types_are_decoded_with_any_case_and_parameters(content_type: str, decoder: object) -> None:
     assert decoder_for(content_type) is decoder
 
 
@@ -73,7 +76,7 @@ def test_csv_and_json_content_types_are_decoded(content_type: str, decoder: obje
     [
         ("application/x-protobuf", "'application/x-protobuf'"),
         ("text/plain; charset=utf-8", "'text/plain; charset=utf-8'"),
-        ("application/jsonlines", "'application/jsonlines'"),
+        ("application/x-recordio-protobuf", "'application/x-recordio-protobuf'"),
         (None, "missing"),
         ("", "missing"),
     ],
@@ -86,8 +89,8 @@ def test_an_unknown_or_missing_content_type_is_415_listing_the_accepted_types(
     assert info.value.status_code == 415
     message = str(info.value)
     assert f"Content-Type {shown} is not supported" in message
-    assert "text/csv" in message
-    assert "application/json" in message
+    assert "send one of text/csv, application/json, application/jsonlines, application/x-npy, " \
+           "application/x-parquet" in message
 
 
 @pytest.mark.parametrize("content_type", ["text/csv; charset=latin-1", "application/json; charset=ISO-8859-1"])
@@ -117,16 +120,20 @@ def test_a_missing_empty_or_wildcard_accept_gives_the_default(accept: str | None
         ("image/png;q=1.0, application/json;q=0.9, text/csv;q=0.8", CSV, JSON),
         ("text/html, text/csv;q=0.5, */*;q=0.1", JSON, CSV),
         ("image/png, */*;q=0.1", JSON, JSON),
+        ("application/jsonlines", CSV, "application/jsonlines"),
+        ("text/csv;q=0.5, application/json", CSV, JSON),
+        ("application/json;q=0, text/csv;q=0.1", JSON, CSV),
+        ("text/csv;q=oops, application/json", CSV, JSON),
     ],
 )
-def test_accept_picks_the_first_supported_entry(accept: str, default: str, expected: str) -> None:
+def test_accept_picks_the_supported_entry_of_highest_quality(accept: str, default: str, expected: str) -> None:
     assert negotiate_accept(accept, default) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/*", "application/xml, text/plain;q=0.5"])
+@pytest.mark.parametrize("accept", ["text/html", "image/*", "application/xml, text/plain;q=0.5", "text/csv;q=0"])
 def test_an_accept_naming_no_supported_type_is_406(accept: str) -> None:
-    with pytest.raises(NotAcceptableError, match=r"names no supported type; ask for one of text/csv, application/json"
-                       ) as info:
+    with pytest.raises(NotAcceptableError, match=r"names no supported type; ask for one of text/csv, application/json, "
+                                                 r"application/jsonlines") as info:
         negotiate_accept(accept, CSV)
     assert info.value.status_code == 406
 
@@ -178,9 +185,16 @@ def test_csv_that_is_not_utf8_is_a_user_error() -> None:
         decode_csv(b"1,\xff,3\n")
 
 
-def test_a_csv_body_of_blank_lines_holds_no_rows() -> None:
-    with pytest.raises(UserError, match=r"no CSV rows"):
-        decode_csv(b"\n\n")
+def test_blank_csv_lines_hold_no_rows() -> None:
+    assert decode_csv(b"\n\n1,2\n").n_rows == 1
+    assert decode_csv(b" \n\n").n_rows == 0
+
+
+@pytest.mark.parametrize("body", [b"[]", b'{"instances": []}'])
+def test_a_json_body_with_an_empty_list_of_rows_is_refused_in_real_time(body: bytes) -> None:
+    assert decode_json(body).n_rows == 0
+    with pytest.raises(UserError, match=r"holds no rows; send one or more rows"):
+        input_fn(body, JSON)
 
 
 # -- JSON -------------------------------------------------------------------------------------------------
@@ -259,14 +273,13 @@ def test_a_json_integer_too_large_for_a_float_is_a_user_error() -> None:
         (b'{"instances": [[1, 2]', r"not valid JSON"),
         (b"[[1, 2]] trailing", r"not valid JSON"),
         (b"\xff[[1]]", r"not UTF-8 text"),
-        (b"[]", r"holds no rows"),
-        (b'{"instances": []}', r"holds no rows"),
-        (b'{"instances": {"a": 1}}', r"holds no rows"),
-        (b"42", r"holds no rows"),
+        (b'{"instances": {"a": 1}}', r"holds no list of rows"),
+        (b"42", r"holds no list of rows"),
+        (b"[" * 100_000 + b"]" * 100_000, r"nested too deeply"),
         (b'{"rows": [[1, 2]]}', r'needs an "instances" list or a "features" list'),
         (b"{}", r'needs an "instances" list or a "features" list'),
         (b'[[1, 2], {"a": 1}]', r"not a mix"),
-        (b"[1, 2, 3]", r"Each JSON row must be a list"),
+        (b"[1, 2, 3]", r"Row 1 is int; a row is a list of numbers or an object of named features"),
         (b"[[1, 2, 3], [4, 5]]", r"Row 2 has 2 values, but row 1 has 3"),
     ],
 )
@@ -336,14 +349,14 @@ def test_a_record_missing_value_stays_missing_in_model_order() -> None:
 
 def test_a_record_with_unknown_features_names_them_and_the_model_features() -> None:
     batch = InputBatch(records=[{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 2.0, "c": 3.0, "z": 0.0, "y": 0.0}])
-    with pytest.raises(UserError, match=r"Record 2 has unknown features \['y', 'z'\]; the model's features are "
+    with pytest.raises(UserError, match=r"Record 2: unknown features \['y', 'z'\]; the model's features are "
                                         r"\['a', 'b', 'c'\]"):
         feature_matrix(batch, FEATURES)
 
 
 def test_a_record_lacking_features_names_them() -> None:
     batch = InputBatch(records=[{"a": 1.0, "b": 2.0, "c": 3.0}, {"b": 2.0}])
-    with pytest.raises(UserError, match=r"Record 2 lacks features \['a', 'c'\]"):
+    with pytest.raises(UserError, match=r"Record 2: missing features \['a', 'c'\]"):
         feature_matrix(batch, FEATURES)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -12,8 +12,11 @@ from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
 from ensemble_byoc.logs import configure_logging
 from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.serving.codecs import decoder_for, negotiate_accept
+from ensemble_byoc.serving import custom_attributes
 from ensemble_byoc.serving.handlers import input_fn, model_fn, output_fn, predict_fn
+from ensemble_byoc.serving.inputs import DecodeOptions
+from ensemble_byoc.serving.media_types import negotiate_accept
+from ensemble_byoc.serving.request_codecs import check_content_encoding, decode_content, decoder_for
 from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -38,15 +41,16 @@ def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
 
     @app.post("/invocations")
     def invocations() -> Response:
-        if request.content_length is not None and request.content_length > settings.max_payload_bytes:
-            raise _too_large(settings)
-        content_type = request.headers.get("Content-Type")
-        decoder_for(content_type)  # 415 before any work
-        accept = negotiate_accept(request.headers.get("Accept"), settings.default_accept)  # 406 before any work
-        batch = input_fn(request.get_data(cache=False), content_type)
-        prediction = predict_fn(batch, model)
-        body, response_type = output_fn(prediction, accept)
-        return Response(body, status=200, content_type=response_type)
+        body, content_type = invoke(model, settings, request.headers, request.content_length,
+                                    lambda: request.get_data(cache=False))
+        return Response(body, status=200, content_type=content_type)
+
+    @app.after_request
+    def echo_custom_attributes(response: Response) -> Response:
+        value = request.headers.get(custom_attributes.HEADER)
+        if value is not None:
+            response.headers[custom_attributes.HEADER] = value
+        return response
 
     @app.errorhandler(EnsembleError)
     def ensemble_error(exc: EnsembleError) -> tuple[Response, int]:
@@ -68,6 +72,28 @@ def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
     return app
 
 
+def invoke(model: Ensemble, settings: ServeSettings, headers: Mapping[str, str], content_length: int | None,
+           read_body: Callable[[], bytes]) -> tuple[bytes, str]:
+    """One /invocations request: its answer body and Content-Type.
+
+    Everything that needs no body is checked first, so a refused request costs no work: the declared
+    size (413), Content-Type and Content-Encoding (415), Accept (406) and the custom attributes (400).
+    Then the body is read (413 beyond the limit, also once inflated), decoded (400) and predicted.
+    """
+    if content_length is not None and content_length > settings.max_payload_bytes:
+        raise _too_large(settings)
+    content_type = headers.get("Content-Type")
+    content_encoding = headers.get("Content-Encoding")
+    decoder_for(content_type)
+    check_content_encoding(content_encoding)
+    accept = negotiate_accept(headers.get("Accept"), settings.default_accept)
+    libraries = custom_attributes.requested_libraries(headers.get(custom_attributes.HEADER), tuple(model.weights))
+    body = decode_content(read_body(), content_encoding, settings.max_payload_bytes)
+    options = DecodeOptions(keep_blank_lines=settings.batch, max_bytes=settings.max_payload_bytes)
+    prediction = predict_fn(input_fn(body, content_type, options), model, libraries)
+    return output_fn(prediction, accept, batch=settings.batch)
+
+
 def _too_large(settings: ServeSettings) -> PayloadTooLargeError:
     return PayloadTooLargeError(
         f"The request body is larger than {settings.max_payload_mb} MiB ({MAX_PAYLOAD}); "
@@ -86,9 +112,15 @@ def app_from_environment(environ: Mapping[str, str]) -> Flask:
         logger.critical("The model in %s cannot be served: %s", paths.model_dir, exc)
         raise
     logger.info(
-        "Model loaded from %s: %s, %d features.",
+        "Model loaded from %s: %s; %d features. Library calls per prediction: %d.",
         paths.model_dir,
-        ", ".join(f"{lib} x{len(models)}" for lib, models in model.members.items()),
+        ", ".join(f"{library} {_describe(len(models))}" for library, models in model.members.items()),
         model.n_features,
+        sum(len(models) for models in model.members.values()),
     )
+    logger.info("Serving settings: %s", settings.describe())
     return create_app(model, settings)
+
+
+def _describe(n_models: int) -> str:
+    return "(folds merged into one model)" if n_models == 1 else f"({n_models} fold models, unmerged)"

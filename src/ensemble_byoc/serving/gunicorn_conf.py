@@ -1,4 +1,8 @@
-"""gunicorn settings, from SageMaker's serving variables (see ``serving/settings.py``)."""
+"""gunicorn settings, from SageMaker's serving variables (see ``serving/settings.py``).
+
+This module is an entry point (gunicorn reads it with ``--config python:...``), so it reads the
+environment once, here.
+"""
 
 import os
 
@@ -8,10 +12,14 @@ _settings = ServeSettings.from_env(os.environ)
 
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers
-worker_class = "sync"
+worker_class = "sync"  # one request at a time per worker; the libraries run on one thread each
 timeout = _settings.timeout
-graceful_timeout = 20  # SageMaker sends SIGKILL 30 s after SIGTERM
-preload_app = True  # the model is loaded and verified once, before any worker accepts a request
+graceful_timeout = 20  # SageMaker sends SIGKILL 30 s after SIGTERM; requests in flight finish first
+preload_app = True  # the model is loaded, merged and verified once, before the workers fork (see README)
 loglevel = _settings.log_level.lower()
-accesslog = None
+logger_class = "ensemble_byoc.serving.access_log.QuietPingLogger"
+accesslog = "-" if _settings.access_log else None
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus'
 control_socket_disable = True  # its default socket path fails on read-only file systems (serverless)
+# The workers' heartbeat files: in memory when /dev/shm exists (a disk-backed /tmp can stall them).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

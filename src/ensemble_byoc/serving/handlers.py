@@ -5,64 +5,116 @@ They are plain functions of their arguments, so they can be called without a ser
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ensemble_byoc.artifacts import load_bundle
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.ensemble import Ensemble, blend, merge_folds, probe_rows
 from ensemble_byoc.errors import NotAcceptableError, UserError
-from ensemble_byoc.serving.codecs import ENCODERS, InputBatch, decoder_for
+from ensemble_byoc.models import load_spec
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch
+from ensemble_byoc.serving.request_codecs import decoder_for
+from ensemble_byoc.serving.response_codecs import ENCODERS, Prediction
 
 SERVING_THREADS = 1
 """Each gunicorn worker runs every library on one thread; workers give the parallelism."""
 
 
-def model_fn(model_dir: Path) -> Ensemble:
-    """Load and verify the model directory (raises ``PlatformError`` when it is broken)."""
+def model_fn(model_dir: Path, *, merge: bool = True) -> Ensemble:
+    """Load and verify the model directory, then merge each library's fold models into one where exact.
+
+    Raises:
+        PlatformError: the model directory is missing, incomplete, or fails a checksum or schema check.
+    """
     ensemble, _ = load_bundle(model_dir, n_threads=SERVING_THREADS)
-    return ensemble
+    if not merge:
+        return ensemble
+    mergers = {library: load_spec(library).merge_folds for library in ensemble.members}
+    return merge_folds(ensemble, mergers, probe_rows(ensemble.n_features))
 
 
-def input_fn(request_body: bytes, request_content_type: str | None) -> InputBatch:
-    """Decode a request body by its Content-Type (415 for an unsupported one, 400 for bad rows)."""
+def input_fn(request_body: bytes, request_content_type: str | None,
+             options: DecodeOptions | None = None) -> InputBatch:
+    """Decode a request body by its Content-Type (415 for an unsupported one, 400 for bad rows).
+
+    A body without rows is a 400 in real time; in batch transform (``options.keep_blank_lines``) it is
+    answered with an empty body, one line per input line.
+    """
+    options = options or DecodeOptions()
     decode = decoder_for(request_content_type)
     if not request_body or not request_body.strip():
+        if options.keep_blank_lines:
+            return InputBatch()
         raise UserError("The request body is empty; send one or more rows of features.")
-    return decode(request_body)
+    batch = decode(request_body, options)
+    if batch.n_rows == 0 and not options.keep_blank_lines:
+        raise UserError("The request body holds no rows; send one or more rows of features.")
+    return batch
 
 
-def predict_fn(input_data: InputBatch, model: Ensemble) -> np.ndarray:
-    """Put the rows in the model's feature order, check their width, and predict the blend."""
-    return model.predict(feature_matrix(input_data, model.feature_names))
+def predict_fn(input_data: InputBatch, model: Ensemble, libraries: Sequence[str] = ()) -> Prediction:
+    """The blend for every row (and each library in ``libraries`` on its own), one answer per input line.
+
+    Rows are put in the model's feature order and checked for width first; a blank batch-transform line
+    gets a missing answer.
+    """
+    if input_data.n_rows:
+        members = model.predict_members(feature_matrix(input_data, model.feature_names))
+        scores = blend(members, model.weights)
+    else:
+        members = {library: np.empty(0) for library in model.members}
+        scores = np.empty(0)
+    chosen = {library: members[library] for library in libraries}
+    if input_data.gaps:
+        scores = _with_gaps(scores, input_data.gaps)
+        chosen = {library: _with_gaps(values, input_data.gaps) for library, values in chosen.items()}
+    return Prediction(scores=scores, members=chosen)
 
 
-def output_fn(prediction: np.ndarray, accept: str) -> tuple[bytes, str]:
+def output_fn(prediction: Prediction, accept: str, *, batch: bool = False) -> tuple[bytes, str]:
     """Encode predictions as ``accept`` (an already negotiated media type); returns body and Content-Type."""
     if accept not in ENCODERS:
         raise NotAcceptableError(f"Accept {accept!r} is not supported; ask for one of {', '.join(ENCODERS)}.")
-    return ENCODERS[accept](prediction), accept
+    return ENCODERS[accept](prediction, batch=batch), accept
 
 
 def feature_matrix(batch: InputBatch, feature_names: tuple[str, ...]) -> np.ndarray:
-    """The float matrix in model order: rows are checked for width, records are matched by name."""
+    """The float matrix in model order: positional rows are checked for width, named ones matched by name."""
     expected = len(feature_names)
-    if batch.values is not None:
+    if batch.values is not None and batch.columns is None:
         got = batch.values.shape[1]
         if got != expected:
             hint = " Rows must not include the label." if got == expected + 1 else ""
             raise UserError(f"Expected {expected} features per row, got {got}.{hint}")
         return batch.values
+    if batch.values is not None and batch.columns is not None:
+        index = {name: i for i, name in enumerate(batch.columns)}
+        _check_names(set(batch.columns), feature_names, "Named columns")
+        return batch.values[:, [index[name] for name in feature_names]]
     records = batch.records or []
-    index = {name: i for i, name in enumerate(feature_names)}
+    position = {name: i for i, name in enumerate(feature_names)}
     values = np.full((len(records), expected), np.nan)
     for r, record in enumerate(records):
-        unknown = sorted(set(record) - set(index))
-        if unknown:
-            raise UserError(f"Record {r + 1} has unknown features {unknown}; the model's features are {list(feature_names)}.")
-        missing = [name for name in feature_names if name not in record]
-        if missing:
-            raise UserError(f"Record {r + 1} lacks features {missing}.")
+        _check_names(set(record), feature_names, f"Record {r + 1}")
         for name, value in record.items():
-            values[r, index[name]] = value
+            values[r, position[name]] = value
     return values
+
+
+def _check_names(given: set[str], feature_names: tuple[str, ...], what: str) -> None:
+    unknown = sorted(given - set(feature_names))
+    if unknown:
+        raise UserError(f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}.")
+    missing = [name for name in feature_names if name not in given]
+    if missing:
+        raise UserError(f"{what}: missing features {missing}; send every one of {list(feature_names)}.")
+
+
+def _with_gaps(values: np.ndarray, gaps: tuple[int, ...]) -> np.ndarray:
+    out = np.full(values.shape[0] + len(gaps), np.nan)
+    keep = np.ones(out.shape[0], dtype=bool)
+    keep[list(gaps)] = False
+    out[keep] = values
+    return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.host import available_cpus
+from ensemble_byoc.serving.media_types import RESPONSE_TYPES
 
 PORT = "SAGEMAKER_BIND_TO_PORT"
 WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
@@ -17,6 +18,7 @@ BATCH = "SAGEMAKER_BATCH"
 LOG_LEVEL = "LOG_LEVEL"
 
 _MIB = 1024 * 1024
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,20 @@ class ServeSettings:
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * _MIB
 
+    @property
+    def access_log(self) -> bool:
+        """Access lines are written at INFO and below (never for /ping)."""
+        return _LOG_LEVELS.index(self.log_level) <= _LOG_LEVELS.index("INFO")
+
+    def describe(self) -> str:
+        """One log line with every setting and the variable that sets it."""
+        return (
+            f"port {self.port} ({PORT}), {self.workers} workers ({WORKERS}), timeout {self.timeout} s ({TIMEOUT}), "
+            f"default Accept {self.default_accept} ({DEFAULT_ACCEPT}), max payload {self.max_payload_mb} MiB "
+            f"({MAX_PAYLOAD}), batch transform {'on' if self.batch else 'off'} ({BATCH}), "
+            f"log level {self.log_level} ({LOG_LEVEL}), 1 library thread per worker"
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServeSettings:
         """Read the settings; a malformed value stops the server at start with a message naming it."""
@@ -40,11 +56,29 @@ class ServeSettings:
             port=_int(environ, PORT, 8080, 1, 65535),
             workers=_int(environ, WORKERS, available_cpus(), 1, 1024),
             timeout=_int(environ, TIMEOUT, 60, 1, 3600),
-            default_accept=environ.get(DEFAULT_ACCEPT, "").strip() or "text/csv",
+            default_accept=_default_accept(environ),
             max_payload_mb=_int(environ, MAX_PAYLOAD, 6, 1, 100_000),
             batch=environ.get(BATCH, "").strip().lower() == "true",
-            log_level=environ.get(LOG_LEVEL, "").strip().upper() or "INFO",
+            log_level=_log_level(environ),
         )
+
+
+def _default_accept(environ: Mapping[str, str]) -> str:
+    raw = environ.get(DEFAULT_ACCEPT, "").strip()
+    if not raw:
+        return "text/csv"
+    media_type = raw.split(";")[0].strip().lower()
+    if media_type not in RESPONSE_TYPES:
+        raise PlatformError(f"{DEFAULT_ACCEPT} == {raw!r}, must be one of {', '.join(RESPONSE_TYPES)}.")
+    return media_type
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    raw = environ.get(LOG_LEVEL, "").strip().upper() or "INFO"
+    level = "WARNING" if raw == "WARN" else raw
+    if level not in _LOG_LEVELS:
+        raise PlatformError(f"{LOG_LEVEL} == {raw!r}, must be one of {', '.join(_LOG_LEVELS)}.")
+    return level
 
 
 def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

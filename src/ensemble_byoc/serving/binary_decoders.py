@@ -1,0 +1,105 @@
+"""Binary request bodies to rows: NumPy .npy and Parquet. Neither ever unpickles anything."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ensemble_byoc.errors import PayloadTooLargeError, UserError
+from ensemble_byoc.serving.inputs import MIB, DecodeOptions, InputBatch
+
+DEFAULT_OPTIONS = DecodeOptions()
+_NUMERIC_KINDS = "iuf"  # signed and unsigned integers, floats; not booleans, complex, strings or objects
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBatch:
+    """A 1-D array (one row) or a 2-D array (rows) of numbers, or a structured array of named numbers.
+
+    Only the header is parsed before the data is checked: an object dtype is refused without reading
+    (nothing is unpickled), and the data must be exactly as long as the header's shape says, so a header
+    cannot make the server allocate more than the body holds.
+    """
+    stream = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = _HEADER_READERS.get(version)
+        if read_header is None:
+            raise UserError(f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0.")
+        shape, fortran_order, dtype = read_header(stream)
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        raise UserError(f"The request body is not a readable .npy array: {_short(exc)}") from None
+    _check_npy_dtype(dtype)
+    count = math.prod(shape)
+    offset = stream.tell()
+    if count * dtype.itemsize != len(body) - offset:
+        raise UserError(
+            f"The .npy header announces shape {shape} of {dtype.str} ({count * dtype.itemsize} bytes), "
+            f"but the body holds {len(body) - offset} bytes of data."
+        )
+    flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+    array = flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
+    if array.ndim == 0 or array.ndim > (1 if dtype.names else 2):
+        kind = "a 1-D structured array" if dtype.names else "a 1-D row or a 2-D matrix"
+        raise UserError(f"A .npy body must hold {kind}; got shape {shape}.")
+    if dtype.names:
+        columns = tuple(str(name) for name in dtype.names)
+        values = np.column_stack([array[name].astype(np.float64) for name in dtype.names]).reshape(-1, len(columns))
+        return InputBatch(values=values, columns=columns)
+    values = array.astype(np.float64).reshape(1, -1) if array.ndim == 1 else array.astype(np.float64)
+    return InputBatch(values=values)
+
+
+def _check_npy_dtype(dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise UserError("The .npy array holds Python objects; send numbers (objects would need unpickling).")
+    fields = [dtype.fields[name][0] for name in dtype.names] if dtype.names else [dtype]
+    for field in fields:
+        if field.kind not in _NUMERIC_KINDS or field.shape:
+            raise UserError(f"The .npy array holds {field} values, which are not numbers; send int or float.")
+
+
+def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBatch:
+    """A Parquet file of numeric columns, matched to the model's features by name.
+
+    Pandas index columns (``__index_level_0__``) are ignored. Before anything is decompressed, the file's
+    metadata must promise no more data than the payload limit: as float64 numbers (rows x columns x 8
+    bytes) and as the row groups' uncompressed size.
+    """
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(body))
+        metadata = parquet.metadata
+        as_numbers = metadata.num_rows * metadata.num_columns * 8
+        inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+        if max(as_numbers, inflated) > options.max_bytes:
+            raise PayloadTooLargeError(
+                f"The Parquet body holds {metadata.num_rows} rows x {metadata.num_columns} columns, "
+                f"{max(as_numbers, inflated) / MIB:.1f} MiB as numbers, over the {options.max_bytes // MIB} MiB "
+                "payload limit; split it into smaller requests."
+            )
+        table = parquet.read(use_threads=False)  # one thread per worker, as for the libraries
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise UserError(f"The request body is not a readable Parquet file: {_short(exc)}") from None
+    names = [name for name in table.column_names if not (name.startswith("__index_level_") and name.endswith("__"))]
+    if len(set(names)) != len(names):
+        raise UserError(f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}.")
+    wrong = [f"{name} ({table.schema.field(name).type})" for name in names if not _numeric(table.schema.field(name).type)]
+    if wrong:
+        raise UserError(f"Parquet columns must be numbers; these are not: {', '.join(wrong)}.")
+    values = np.empty((table.num_rows, len(names)), dtype=np.float64)
+    for c, name in enumerate(names):
+        values[:, c] = table.column(name).to_numpy().astype(np.float64)
+    return InputBatch(values=values, columns=tuple(names))
+
+
+def _numeric(data_type: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_null(data_type))
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

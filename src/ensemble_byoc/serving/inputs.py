@@ -1,0 +1,103 @@
+"""Decoded request rows, before they are matched to the model's features, and the cell rules they share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ensemble_byoc.errors import UserError
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What a decoder needs to know besides the body."""
+
+    keep_blank_lines: bool = False
+    """Batch transform: a blank input line is kept as a gap, answered by an empty output line."""
+    max_bytes: int = 6 * MIB
+    """Decoded data above this size is refused (Parquet pages inflate)."""
+
+
+@dataclass(frozen=True)
+class InputBatch:
+    """Rows decoded from a request body, in one of three shapes.
+
+    ``values`` alone: a float matrix whose columns are the model's features in order. ``values`` with
+    ``columns``: the same, but the columns carry names (Parquet, structured .npy) and are matched by name.
+    ``records``: one mapping of feature name to value per row (JSON objects), matched by name.
+    ``gaps``: positions, in the answer, of blank input lines (batch transform only); each gets an empty
+    answer line, so the answer has exactly one line per input line.
+    """
+
+    values: np.ndarray | None = None
+    columns: tuple[str, ...] | None = None
+    records: list[dict[str, float]] | None = None
+    gaps: tuple[int, ...] = ()
+
+    @property
+    def n_rows(self) -> int:
+        if self.values is not None:
+            return int(self.values.shape[0])
+        return len(self.records or [])
+
+
+def to_float(value: Any, row: int, column: int | str) -> float:
+    """One cell as a float: numbers and numeric strings; ``None`` and empty strings are missing values.
+
+    Raises:
+        UserError: naming the row and column, for booleans, non-numeric strings and other types.
+    """
+    if value is None:
+        return math.nan
+    if isinstance(value, bool):
+        raise UserError(f"Row {row}, column {column}: {value!r} is not a number.")
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:
+            raise UserError(f"Row {row}, column {column}: {value!r} is too large for a number.") from None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return math.nan
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+    raise UserError(f"Row {row}, column {column}: {shown} is not a number.")
+
+
+def matrix(
+    rows: Sequence[Sequence[Any]], row_numbers: Sequence[int] | None = None, *, may_hold_booleans: bool = True
+) -> np.ndarray:
+    """Rows of equal length to a float64 matrix; the first bad row or cell is named (1-based).
+
+    ``row_numbers`` gives each row's number in the request (its line), when that is not its position.
+    When the rows cannot hold booleans (which numpy would take as 0 and 1), numpy converts them in one
+    call; any cell it refuses sends the rows through the cell-by-cell rules, which name the problem.
+    """
+    numbers = row_numbers if row_numbers is not None else range(1, len(rows) + 1)
+    if not may_hold_booleans:
+        try:
+            values = np.array(rows, dtype=np.float64)
+            if values.ndim == 2 and values.shape[0] == len(rows):
+                return values
+        except (ValueError, TypeError, OverflowError):
+            pass
+    width = len(rows[0])
+    values = np.empty((len(rows), width), dtype=np.float64)
+    for r, (number, row) in enumerate(zip(numbers, rows)):
+        if not isinstance(row, (list, tuple)):
+            raise UserError(f"Row {number} is not a list of values.")
+        if len(row) != width:
+            raise UserError(f"Row {number} has {len(row)} values, but row {numbers[0]} has {width}.")
+        for c, cell in enumerate(row):
+            values[r, c] = to_float(cell, number, c + 1)
+    return values

@@ -1,0 +1,70 @@
+"""Predictions to response bodies: CSV, JSON and JSON Lines, with optional per-library columns."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ensemble_byoc.serving.media_types import CSV, JSON, JSON_LINES
+
+SCORE = "score"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer per input line: the blended ``scores`` and, when asked for, each library's own."""
+
+    scores: np.ndarray
+    members: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def columns(self) -> list[tuple[str, list[float]]]:
+        """``score`` first, then each requested library, as Python floats."""
+        return [(SCORE, self.scores.tolist())] + [(name, values.tolist()) for name, values in self.members.items()]
+
+
+def encode_csv(prediction: Prediction, *, batch: bool = False) -> bytes:
+    """One line per row: the score, then each requested library's prediction; a missing value is empty."""
+    if not prediction.members:
+        return "".join(f"{_csv_number(v)}\n" for v in prediction.scores.tolist()).encode("utf-8")
+    columns = [values for _, values in prediction.columns()]
+    return "".join(",".join(_csv_number(v) for v in row) + "\n" for row in zip(*columns)).encode("utf-8")
+
+
+def encode_json(prediction: Prediction, *, batch: bool = False) -> bytes:
+    """``{"predictions": [{"score": v, ...}, ...]}``; in batch transform one ``{"score": v}`` per line."""
+    objects = _objects(prediction)
+    if batch:
+        return _lines(objects)
+    return json.dumps({"predictions": objects}, allow_nan=False).encode("utf-8")
+
+
+def encode_jsonlines(prediction: Prediction, *, batch: bool = False) -> bytes:
+    """One ``{"score": v, ...}`` per line, each line ending with a newline."""
+    return _lines(_objects(prediction))
+
+
+def _objects(prediction: Prediction) -> list[dict[str, Any]]:
+    columns = prediction.columns()
+    names = [name for name, _ in columns]
+    return [dict(zip(names, map(_json_number, row))) for row in zip(*(values for _, values in columns))]
+
+
+def _lines(objects: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(obj, allow_nan=False) + "\n" for obj in objects).encode("utf-8")
+
+
+def _csv_number(value: float) -> str:
+    return repr(value) if math.isfinite(value) else ""
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+Encoder = Callable[..., bytes]
+ENCODERS: Mapping[str, Encoder] = {CSV: encode_csv, JSON: encode_json, JSON_LINES: encode_jsonlines}
