@@ -267,3 +267,33 @@ def test_reserved_keys_are_ignored_even_when_their_values_are_not_valid_settings
         "sagemaker_container_log_level": "20",
     })
     assert config == TrainConfig.from_hyperparameters({})
+
+
+def test_presets_fill_in_defaults_that_given_hyperparameters_override() -> None:
+    fast = TrainConfig.from_hyperparameters({"presets": "fast"})
+    assert (fast.k_fold, fast.num_round, fast.early_stopping_rounds, fast.portfolio_size) == (3, 500, 30, 1)
+    best = TrainConfig.from_hyperparameters({"presets": "best", "eta": "0.2"})
+    assert (best.k_fold, best.eta, best.portfolio_size) == (8, 0.2, 2)
+    assert TrainConfig.from_hyperparameters({}).presets == "medium"
+
+
+def test_portfolio_members_are_named_after_their_library_and_user_overrides_win() -> None:
+    config = TrainConfig.from_hyperparameters({"portfolio_size": "2", "models": "xgboost",
+                                               "xgboost__max_depth": "3"})
+    members = config.members()
+    assert [m.name for m in members] == ["xgboost", "xgboost-2"]
+    assert all(m.library == "xgboost" for m in members)
+    assert members[1].overrides["max_depth"] == 3
+    assert members[1].overrides["colsample_bytree"] == 0.7
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"presets": "slow"}, "Hyperparameter 'presets' == 'slow'; choose one of fast, medium, best."),
+    ({"portfolio_size": "4"}, "Hyperparameter 'portfolio_size' == 4, must be <= 3."),
+    ({"refit_full": "maybe"}, "Hyperparameter 'refit_full': could not parse 'maybe' as true or false."),
+    ({"blend": "median"}, "Hyperparameter 'blend' == 'median' (did you mean 'mean'?); choose one of"),
+    ({"problem_type": "ranking"}, "Hyperparameter 'problem_type' == 'ranking'; choose one of regression"),
+])
+def test_ensemble_options_with_bad_values_fail_naming_the_rule(raw, message: str) -> None:
+    with pytest.raises(UserError, match=re.escape(message)):
+        TrainConfig.from_hyperparameters(raw)
