@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -20,6 +21,7 @@ from ensemble_byoc.serving.request_codecs import check_content_encoding, decode_
 from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
 logger = logging.getLogger(__name__)
+_READ_CHUNK = 1 << 20
 
 
 def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
@@ -42,7 +44,7 @@ def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
     @app.post("/invocations")
     def invocations() -> Response:
         body, content_type = invoke(model, settings, request.headers, request.content_length,
-                                    lambda: request.get_data(cache=False))
+                                    lambda: read_body(request.environ["wsgi.input"], settings))
         return Response(body, status=200, content_type=content_type)
 
     @app.after_request
@@ -92,6 +94,25 @@ def invoke(model: Ensemble, settings: ServeSettings, headers: Mapping[str, str],
     options = DecodeOptions(keep_blank_lines=settings.batch, max_bytes=settings.max_payload_bytes)
     prediction = predict_fn(input_fn(body, content_type, options), model, libraries)
     return output_fn(prediction, accept, batch=settings.batch)
+
+
+def read_body(stream: Any, settings: ServeSettings) -> bytes:
+    """The request body, read straight from the server, refused (413) as soon as it passes the limit.
+
+    A chunked body has no Content-Length to check first, and werkzeug's own limit cuts it short without
+    an error, which would decode a truncated body; so the body is read here, up to one byte past the limit.
+    """
+    limit = settings.max_payload_bytes
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(settings)
 
 
 def _too_large(settings: ServeSettings) -> PayloadTooLargeError:
