@@ -54,7 +54,7 @@ def save_bundle(
     try:
         libraries: dict[str, Any] = {}
         for library, models in ensemble.members.items():
-            spec = load_spec(str(getattr(models[0], "name", library)))  # a member is named after its library
+            spec = load_spec(models[0].name)  # a member (``lightgbm-2``) is saved with its library's adapter
             (staging / library).mkdir()
             folds = []
             for index, model in enumerate(models):
@@ -155,7 +155,16 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
         raise PlatformError(
             f"{MANIFEST_NAME} blends {sorted(weights)} but holds models of {sorted(members)}."
         )
-    return Ensemble(feature_names=feature_names, members=members, weights=weights), manifest
+    task = manifest.get("task") or {}
+    ensemble = Ensemble(
+        feature_names=feature_names,
+        members=members,
+        weights=weights,
+        problem_type=str(task.get("problem_type", "regression")),
+        classes=tuple(task.get("classes", ())),
+        categories={str(k): tuple(str(level) for level in v) for k, v in (manifest.get("categories") or {}).items()},
+    )
+    return ensemble, manifest
 
 
 def _resolve_inside(model_dir: Path, relative: str) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,12 @@ class Ensemble:
     feature_names: tuple[str, ...]
     members: Mapping[str, Sequence[Model]]
     weights: Mapping[str, float]
+    problem_type: str = "regression"
+    """``regression``: ``predict`` gives values; ``binary``: P(second class); ``multiclass``: a row of
+    class probabilities, in the order of ``classes``."""
+    classes: tuple[Any, ...] = ()
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Categorical features and their levels: such a column holds the level's index (NaN if missing)."""
 
     @property
     def n_features(self) -> int:

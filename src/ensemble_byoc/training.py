@@ -179,7 +179,8 @@ def run_training(
                                stop, total, store)
         if refitted is not None:
             served_models, served_form = refitted, "refit_full"
-    ensemble = Ensemble(feature_names=data.feature_names, members=served_models, weights=served)
+    ensemble = Ensemble(feature_names=data.feature_names, members=served_models, weights=served,
+                        problem_type=task.problem_type, classes=task.classes, categories=data.categories)
     cv_summary = {
         "metric": metric.name,
         "k_fold": config.k_fold,

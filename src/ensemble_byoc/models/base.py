@@ -45,6 +45,8 @@ class Model(Protocol):
     missing), handled natively by each library and remembered by the saved model.
     """
 
+    name: str
+    """The library, as in the registry (``xgboost``); a portfolio member's models keep their library's name."""
     best_iteration_: int
 
     def fit(

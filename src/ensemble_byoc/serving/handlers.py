@@ -14,6 +14,7 @@ from ensemble_byoc.artifacts import load_bundle
 from ensemble_byoc.ensemble import Ensemble, blend, merge_folds, probe_rows
 from ensemble_byoc.errors import NotAcceptableError, UserError
 from ensemble_byoc.models import load_spec
+from ensemble_byoc.serving.classification import classification_fields
 from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch
 from ensemble_byoc.serving.request_codecs import decoder_for
 from ensemble_byoc.serving.response_codecs import ENCODERS, Prediction
@@ -31,8 +32,16 @@ def model_fn(model_dir: Path, *, merge: bool = True) -> Ensemble:
     ensemble, _ = load_bundle(model_dir, n_threads=SERVING_THREADS)
     if not merge:
         return ensemble
-    mergers = {library: load_spec(library).merge_folds for library in ensemble.members}
+    # A member is named after its library (``lightgbm``, ``lightgbm-2``); its models know which.
+    mergers = {name: load_spec(models[0].name).merge_folds for name, models in ensemble.members.items()}
     return merge_folds(ensemble, mergers, probe_rows(ensemble.n_features))
+
+
+def decode_options(model: Ensemble, *, keep_blank_lines: bool = False, max_bytes: int = DecodeOptions.max_bytes) -> DecodeOptions:
+    """How requests for ``model`` are decoded: its categorical features may arrive as text."""
+    categories = {name: {level: float(i) for i, level in enumerate(levels)} for name, levels in model.categories.items()}
+    return DecodeOptions(keep_blank_lines=keep_blank_lines, max_bytes=max_bytes, categories=categories,
+                         feature_names=model.feature_names)
 
 
 def input_fn(request_body: bytes, request_content_type: str | None,
@@ -54,23 +63,29 @@ def input_fn(request_body: bytes, request_content_type: str | None,
     return batch
 
 
-def predict_fn(input_data: InputBatch, model: Ensemble, libraries: Sequence[str] = ()) -> Prediction:
+def predict_fn(
+    input_data: InputBatch, model: Ensemble, libraries: Sequence[str] = (), outputs: Sequence[str] = ()
+) -> Prediction:
     """The blend for every row (and each library in ``libraries`` on its own), one answer per input line.
 
     Rows are put in the model's feature order and checked for width first; a blank batch-transform line
-    gets a missing answer.
+    gets a missing answer. A classification model answers with the ``outputs`` fields (default
+    ``predicted_label, probability``); each library's own answer is its probabilities.
     """
+    width = (len(model.classes),) if model.problem_type == "multiclass" else ()
     if input_data.n_rows:
         members = model.predict_members(feature_matrix(input_data, model.feature_names))
         scores = blend(members, model.weights)
     else:
-        members = {library: np.empty(0) for library in model.members}
-        scores = np.empty(0)
+        members = {library: np.empty((0, *width)) for library in model.members}
+        scores = np.empty((0, *width))
     chosen = {library: members[library] for library in libraries}
     if input_data.gaps:
         scores = _with_gaps(scores, input_data.gaps)
         chosen = {library: _with_gaps(values, input_data.gaps) for library, values in chosen.items()}
-    return Prediction(scores=scores, members=chosen)
+    if model.problem_type == "regression":
+        return Prediction(scores=scores, members=chosen)
+    return Prediction(scores=scores, members=chosen, fields=classification_fields(scores, model.classes, outputs))
 
 
 def output_fn(prediction: Prediction, accept: str, *, batch: bool = False) -> tuple[bytes, str]:
@@ -113,7 +128,7 @@ def _check_names(given: set[str], feature_names: tuple[str, ...], what: str) -> 
 
 
 def _with_gaps(values: np.ndarray, gaps: tuple[int, ...]) -> np.ndarray:
-    out = np.full(values.shape[0] + len(gaps), np.nan)
+    out = np.full((values.shape[0] + len(gaps), *values.shape[1:]), np.nan)
     keep = np.ones(out.shape[0], dtype=bool)
     keep[list(gaps)] = False
     out[keep] = values

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,28 @@ class DecodeOptions:
     """Batch transform: a blank input line is kept as a gap, answered by an empty output line."""
     max_bytes: int = 6 * MIB
     """Decoded data above this size is refused (Parquet pages inflate)."""
+    categories: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Categorical features by name: each level's code. Their cells may be text; a missing or unseen
+    level becomes NaN (a missing value)."""
+    feature_names: tuple[str, ...] = ()
+    """The model's features in order, so that positional rows know which columns are categorical."""
+
+    def codes_by_position(self) -> dict[int, Mapping[str, float]]:
+        return {i: self.categories[name] for i, name in enumerate(self.feature_names) if name in self.categories}
+
+
+def category_code(value: Any, codes: Mapping[str, float]) -> float:
+    """A categorical cell to its level's code: text as written (a JSON number by its usual spelling);
+    missing, empty and unseen values are NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return math.nan
+        key = str(int(value)) if value.is_integer() else repr(value)
+    else:
+        key = str(value).strip()
+    return codes.get(key, math.nan) if key else math.nan
 
 
 @dataclass(frozen=True)
@@ -75,7 +97,11 @@ def to_float(value: Any, row: int, column: int | str) -> float:
 
 
 def matrix(
-    rows: Sequence[Sequence[Any]], row_numbers: Sequence[int] | None = None, *, may_hold_booleans: bool = True
+    rows: Sequence[Sequence[Any]],
+    row_numbers: Sequence[int] | None = None,
+    *,
+    may_hold_booleans: bool = True,
+    categorical: Mapping[int, Mapping[str, float]] | None = None,
 ) -> np.ndarray:
     """Rows of equal length to a float64 matrix; the first bad row or cell is named (1-based).
 
@@ -84,7 +110,8 @@ def matrix(
     call; any cell it refuses sends the rows through the cell-by-cell rules, which name the problem.
     """
     numbers = row_numbers if row_numbers is not None else range(1, len(rows) + 1)
-    if not may_hold_booleans:
+    categorical = categorical or {}
+    if not may_hold_booleans and not categorical:
         try:
             values = np.array(rows, dtype=np.float64)
             if values.ndim == 2 and values.shape[0] == len(rows):
@@ -99,5 +126,6 @@ def matrix(
         if len(row) != width:
             raise UserError(f"Row {number} has {len(row)} values, but row {numbers[0]} has {width}.")
         for c, cell in enumerate(row):
-            values[r, c] = to_float(cell, number, c + 1)
+            codes = categorical.get(c)
+            values[r, c] = to_float(cell, number, c + 1) if codes is None else category_code(cell, codes)
     return values

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.host import available_cpus
+from ensemble_byoc.serving.classification import OUTPUT_VARIABLE, parse_outputs
 from ensemble_byoc.serving.media_types import RESPONSE_TYPES
 
 PORT = "SAGEMAKER_BIND_TO_PORT"
@@ -30,6 +31,9 @@ class ServeSettings:
     max_payload_mb: int = 6
     batch: bool = False
     log_level: str = "INFO"
+    inference_output: tuple[str, ...] = ()
+    """Classification fields answered by default (``SAGEMAKER_INFERENCE_OUTPUT``); empty: predicted label
+    and its probability."""
 
     @property
     def max_payload_bytes(self) -> int:
@@ -60,6 +64,7 @@ class ServeSettings:
             max_payload_mb=_int(environ, MAX_PAYLOAD, 6, 1, 100_000),
             batch=environ.get(BATCH, "").strip().lower() == "true",
             log_level=_log_level(environ),
+            inference_output=parse_outputs(environ.get(OUTPUT_VARIABLE)),
         )
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, matrix, to_float
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, category_code, matrix, to_float
 
 DEFAULT_OPTIONS = DecodeOptions()
 
@@ -23,7 +23,8 @@ def decode_csv(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
     rows = [line.split(",") for line in lines] if '"' not in text else list(csv.reader(lines))
     if len(rows) != len(lines):
         raise UserError("A quoted CSV field spans several lines; send one row per line.")
-    return InputBatch(values=matrix(rows, [n for n, _ in numbered], may_hold_booleans=False), gaps=gaps)
+    values = matrix(rows, [n for n, _ in numbered], may_hold_booleans=False, categorical=options.codes_by_position())
+    return InputBatch(values=values, gaps=gaps)
 
 
 def decode_json(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBatch:
@@ -54,7 +55,8 @@ def decode_json(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputB
         raise UserError("The JSON body holds no list of rows; send a list of rows or records.")
     if not items:
         return InputBatch()
-    return items_batch(items, list(range(1, len(items) + 1)), may_hold_booleans=_may_hold_booleans(text))
+    return items_batch(items, list(range(1, len(items) + 1)), may_hold_booleans=_may_hold_booleans(text),
+                       options=options)
 
 
 def decode_jsonlines(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBatch:
@@ -71,11 +73,13 @@ def decode_jsonlines(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> I
             raise UserError(f"Line {number} is nested too deeply.") from None
     if not items:
         return InputBatch(gaps=gaps)
-    batch = items_batch(items, [n for n, _ in numbered], may_hold_booleans=_may_hold_booleans(text))
+    batch = items_batch(items, [n for n, _ in numbered], may_hold_booleans=_may_hold_booleans(text), options=options)
     return replace(batch, gaps=gaps)
 
 
-def items_batch(items: list[Any], numbers: list[int], *, may_hold_booleans: bool = True) -> InputBatch:
+def items_batch(
+    items: list[Any], numbers: list[int], *, may_hold_booleans: bool = True, options: DecodeOptions = DEFAULT_OPTIONS
+) -> InputBatch:
     """JSON rows (lists, ``{"features": [...]}``) to a matrix, or JSON objects to records; not a mix."""
     rows: list[Any] = []
     records: list[tuple[int, dict[str, Any]]] = []
@@ -93,11 +97,17 @@ def items_batch(items: list[Any], numbers: list[int], *, may_hold_booleans: bool
     if rows and records:
         raise UserError("Each JSON row must be a list of numbers or an object of named features, not a mix.")
     if records:
+        codes = options.categories
         return InputBatch(records=[
-            {str(name): to_float(value, number, str(name)) for name, value in record.items()}
+            {
+                str(name): category_code(value, codes[str(name)]) if str(name) in codes
+                else to_float(value, number, str(name))
+                for name, value in record.items()
+            }
             for number, record in records
         ])
-    return InputBatch(values=matrix(rows, numbers, may_hold_booleans=may_hold_booleans))
+    return InputBatch(values=matrix(rows, numbers, may_hold_booleans=may_hold_booleans,
+                                    categorical=options.codes_by_position()))
 
 
 def numbered_lines(text: str, *, keep_blank: bool) -> tuple[list[tuple[int, str]], tuple[int, ...]]:

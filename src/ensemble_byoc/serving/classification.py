@@ -1,0 +1,65 @@
+"""What a classification endpoint answers: labels and probabilities, as SageMaker users ask for them.
+
+The fields follow SageMaker Autopilot's ``SAGEMAKER_INFERENCE_OUTPUT`` names: ``predicted_label``,
+``probability`` (of the predicted label), ``probabilities`` (one per class, in ``labels`` order) and
+``labels`` (the classes). The environment variable sets the default; a request may ask for others with
+``X-Amzn-SageMaker-Custom-Attributes: outputs=predicted_label,probabilities``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ensemble_byoc.errors import PlatformError, UserError
+
+OUTPUTS = ("predicted_label", "probability", "probabilities", "labels")
+DEFAULT_OUTPUTS = ("predicted_label", "probability")
+OUTPUT_VARIABLE = "SAGEMAKER_INFERENCE_OUTPUT"
+
+
+def parse_outputs(text: str | None, *, source: str = OUTPUT_VARIABLE) -> tuple[str, ...]:
+    """``"predicted_label, probabilities"`` -> the named fields, in order; empty text gives ``()``."""
+    if not text or not text.strip():
+        return ()
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in OUTPUTS]
+    if unknown:
+        message = f"{source} names unknown outputs {unknown}; choose among {', '.join(OUTPUTS)}."
+        raise PlatformError(message) if source == OUTPUT_VARIABLE else UserError(message)
+    return names
+
+
+def requested_outputs(header: str | None) -> tuple[str, ...]:
+    """The ``outputs=`` value of the custom-attributes header, if any (other keys are the caller's)."""
+    for pair in (header or "").split(";"):
+        key, _, value = pair.partition("=")
+        if key.strip().lower() == "outputs":
+            return parse_outputs(value.replace("|", ","), source="X-Amzn-SageMaker-Custom-Attributes outputs")
+    return ()
+
+
+def class_probabilities(prediction: np.ndarray) -> np.ndarray:
+    """Rows of class probabilities: a binary model's P(second class) becomes two columns."""
+    if prediction.ndim == 1:
+        return np.column_stack([1.0 - prediction, prediction])
+    return prediction
+
+
+def classification_fields(
+    prediction: np.ndarray, classes: Sequence[Any], outputs: Sequence[str]
+) -> tuple[tuple[str, list[Any]], ...]:
+    """The requested fields for every row; a row without a prediction (a batch gap) answers ``None``."""
+    probabilities = class_probabilities(prediction)
+    present = np.isfinite(probabilities).all(axis=1)
+    best = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
+    labels = list(classes)
+    columns: dict[str, list[Any]] = {
+        "predicted_label": [labels[i] if ok else None for i, ok in zip(best, present)],
+        "probability": [float(row[i]) if ok else None for row, i, ok in zip(probabilities, best, present)],
+        "probabilities": [row.tolist() if ok else None for row, ok in zip(probabilities, present)],
+        "labels": [labels if ok else None for ok in present],
+    }
+    return tuple((name, columns[name]) for name in outputs or DEFAULT_OUTPUTS)
