@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import (HttpResponse, OptMl, Server, TrainedTree, csv_body, serving, start_server, thread_count,
+from conftest import (HttpResponse, OptMl, http, Server, TrainedTree, csv_body, serving, start_server, thread_count,
                       wait_until_healthy, worker_pids)
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
@@ -329,7 +329,12 @@ def test_random_bytes_of_every_content_type_never_get_a_5xx(server: Server) -> N
 def test_unknown_paths_and_methods_get_json_404_and_405(server: Server) -> None:
     assert server.get("/nope").status == 404
     assert server.get("/nope").json()["error"] == "NotFound"
-    assert server.get("/invocations").status == 405
+    wrong_method = server.get("/invocations")
+    assert wrong_method.status == 405
+    assert wrong_method.json() == {"error": "MethodNotAllowed", "message": "/invocations answers POST."}
+    assert wrong_method.headers["Allow"] == "POST"
+    assert server.post(b"1", content_type="text/csv", headers={}).status != 405
+    assert http("POST", server.url + "/ping", b"").status == 405
 
 
 # -- server settings -------------------------------------------------------------------------------------
