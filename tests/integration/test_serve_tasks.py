@@ -104,3 +104,20 @@ def test_multiclass_csv_answers_quote_the_probability_list(tmp_path) -> None:
             assert sum(probabilities) == pytest.approx(1.0)
         jsonl = server.post(b"red,-1.2\n", accept="application/jsonlines")
         assert json.loads(jsonl.body.decode().splitlines()[0])["predicted_label"] == "low"
+
+
+@pytest.mark.parametrize("options", [{"portfolio_size": "2", "blend": "mean"}, {"refit_full": "true"},
+                                     {"blend": "stack", "portfolio_size": "2", "refit_full": "true"}])
+def test_portfolio_and_refitted_models_serve_the_in_process_predictions(tmp_path, options) -> None:
+    from conftest import make_regression
+
+    X, y = make_regression()
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    frame.insert(0, "label", y)
+    tree, result = train_tree(tmp_path, frame, **options)
+    with serving(tree) as server:
+        body = "".join(",".join(repr(float(v)) for v in row) + "\n" for row in X[:20]).encode()
+        response = server.post(body)
+        assert response.status == 200, response.body
+        served = np.array([float(line) for line in response.body.decode().splitlines()])
+    np.testing.assert_allclose(served, result.ensemble.predict(X[:20]), rtol=1e-6)
