@@ -364,6 +364,11 @@ def test_the_model_is_loaded_once_before_the_workers_fork_and_each_worker_runs_o
     assert f"Library calls per prediction: {len(tt.ensemble.weights)}." in server.log()
 
 
+def test_the_server_does_not_load_scikit_learn_which_serving_never_uses(server: Server) -> None:
+    for pid in [server.process.pid, *worker_pids(server)]:
+        assert "sklearn" not in Path(f"/proc/{pid}/maps").read_text()
+
+
 def test_the_log_names_every_setting_and_the_variable_that_sets_it(server: Server) -> None:
     log = server.log()
     assert "2 workers (SAGEMAKER_MODEL_SERVER_WORKERS)" in log

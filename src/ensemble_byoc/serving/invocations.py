@@ -10,7 +10,8 @@ from typing import Any
 from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
 from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.handlers import input_fn, output_fn, predict_fn
+from ensemble_byoc.serving.classification import requested_outputs
+from ensemble_byoc.serving.handlers import decode_options, input_fn, output_fn, predict_fn
 from ensemble_byoc.serving.inputs import DecodeOptions
 from ensemble_byoc.serving.media_types import negotiate_accept
 from ensemble_byoc.serving.request_codecs import check_content_encoding, decode_content, decoder_for
@@ -32,12 +33,14 @@ class Request:
     stream: Any
 
 
-def invoke(model: Ensemble, settings: ServeSettings, request: Request) -> tuple[bytes, str]:
+def invoke(model: Ensemble, settings: ServeSettings, request: Request,
+           options: DecodeOptions | None = None) -> tuple[bytes, str]:
     """The answer body and its Content-Type.
 
     Everything that needs no body is checked first, so a refused request costs no work: the declared
     size (413), Content-Type and Content-Encoding (415), Accept (406) and the custom attributes (400).
     Then the body is read (413 past the limit, also once inflated), decoded (400) and predicted.
+    ``options`` (from ``request_options``) can be made once per model and reused.
     """
     if request.content_length is not None and request.content_length > settings.max_payload_bytes:
         raise too_large(settings)
@@ -45,10 +48,16 @@ def invoke(model: Ensemble, settings: ServeSettings, request: Request) -> tuple[
     check_content_encoding(request.content_encoding)
     accept = negotiate_accept(request.accept, settings.default_accept)
     libraries = custom_attributes.requested_libraries(request.custom_attributes, tuple(model.weights))
+    outputs = requested_outputs(request.custom_attributes) or settings.inference_output
     body = decode_content(read_body(request.stream, settings), request.content_encoding, settings.max_payload_bytes)
-    options = DecodeOptions(keep_blank_lines=settings.batch, max_bytes=settings.max_payload_bytes)
-    prediction = predict_fn(input_fn(body, request.content_type, options), model, libraries)
+    options = options or request_options(model, settings)
+    prediction = predict_fn(input_fn(body, request.content_type, options), model, libraries, outputs)
     return output_fn(prediction, accept, batch=settings.batch)
+
+
+def request_options(model: Ensemble, settings: ServeSettings) -> DecodeOptions:
+    """How request bodies for ``model`` are decoded under ``settings`` (batch lines, limit, categories)."""
+    return decode_options(model, keep_blank_lines=settings.batch, max_bytes=settings.max_payload_bytes)
 
 
 def read_body(stream: Any, settings: ServeSettings) -> bytes:

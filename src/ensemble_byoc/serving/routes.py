@@ -15,7 +15,7 @@ from typing import Any
 
 from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.invocations import Request, error_answer, invoke
+from ensemble_byoc.serving.invocations import Request, error_answer, invoke, request_options
 from ensemble_byoc.serving.settings import ServeSettings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -32,6 +32,7 @@ class ModelRoutes:
         self.app = app
         self.model = model
         self.settings = settings
+        self.options = request_options(model, settings)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
@@ -58,7 +59,7 @@ class ModelRoutes:
                 custom_attributes=attributes,
                 content_length=_length(environ.get("CONTENT_LENGTH")),
                 stream=environ["wsgi.input"],
-            ))
+            ), self.options)
             status = 200
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer; ours keep their status
             status, body = error_answer(exc, "POST /invocations")
