@@ -7,11 +7,12 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ensemble_byoc.config import TrainConfig, decode_value
 from ensemble_byoc.data import read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
-from ensemble_byoc.host import available_cpus, is_leader
+from ensemble_byoc.host import HostLayout, available_cpus
 from ensemble_byoc.logs import configure_logging
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.stopping import StopRequest
@@ -39,13 +40,13 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         resource_config = read_json_config(paths.resource_config_file, default={})
         input_data_config = read_json_config(paths.input_data_config_file, default={})
         config = TrainConfig.from_hyperparameters(hyperparameters)
-        if not is_leader(resource_config):
-            logger.info("Host %s is not the first host %s: it writes no model and exits.",
-                        resource_config.get("current_host"), sorted(resource_config["hosts"])[0])
+        layout = HostLayout.from_resource_config(resource_config, env)
+        if layout is None:
+            stop = StopRequest()
+            stop.install_signal_handler()
+            run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(), stop=stop)
+        elif not _train_on_hosts(paths, config, input_data_config, layout):
             return 0
-        stop = StopRequest()
-        stop.install_signal_handler()
-        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(), stop=stop)
     except (UserError, TrainingStoppedError) as exc:
         return _fail(paths, f"{exc.kind}: {exc}")
     except EnsembleError as exc:
@@ -56,6 +57,29 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         return _fail(paths, f"AlgorithmError: {type(exc).__name__}: {exc}")
     logger.info(SUCCESS_LINE)
     return 0
+
+
+def _train_on_hosts(
+    paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any], layout: HostLayout
+) -> bool:
+    """A multi-host job on Dask; True on the first host, which trained and wrote the model, False elsewhere."""
+    from ensemble_byoc import cluster  # Dask is imported only by multi-host jobs
+
+    for name, channel in sorted(input_data_config.items()):
+        if str(channel.get("S3DistributionType", "")).lower() == "shardedbys3key":
+            raise UserError(
+                f"Channel {name!r} is ShardedByS3Key: a multi-host job trains on the whole data on every host, "
+                "so each host needs all of it; use S3DistributionType=FullyReplicated (sharded training is not "
+                "supported yet)."
+            )
+    cluster.HOST_STOP.install_signal_handler()
+    if not layout.is_leader:
+        cluster.run_worker(layout)
+        return False
+    with cluster.LeaderCluster(layout) as leader:
+        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
+                     stop=cluster.HOST_STOP, runner_factory=leader.runner)
+    return True
 
 
 def _fail(paths: SageMakerPaths, reason: str) -> int:

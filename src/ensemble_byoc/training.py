@@ -7,10 +7,10 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from ensemble_byoc.artifacts import save_bundle
 from ensemble_byoc.blend import BlendResult, fit_blend
 from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.cv import TrainingUnit, UnitResult, fit_unit, make_folds, refit_on_all_rows
+from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit, make_folds, refit_on_all_rows
 from ensemble_byoc.data import (
     Dataset,
     channel_format,
@@ -28,7 +28,7 @@ from ensemble_byoc.data import (
     load_channel,
 )
 from ensemble_byoc.ensemble import Ensemble, blend
-from ensemble_byoc.errors import TrainingStoppedError, UserError
+from ensemble_byoc.errors import PlatformError, TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
 from ensemble_byoc.insight import REPORT_SECONDS, feature_importance, leaderboard, write_insight
 from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_metric_name
@@ -43,6 +43,74 @@ logger = logging.getLogger(__name__)
 
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"
+
+
+@dataclass(frozen=True)
+class UnitWork:
+    """One unit to train: which member, on which fold, with the member's own overrides."""
+
+    unit: TrainingUnit
+    fold: Fold
+    overrides: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    result: UnitResult
+    hit_deadline: bool
+    """The unit was cut short by its ``time_limit`` share (it is then not checkpointed)."""
+    host: str = ""
+    """The host that trained it, in a multi-host job."""
+
+
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit of a job shares: the data, the settings, the threads per unit and the stop request."""
+
+    data: Dataset
+    params: BoosterParams
+    n_threads: int
+    task: Task
+    stop: StopRequest
+
+
+class UnitRunner(Protocol):
+    """Runs the units of a job: here one after another, or on a cluster's workers (``ensemble_byoc.cluster``)."""
+
+    def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
+        """Announce every unit the job will ask for, in order (a cluster starts them all at once)."""
+
+    def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
+        """The outcome of one submitted unit; ``deadline`` is the clock value a unit started now should end by."""
+
+    def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
+        """Units that finished but were not asked for yet (kept as checkpoints when a job fails)."""
+
+    def cancel(self) -> None:
+        """Drop the units not asked for (folds dropped by ``time_limit``, a failed job)."""
+
+
+class LocalUnitRunner:
+    """One unit at a time in this process, with all of its threads: the single-host job."""
+
+    def __init__(self, context: UnitContext) -> None:
+        self.context = context
+        self.metric = get_metric(context.task.problem_type, context.task.eval_metric)
+
+    def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
+        del work, budget  # each unit starts when it is asked for
+
+    def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
+        guard = UnitGuard(self.context.stop, deadline)
+        result = fit_unit(work.unit, self.context.data, work.fold, self.context.params, work.overrides,
+                          self.context.n_threads, guard, self.metric)
+        return UnitOutcome(result, guard.hit_deadline)
+
+    def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
+        return []
+
+    def cancel(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -103,6 +171,7 @@ def run_training(
     n_threads: int,
     metric_stream: TextIO | None = None,
     stop: StopRequest | None = None,
+    runner_factory: Callable[[UnitContext], UnitRunner] | None = None,
 ) -> TrainingResult:
     """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports.
 
@@ -111,6 +180,8 @@ def run_training(
     fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
     (SIGTERM) ends the job after the current boosting round with ``TrainingStoppedError``.
     ``n_threads`` is the number of usable cores; small data sets train on fewer (``training_threads``).
+    ``runner_factory`` makes what runs the units (a Dask cluster in a multi-host job); by default they
+    run here, one at a time. Either way the results are gathered, reported and blended fold by fold.
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
@@ -136,33 +207,54 @@ def run_training(
                 config.k_fold, n_threads, f", time_limit {config.time_limit:g} s" if config.time_limit else "")
     if store:
         logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.", store.units_dir)
-    for fold in folds:
-        if fold.index > 0 and not _next_fold_fits(budget, results, fold.index, total, config.k_fold, len(members)):
-            break
-        for member in members:
-            unit = TrainingUnit(member.library, fold.index, member.name)
-            if stop.requested:
-                raise _stopped(stop, results, total, store)
-            fingerprint = unit_fingerprint(digest, config, unit, task, member.overrides) if store else ""
-            result = store.load(unit, fingerprint, fold, data, n_threads, metric) if store else None
-            if result is not None:
-                logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d %s=%.6f)",
-                            len(results) + 1, total, member.name, fold.index, result.best_iteration, metric.name,
-                            result.score)
-            else:
-                guard = UnitGuard(stop, budget.unit_deadline(total - len(results)))
-                result = fit_unit(unit, data, fold, params, member.overrides, n_threads, guard, metric)
+    runner = (runner_factory or LocalUnitRunner)(UnitContext(data, params, n_threads, task, stop))
+    work = {(fold.index, member.name): UnitWork(TrainingUnit(member.library, fold.index, member.name), fold,
+                                                member.overrides)
+            for fold in folds for member in members}
+    fingerprints = {key: unit_fingerprint(digest, config, w.unit, task, w.overrides) if store else ""
+                    for key, w in work.items()}
+    resumed = {key: found for key, w in work.items()
+               if store and (found := store.load(w.unit, fingerprints[key], w.fold, data, n_threads, metric))}
+    runner.submit([w for key, w in work.items() if key not in resumed], budget)
+    try:
+        for fold in folds:
+            if fold.index > 0 and not _next_fold_fits(budget, results, fold.index, total, config.k_fold,
+                                                      len(members)):
+                break
+            for member in members:
+                key = (fold.index, member.name)
                 if stop.requested:
                     raise _stopped(stop, results, total, store)
-                logger.info("unit %d of %d: %s fold %d: best_iteration=%d %s=%.6f seconds=%.2f%s",
-                            len(results) + 1, total, member.name, fold.index, result.best_iteration, metric.name,
-                            result.score, result.seconds, " (cut short by time_limit)" if guard.hit_deadline else "")
-                if store and not guard.hit_deadline:
-                    store.save(result, fingerprint)
-            results.append(result)
-            oof[member.name][fold.valid_rows] = result.oof_prediction
-        covered[fold.valid_rows] = True
-        blended = _blend_and_report(config, task, data.y, oof, covered, metric_stream)
+                result = resumed.get(key)
+                if result is not None:
+                    logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d %s=%.6f)",
+                                len(results) + 1, total, member.name, fold.index, result.best_iteration,
+                                metric.name, result.score)
+                else:
+                    try:
+                        outcome = runner.run(work[key], budget.unit_deadline(total - len(results)))
+                    except PlatformError as exc:
+                        raise PlatformError(f"{exc} {_kept(store)}.") from exc
+                    if stop.requested:
+                        raise _stopped(stop, results, total, store)
+                    result = outcome.result
+                    logger.info("unit %d of %d: %s fold %d: best_iteration=%d %s=%.6f seconds=%.2f%s%s",
+                                len(results) + 1, total, member.name, fold.index, result.best_iteration,
+                                metric.name, result.score, result.seconds,
+                                " (cut short by time_limit)" if outcome.hit_deadline else "",
+                                f" on {outcome.host}" if outcome.host else "")
+                    if store and not outcome.hit_deadline:
+                        store.save(result, fingerprints[key])
+                results.append(result)
+                oof[member.name][fold.valid_rows] = result.oof_prediction
+            covered[fold.valid_rows] = True
+            blended = _blend_and_report(config, task, data.y, oof, covered, metric_stream)
+    except (TrainingStoppedError, PlatformError):
+        if store:
+            _keep_finished(store, runner, fingerprints)
+        raise
+    finally:
+        runner.cancel()
 
     folds_trained = len(results) // len(members)
     scored = {library: prediction[covered] for library, prediction in oof.items()}
@@ -286,16 +378,26 @@ def _next_fold_fits(
     return False
 
 
-def _stopped(
-    stop: StopRequest, results: list[UnitResult], total: int, store: CheckpointStore | None
-) -> TrainingStoppedError:
-    kept = (
+def _kept(store: CheckpointStore | None) -> str:
+    return (
         f"finished units are checkpointed in {store.units_dir}; rerun with the same checkpoints to resume"
         if store
         else "no checkpoint folder, so a rerun starts over"
     )
+
+
+def _keep_finished(store: CheckpointStore, runner: UnitRunner, fingerprints: Mapping[tuple[int, str], str]) -> None:
+    """Checkpoint the units a cluster finished ahead of the fold being reported, before the job fails."""
+    for work, outcome in runner.finished():
+        if not outcome.hit_deadline:
+            store.save(outcome.result, fingerprints[(work.unit.fold, work.unit.name)])
+
+
+def _stopped(
+    stop: StopRequest, results: list[UnitResult], total: int, store: CheckpointStore | None
+) -> TrainingStoppedError:
     return TrainingStoppedError(
-        f"Training stopped by {stop.reason} after {len(results)} of {total} units; {kept}."
+        f"Training stopped by {stop.reason} after {len(results)} of {total} units; {_kept(store)}."
     )
 
 

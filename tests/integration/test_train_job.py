@@ -138,17 +138,6 @@ def test_real_sagemaker_config_files_are_accepted(opt_ml: OptMl) -> None:
     assert metric_lines(done.stdout, "validation-rmse")
 
 
-def test_second_host_of_a_two_host_job_writes_nothing_and_exits_zero(opt_ml: OptMl) -> None:
-    X, y = make_regression()
-    opt_ml.add_training_csv(X, y)
-    opt_ml.write_config("resourceconfig.json", {"current_host": "algo-2", "hosts": ["algo-2", "algo-1"]})
-    done = run_train(opt_ml)
-    assert done.returncode == 0
-    assert "is not the first host" in done.stderr
-    assert opt_ml.model_files() == []
-    assert metric_lines(done.stdout, "validation-rmse") == []
-
-
 FAILURES = [
     pytest.param(lambda t: None, "Channel 'train' is missing", id="no-train-channel"),
     pytest.param(lambda t: t.channel("train").mkdir(parents=True), "Channel 'train' is empty", id="empty-train-channel"),

@@ -1,0 +1,284 @@
+"""Multi-host training jobs on Dask: the first host runs the scheduler and a worker, every other host a worker.
+
+Imported only when ``resourceconfig.json`` lists more than one host, so a single-host job never imports
+Dask. Each host runs one Dask worker with one task slot, and a unit (``cv.fit_unit``) uses all of the
+host's training threads, as on one host. The first host (the *leader*) scatters the data to every worker
+once, submits every unit at once, and gathers the outcomes in fold order through the same loop as a
+single-host job (``training.run_training``), so the metric lines, the blend and the artifacts are the
+same. A unit's model comes back in its library's native format, never as a pickled object.
+
+A worker that leaves (its host died, or lost the network) or a host that never joins ends the job with a
+``PlatformError`` naming the host; finished units are checkpointed first when the job has checkpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+from distributed import Client, Future, Scheduler, Worker, get_worker
+from distributed.utils import get_ip_interface
+
+from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
+from ensemble_byoc.data import Dataset
+from ensemble_byoc.errors import PlatformError
+from ensemble_byoc.host import HostLayout
+from ensemble_byoc.models import load_spec
+from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.scoring import get_metric
+from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
+from ensemble_byoc.training import UnitContext, UnitOutcome, UnitWork
+
+logger = logging.getLogger(__name__)
+
+HOST_STOP = StopRequest()
+"""This process's stop request: the units its worker runs stop after their current boosting round once it
+is set (SIGTERM, or the job ending while a unit still runs)."""
+
+POLL_SECONDS = 0.5
+"""How often the leader, waiting for a unit, checks that every host is still in the cluster."""
+WORKER_TTL = "60s"
+"""A worker silent for this long (a host gone from the network without closing its connections) is
+removed by the scheduler, which the leader then reports; a dead process is noticed at once."""
+
+_DASK_SETTINGS = {
+    "distributed.scheduler.worker-ttl": WORKER_TTL,
+    "distributed.scheduler.allowed-failures": 0,
+    "distributed.worker.daemon": False,
+    "distributed.comm.timeouts.connect": "30s",
+    "distributed.logging.distributed": "warning",
+}
+
+
+def listen_address(layout: HostLayout) -> str:
+    """This host's address for the cluster: the test mapping, the job's network interface, else its name."""
+    if layout.current_host not in layout.test_addresses and layout.network_interface_name:
+        try:
+            return str(get_ip_interface(layout.network_interface_name))
+        except (ValueError, KeyError) as exc:
+            logger.warning("Network interface %s has no address (%s); resolving host name %s instead.",
+                           layout.network_interface_name, exc, layout.current_host)
+    return layout.address_of(layout.current_host)
+
+
+def run_worker(layout: HostLayout) -> int:
+    """A non-first host: serve units until the scheduler goes away (the job ended), then return 0."""
+    scheduler = f"tcp://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
+    host = listen_address(layout)
+    logger.info("Host %s of %s: Dask worker on %s:%d for the scheduler %s on %s.", layout.current_host,
+                list(layout.hosts), host, layout.worker_port, scheduler, layout.leader)
+
+    async def serve() -> None:
+        worker = Worker(scheduler, host=host, port=layout.worker_port, nthreads=1, name=layout.current_host,
+                        death_timeout=layout.join_timeout, memory_limit=0, dashboard=False)
+        try:
+            await worker
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise PlatformError(
+                f"Host {layout.current_host} could not join the Dask scheduler on {layout.leader} ({scheduler}) "
+                f"within {layout.join_timeout:g} s: {exc}"
+            ) from exc
+        await worker.finished()
+
+    with dask.config.set(_DASK_SETTINGS):
+        asyncio.run(serve())
+    HOST_STOP.request("the end of the job")
+    logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
+                layout.current_host, layout.leader)
+    return 0
+
+
+class LeaderCluster:
+    """The first host's scheduler and worker (on a background event loop) and the client that drives them."""
+
+    def __init__(self, layout: HostLayout) -> None:
+        self.layout = layout
+        self.client: Client | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="dask-leader", daemon=True)
+        self._scheduler: Scheduler | None = None
+        self._worker: Worker | None = None
+        self._config = dask.config.set(_DASK_SETTINGS)
+
+    def __enter__(self) -> LeaderCluster:
+        self._config.__enter__()
+        self._thread.start()
+        host = listen_address(self.layout)
+        try:
+            self._call(self._start(host), timeout=120)
+            self.client = Client(self._scheduler_address(host), timeout="60s", set_as_default=False)
+            self._wait_for_hosts()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        HOST_STOP.request("the end of the job")
+        if self.client is not None:
+            self.client.close(timeout=30)
+        if self._scheduler is not None:
+            self._call(self._scheduler.close(), timeout=60)  # tells every worker to close
+        if self._worker is not None:
+            self._call(self._worker.close(timeout=30), timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._config.__exit__(None, None, None)
+
+    def _scheduler_address(self, host: str) -> str:
+        return f"tcp://{host}:{self.layout.scheduler_port}"
+
+    async def _start(self, host: str) -> None:
+        self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False)
+        await self._scheduler
+        self._worker = Worker(self._scheduler.address, host=host, port=self.layout.worker_port, nthreads=1,
+                              name=self.layout.current_host, memory_limit=0, dashboard=False)
+        await self._worker
+        logger.info("Host %s: Dask scheduler on %s; waiting up to %g s for the workers of %s.",
+                    self.layout.current_host, self._scheduler.address, self.layout.join_timeout,
+                    ", ".join(self.layout.hosts[1:]))
+
+    def _call(self, coroutine: Any, timeout: float) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def _wait_for_hosts(self) -> None:
+        deadline = time.monotonic() + self.layout.join_timeout
+        while set(self.layout.hosts) - self.hosts_present():
+            if time.monotonic() >= deadline:
+                missing = sorted(set(self.layout.hosts) - self.hosts_present())
+                raise PlatformError(
+                    f"Host(s) {', '.join(missing)} did not join the Dask cluster on {self.layout.leader} "
+                    f"within {self.layout.join_timeout:g} s."
+                )
+            time.sleep(POLL_SECONDS)
+        logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts), ", ".join(self.layout.hosts))
+
+    def hosts_present(self) -> set[str]:
+        assert self.client is not None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
+        return {str(worker.get("name")) for worker in workers}
+
+    def runner(self, context: UnitContext) -> ClusterUnitRunner:
+        return ClusterUnitRunner(self, context)
+
+
+class ClusterUnitRunner:
+    """``training.UnitRunner`` on the cluster: every unit submitted at once, gathered in the order asked."""
+
+    def __init__(self, cluster: LeaderCluster, context: UnitContext) -> None:
+        assert cluster.client is not None
+        self.cluster = cluster
+        self.client = cluster.client
+        self.context = context
+        self.futures: dict[tuple[int, str], tuple[UnitWork, Future]] = {}
+        self.collected: set[tuple[int, str]] = set()
+        self.data = self.client.scatter(context.data, broadcast=True, hash=False)
+
+    def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
+        hosts = len(self.cluster.layout.hosts)
+        seconds = None if budget.limit is None else max(budget.remaining(), 0.0) * hosts / max(len(work), 1)
+        task = self.context.task
+        for order, item in enumerate(work):
+            future = self.client.submit(
+                train_unit, item.unit, self.data, item.fold, self.context.params, dict(item.overrides),
+                self.context.n_threads, task.problem_type, task.eval_metric, seconds,
+                key=f"unit-{item.unit.name}-fold-{item.unit.fold}", pure=False, priority=len(work) - order,
+            )
+            self.futures[(item.unit.fold, item.unit.name)] = (item, future)
+        logger.info("Submitted %d units to the %d hosts' workers (%s).", len(work), hosts,
+                    ", ".join(self.cluster.layout.hosts))
+
+    def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
+        del deadline  # each unit's time_limit share was set when it was submitted
+        key = (work.unit.fold, work.unit.name)
+        _, future = self.futures[key]
+        while True:
+            try:
+                payload = future.result(timeout=POLL_SECONDS)
+                break
+            except (TimeoutError, asyncio.TimeoutError):
+                self._check_hosts()
+                if self.context.stop.requested:
+                    HOST_STOP.request(self.context.stop.reason or "stop")
+            except Exception:
+                self._check_hosts()  # a unit lost with its worker is a host failure, named as such
+                raise
+        self.collected.add(key)
+        return self._outcome(work, payload)
+
+    def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
+        done = []
+        for key, (work, future) in self.futures.items():
+            if key not in self.collected and future.status == "finished":
+                done.append((work, self._outcome(work, future.result())))
+        return done
+
+    def cancel(self) -> None:
+        pending = [future for key, (_, future) in self.futures.items()
+                   if key not in self.collected and future.status == "pending"]
+        if pending:
+            self.client.cancel(pending)
+
+    def _check_hosts(self) -> None:
+        gone = sorted(set(self.cluster.layout.hosts) - self.cluster.hosts_present())
+        if gone:
+            raise PlatformError(
+                f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
+                f"the network);"
+            )
+
+    def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
+        spec = load_spec(work.unit.library)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"model{spec.file_suffix}"
+            path.write_bytes(payload["model"])
+            model = spec.load(path, self.context.n_threads)
+        metric = get_metric(self.context.task.problem_type, self.context.task.eval_metric)
+        oof = payload["oof"]
+        result = UnitResult(
+            unit=work.unit,
+            model=model,
+            valid_rows=work.fold.valid_rows,
+            oof_prediction=oof,
+            best_iteration=int(payload["best_iteration"]),
+            score=metric.score(self.context.data.y[work.fold.valid_rows], oof),
+            seconds=float(payload["seconds"]),
+        )
+        return UnitOutcome(result, bool(payload["hit_deadline"]), str(payload["host"]))
+
+
+def train_unit(
+    unit: TrainingUnit,
+    data: Dataset,
+    fold: Fold,
+    params: BoosterParams,
+    overrides: dict[str, Any],
+    n_threads: int,
+    problem_type: str,
+    eval_metric: str,
+    seconds: float | None,
+) -> dict[str, Any]:
+    """Run on a worker: train one unit and return what the leader needs, the model in its native format."""
+    guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
+    result = fit_unit(unit, data, fold, params, overrides, n_threads, guard, get_metric(problem_type, eval_metric))
+    spec = load_spec(unit.library)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{spec.file_suffix}"
+        result.model.save(path)
+        blob = path.read_bytes()
+    return {
+        "model": blob,
+        "oof": np.asarray(result.oof_prediction),
+        "best_iteration": result.best_iteration,
+        "seconds": result.seconds,
+        "hit_deadline": guard.hit_deadline,
+        "host": str(get_worker().name),
+    }

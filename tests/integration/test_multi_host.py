@@ -1,0 +1,189 @@
+"""Multi-host training jobs on one machine: each host is its own `container/train` process with its own
+/opt/ml tree, resourceconfig.json and loopback address (127.0.0.2, 127.0.0.3), joined through Dask."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FAST_HYPERPARAMETERS, TRAIN_SCRIPT, OptMl, free_port, make_regression, metric_lines, run_train
+
+from ensemble_byoc.artifacts import load_bundle
+
+pytest.importorskip("distributed")
+
+ADDRESSES = {"algo-1": "127.0.0.2", "algo-2": "127.0.0.3", "algo-3": "127.0.0.4"}
+
+
+@dataclass
+class Host:
+    name: str
+    tree: OptMl
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait(self, timeout: float = 300) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            raise AssertionError(f"{self.name} still running after {timeout} s:\n{self.log()}") from None
+
+
+def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[str, str],
+              distribution: str = "FullyReplicated") -> OptMl:
+    tree = OptMl(base)
+    for sub in ("input/config", "input/data", "model", "output"):
+        (tree.base / sub).mkdir(parents=True)
+    tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv",
+                                                         "S3DistributionType": distribution}})
+    tree.hyperparameters(hyperparameters)
+    tree.add_training_csv(X, y)
+    return tree
+
+
+def start_hosts(tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray, hyperparameters: dict[str, str],
+                *, start: list[str] | None = None, join_timeout: int = 120, checkpoints: bool = False,
+                distribution: str = "FullyReplicated") -> dict[str, Host]:
+    """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance."""
+    ports = {"ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
+             "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout),
+             "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    started = {}
+    for name in start or hosts:
+        tree = make_tree(tmp_path / name / "opt_ml", X, y, hyperparameters, distribution)
+        if checkpoints:
+            (tree.base / "checkpoints").mkdir()
+        tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
+                                                  "network_interface_name": "eth1"})
+        log_path = tmp_path / f"{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen([sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(**ports),
+                                       stdout=log, stderr=subprocess.STDOUT)
+        started[name] = Host(name, tree, process, log_path)
+    return started
+
+
+def stop_all(hosts: dict[str, Host]) -> None:
+    for host in hosts.values():
+        if host.process.poll() is None:
+            host.process.kill()
+            host.process.wait(timeout=30)
+
+
+def predictions(tree: OptMl, X: np.ndarray) -> np.ndarray:
+    ensemble, _ = load_bundle(tree.model_dir, n_threads=1)
+    return np.asarray(ensemble.predict(X))
+
+
+def test_two_host_job_spreads_units_over_both_hosts_and_equals_the_single_host_model(
+    opt_ml: OptMl, tmp_path: Path
+) -> None:
+    X, y = make_regression()
+    opt_ml.add_training_csv(X, y)
+    single = run_train(opt_ml)
+    assert single.returncode == 0, single.stderr
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS)
+    try:
+        assert hosts["algo-1"].wait() == 0, hosts["algo-1"].log()
+        assert hosts["algo-2"].wait() == 0, hosts["algo-2"].log()
+    finally:
+        stop_all(hosts)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    log = leader.log()
+    assert "All 2 hosts joined the Dask cluster" in log
+    assert " on algo-1" in log and " on algo-2" in log  # units trained on both hosts
+    assert metric_lines(log, "validation-rmse") == metric_lines(single.stdout, "validation-rmse")
+    np.testing.assert_allclose(predictions(leader.tree, X), predictions(opt_ml, X), rtol=1e-12, atol=0)
+    assert not leader.tree.failure_file.exists()
+    assert worker.tree.model_files() == [] and not worker.tree.output_data.exists()
+    assert metric_lines(worker.log(), "validation-rmse") == []
+
+
+def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_finished_units(
+    tmp_path: Path,
+) -> None:
+    X, y = make_regression(n_rows=3000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
+            "early_stopping_rounds": "0"}
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        deadline = time.monotonic() + 240
+        while "unit 1 of 9" not in leader.log():
+            assert leader.process.poll() is None, leader.log()
+            assert time.monotonic() < deadline, leader.log()
+            time.sleep(0.2)
+        worker.process.send_signal(signal.SIGKILL)
+        assert leader.wait(timeout=180) == 1, leader.log()
+    finally:
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster"), reason
+    assert "rerun with the same checkpoints to resume" in reason
+    kept = sorted(p.name for p in (leader.tree.base / "checkpoints" / "units").iterdir())
+    assert kept, leader.log()
+    leader.tree.write_config("resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1"]})
+    rerun = run_train(leader.tree, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.count("resumed from checkpoint") == len(kept)
+
+
+def test_a_host_that_never_joins_fails_the_job_naming_it(tmp_path: Path) -> None:
+    X, y = make_regression()
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"], join_timeout=5)
+    try:
+        assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-1"].tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host(s) algo-2 did not join the Dask cluster on algo-1 within 5 s"), reason
+    assert hosts["algo-1"].tree.model_files() == []
+
+
+def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host(tmp_path: Path) -> None:
+    X, y = make_regression()
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-2"], join_timeout=5)
+    try:
+        assert hosts["algo-2"].wait(timeout=120) == 1, hosts["algo-2"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-2"].tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 could not join the Dask scheduler on algo-1"), reason
+    assert hosts["algo-2"].tree.model_files() == []
+
+
+def test_a_single_host_job_starts_no_cluster_and_never_imports_dask(opt_ml: OptMl) -> None:
+    X, y = make_regression()
+    opt_ml.add_training_csv(X, y)
+    code = ("import sys\nfrom ensemble_byoc.cli import train_main\ncode = train_main([])\n"
+            "assert code == 0\nassert 'distributed' not in sys.modules and 'dask' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], env=opt_ml.env(), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Dask" not in done.stderr
+    assert metric_lines(done.stdout, "validation-rmse")
+
+
+
+def test_a_sharded_channel_in_a_multi_host_job_is_refused_naming_the_channel(tmp_path: Path) -> None:
+    X, y = make_regression()
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"],
+                        distribution="ShardedByS3Key")
+    try:
+        assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-1"].tree.failure_file.read_text()
+    assert reason.startswith("UserError: Channel 'train' is ShardedByS3Key"), reason
