@@ -25,11 +25,12 @@ from typing import Any
 import dask
 import numpy as np
 from distributed import Client, Future, Scheduler, Worker, get_worker
+from distributed.core import Status
 from distributed.utils import get_ip_interface
 
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
 from ensemble_byoc.data import Dataset
-from ensemble_byoc.errors import PlatformError
+from ensemble_byoc.errors import PlatformError, TrainingStoppedError
 from ensemble_byoc.host import HostLayout
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams
@@ -56,6 +57,9 @@ _DASK_SETTINGS = {
     "distributed.comm.timeouts.connect": "30s",
     "distributed.logging.distributed": "warning",
 }
+
+
+_CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
 
 
 def listen_address(layout: HostLayout) -> str:
@@ -86,6 +90,9 @@ def run_worker(layout: HostLayout) -> int:
                 f"Host {layout.current_host} could not join the Dask scheduler on {layout.leader} ({scheduler}) "
                 f"within {layout.join_timeout:g} s: {exc}"
             ) from exc
+        while worker.status not in _CLOSING:
+            await asyncio.sleep(POLL_SECONDS)
+        HOST_STOP.request("the end of the job")  # a unit still running stops after its boosting round
         await worker.finished()
 
     with dask.config.set(_DASK_SETTINGS):
@@ -206,8 +213,8 @@ class ClusterUnitRunner:
                 break
             except (TimeoutError, asyncio.TimeoutError):
                 self._check_hosts()
-                if self.context.stop.requested:
-                    HOST_STOP.request(self.context.stop.reason or "stop")
+                if self.context.stop.requested:  # SIGTERM: stop waiting; the units still running stop too
+                    raise TrainingStoppedError(f"stopped by {self.context.stop.reason}") from None
             except Exception:
                 self._check_hosts()  # a unit lost with its worker is a host failure, named as such
                 raise

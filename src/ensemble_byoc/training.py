@@ -235,6 +235,8 @@ def run_training(
                         outcome = runner.run(work[key], budget.unit_deadline(total - len(results)))
                     except PlatformError as exc:
                         raise PlatformError(f"{exc} {_kept(store)}.") from exc
+                    except TrainingStoppedError:
+                        raise _stopped(stop, results, total, store) from None
                     if stop.requested:
                         raise _stopped(stop, results, total, store)
                     result = outcome.result

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -82,33 +83,44 @@ def stop_all(hosts: dict[str, Host]) -> None:
             host.process.wait(timeout=30)
 
 
+def wait_for(host: Host, text: str, deadline_s: float = 240) -> None:
+    deadline = time.monotonic() + deadline_s
+    while text not in host.log():
+        assert host.process.poll() is None, host.log()
+        assert time.monotonic() < deadline, host.log()
+        time.sleep(0.2)
+
+
 def predictions(tree: OptMl, X: np.ndarray) -> np.ndarray:
     ensemble, _ = load_bundle(tree.model_dir, n_threads=1)
     return np.asarray(ensemble.predict(X))
 
 
-def test_two_host_job_spreads_units_over_both_hosts_and_equals_the_single_host_model(
-    opt_ml: OptMl, tmp_path: Path
+@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
+def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host_model(
+    opt_ml: OptMl, tmp_path: Path, names: list[str]
 ) -> None:
     X, y = make_regression()
     opt_ml.add_training_csv(X, y)
     single = run_train(opt_ml)
     assert single.returncode == 0, single.stderr
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS)
+    hosts = start_hosts(tmp_path, names, X, y, FAST_HYPERPARAMETERS)
     try:
-        assert hosts["algo-1"].wait() == 0, hosts["algo-1"].log()
-        assert hosts["algo-2"].wait() == 0, hosts["algo-2"].log()
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
     finally:
         stop_all(hosts)
-    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    leader = hosts["algo-1"]
     log = leader.log()
-    assert "All 2 hosts joined the Dask cluster" in log
-    assert " on algo-1" in log and " on algo-2" in log  # units trained on both hosts
+    assert f"All {len(names)} hosts joined the Dask cluster" in log
+    for name in names:
+        assert re.search(rf"unit \d+ of 9: .* on {name}$", log, flags=re.M), name  # every host trained units
     assert metric_lines(log, "validation-rmse") == metric_lines(single.stdout, "validation-rmse")
     np.testing.assert_allclose(predictions(leader.tree, X), predictions(opt_ml, X), rtol=1e-12, atol=0)
     assert not leader.tree.failure_file.exists()
-    assert worker.tree.model_files() == [] and not worker.tree.output_data.exists()
-    assert metric_lines(worker.log(), "validation-rmse") == []
+    for name in names[1:]:
+        assert hosts[name].tree.model_files() == [] and not hosts[name].tree.output_data.exists()
+        assert metric_lines(hosts[name].log(), "validation-rmse") == []
 
 
 def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_finished_units(
@@ -120,11 +132,7 @@ def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_
     hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
     leader, worker = hosts["algo-1"], hosts["algo-2"]
     try:
-        deadline = time.monotonic() + 240
-        while "unit 1 of 9" not in leader.log():
-            assert leader.process.poll() is None, leader.log()
-            assert time.monotonic() < deadline, leader.log()
-            time.sleep(0.2)
+        wait_for(leader, "unit 1 of 9")
         worker.process.send_signal(signal.SIGKILL)
         assert leader.wait(timeout=180) == 1, leader.log()
     finally:
@@ -138,6 +146,26 @@ def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_
     rerun = run_train(leader.tree, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stderr.count("resumed from checkpoint") == len(kept)
+
+
+def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(tmp_path: Path) -> None:
+    X, y = make_regression(n_rows=3000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
+            "early_stopping_rounds": "0"}
+    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        wait_for(leader, "unit 1 of 9")
+        for host in (worker, leader):  # StopTrainingJob signals every instance
+            host.process.send_signal(signal.SIGTERM)
+        assert leader.wait(timeout=180) == 1, leader.log()
+        assert worker.wait(timeout=180) == 0, worker.log()
+    finally:
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("TrainingStopped: Training stopped by SIGTERM after"), reason
+    assert "rerun with the same checkpoints to resume" in reason
+    assert leader.tree.model_files() == []
 
 
 def test_a_host_that_never_joins_fails_the_job_naming_it(tmp_path: Path) -> None:
