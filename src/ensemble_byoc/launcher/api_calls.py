@@ -1,0 +1,92 @@
+"""SageMaker API requests: built with the SDK's shapes, checked against the service model, then sent.
+
+Every request the launcher makes passes through :func:`send`, which returns an :class:`ApiCall`
+holding the exact parameters given to the boto3 client, so a dry run shows precisely what would be
+sent, and a real run records what was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import botocore.session
+from botocore.model import ServiceModel
+from botocore.validate import ParamValidator
+from sagemaker.core.resources import Base
+from sagemaker.core.utils.utils import serialize
+
+from ensemble_byoc.errors import UserError
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One SageMaker API request, and its response when it was sent (``None`` on a dry run)."""
+
+    operation: str
+    request: Mapping[str, Any]
+    response: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"operation": ..., "request": ...}``, as ``--dry-run`` prints it."""
+        return {"operation": self.operation, "request": dict(self.request)}
+
+
+def build_request(**fields: Any) -> dict[str, Any]:
+    """The API parameters for ``fields`` (PascalCase names, SDK shapes as values).
+
+    Uses the SDK's own ``serialize``, as its resource classes do before calling boto3: shapes become
+    dicts and unset (``None``) fields are dropped.
+    """
+    request: dict[str, Any] = serialize(fields)
+    return request
+
+
+@cache
+def _service_model(service: str) -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def check_request(operation: str, request: Mapping[str, Any], service: str = "sagemaker") -> None:
+    """Validate ``request`` against botocore's model of ``operation``, offline.
+
+    Raises:
+        UserError: naming every field that is missing, unknown or of the wrong type or length.
+    """
+    shape = _service_model(service).operation_model(operation).input_shape
+    report = ParamValidator().validate(dict(request), shape)
+    if report.has_errors():
+        msg = f"{operation} request is invalid: {report.generate_report()}"
+        raise UserError(msg)
+
+
+def send(
+    operation: str,
+    request: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    session: Any = None,
+    region: str | None = None,
+) -> ApiCall:
+    """Check ``request`` and, unless ``dry_run``, send it with the SDK's cached SageMaker client.
+
+    Args:
+        operation: the API operation, e.g. ``"CreateTrainingJob"``.
+        request: its parameters, as :func:`build_request` makes them.
+        dry_run: return the checked request without sending it (needs no credentials).
+        session: a ``boto3.Session``; None uses the default credential chain.
+        region: the AWS region; None uses the session's.
+
+    Returns:
+        The call, with the response (less ``ResponseMetadata``) when it was sent.
+    """
+    check_request(operation, request)
+    if dry_run:
+        return ApiCall(operation, request)
+    client = Base.get_sagemaker_client(session=session, region_name=region, service_name="sagemaker")
+    method = getattr(client, botocore.xform_name(operation))
+    response = method(**request)
+    response.pop("ResponseMetadata", None)
+    return ApiCall(operation, request, response)

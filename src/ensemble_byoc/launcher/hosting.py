@@ -1,0 +1,121 @@
+"""Serving requests: the model, real-time and serverless endpoint configurations, batch transform."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sagemaker.core import shapes
+from sagemaker.core.utils.utils import serialize
+
+from ensemble_byoc.errors import UserError
+
+VARIANT_NAME = "AllTraffic"
+"""The variant name the SageMaker SDK gives a single-model endpoint."""
+SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+
+
+@dataclass(frozen=True)
+class RealTime:
+    """A real-time endpoint on dedicated instances."""
+
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+
+    def variant(self, model_name: str) -> shapes.ProductionVariant:
+        return shapes.ProductionVariant(
+            variant_name=VARIANT_NAME,
+            model_name=model_name,
+            instance_type=self.instance_type,
+            initial_instance_count=self.instance_count,
+            initial_variant_weight=1.0,
+        )
+
+
+@dataclass(frozen=True)
+class Serverless:
+    """A serverless endpoint: memory (1024-6144 MB, in 1024 MB steps) and concurrent invocations.
+
+    The three libraries and their fold models load in well under 2 GB on the data sets we test.
+    """
+
+    memory_size_mb: int = 2048
+    max_concurrency: int = 5
+
+    def variant(self, model_name: str) -> dict[str, Any]:
+        if self.memory_size_mb not in SERVERLESS_MEMORY_SIZES_MB:
+            sizes = ", ".join(map(str, SERVERLESS_MEMORY_SIZES_MB))
+            msg = f"memory_size_mb == {self.memory_size_mb}, must be one of {sizes}."
+            raise UserError(msg)
+        if not 1 <= self.max_concurrency <= SERVERLESS_MAX_CONCURRENCY:
+            limit = SERVERLESS_MAX_CONCURRENCY
+            msg = f"max_concurrency == {self.max_concurrency}, must be between 1 and {limit}."
+            raise UserError(msg)
+        # Written as the API's dict: sagemaker-core 2.27 serializes the shape's memory_size_in_mb as
+        # "MemorySizeInMb", which the service model (and so check_request) rejects.
+        variant: dict[str, Any] = serialize(
+            shapes.ProductionVariant(variant_name=VARIANT_NAME, model_name=model_name)
+        )
+        variant["ServerlessConfig"] = {
+            "MemorySizeInMB": self.memory_size_mb,
+            "MaxConcurrency": self.max_concurrency,
+        }
+        return variant
+
+
+@dataclass(frozen=True)
+class BatchTransform:
+    """A batch transform: S3 input split into lines, sent in MultiRecord batches, output per file.
+
+    ``input_filter``/``join_source``/``output_filter`` are SageMaker's DataProcessing options, e.g.
+    ``input_filter="$[1:]"`` drops a label in the first column, ``join_source="Input"`` keeps the
+    input next to each prediction.
+    """
+
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    content_type: str = "text/csv"
+    accept: str = "text/csv"
+    split_type: str = "Line"
+    batch_strategy: str = "MultiRecord"
+    max_payload_mb: int = 6
+    max_concurrent_transforms: int | None = None
+    """None lets SageMaker ask the container (GET /execution-parameters)."""
+    input_filter: str | None = None
+    join_source: str | None = None
+    output_filter: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    def transform_input(self, input_path: str) -> shapes.TransformInput:
+        return shapes.TransformInput(
+            data_source=shapes.TransformDataSource(
+                s3_data_source=shapes.TransformS3DataSource(s3_data_type="S3Prefix", s3_uri=input_path)
+            ),
+            content_type=self.content_type,
+            split_type=self.split_type,
+        )
+
+    def transform_output(self, output_path: str) -> shapes.TransformOutput:
+        assemble_with = "Line" if self.split_type == "Line" else None
+        return shapes.TransformOutput(
+            s3_output_path=output_path, accept=self.accept, assemble_with=assemble_with
+        )
+
+    def transform_resources(self) -> shapes.TransformResources:
+        return shapes.TransformResources(instance_type=self.instance_type, instance_count=self.instance_count)
+
+    def data_processing(self) -> shapes.DataProcessing | None:
+        if self.input_filter is None and self.join_source is None and self.output_filter is None:
+            return None
+        return shapes.DataProcessing(
+            input_filter=self.input_filter, join_source=self.join_source, output_filter=self.output_filter
+        )
+
+
+def container(image_uri: str, model_data: str, environment: Mapping[str, str]) -> shapes.ContainerDefinition:
+    """Our image with the training job's ``model.tar.gz``; ``environment`` sets e.g. SAGEMAKER_* settings."""
+    return shapes.ContainerDefinition(
+        image=image_uri, model_data_url=model_data, environment=dict(environment) or None
+    )

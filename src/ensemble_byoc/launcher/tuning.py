@@ -1,0 +1,151 @@
+"""Hyperparameter tuning (AMT): default ranges for the ensemble, the objective, early stopping.
+
+Ranges are the SDK's own ``ContinuousParameter``/``IntegerParameter``/``CategoricalParameter``,
+named by the hyperparameters of ``config.py``; every bound is checked with the container's parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sagemaker.core import shapes
+from sagemaker.core.parameter import (
+    CategoricalParameter,
+    ContinuousParameter,
+    IntegerParameter,
+    ParameterRange,
+)
+
+from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.errors import UserError
+
+
+def default_ranges() -> dict[str, ParameterRange]:
+    """Ranges that suit a boosted-tree ensemble; ``num_round`` stays fixed (early stopping ends it)."""
+    return {
+        "eta": ContinuousParameter(0.01, 0.3, scaling_type="Logarithmic"),
+        "max_depth": IntegerParameter(3, 10),
+        "subsample": ContinuousParameter(0.5, 1.0),
+        "colsample_bytree": ContinuousParameter(0.5, 1.0),
+        "reg_lambda": ContinuousParameter(0.01, 100.0, scaling_type="Logarithmic"),
+    }
+
+
+@dataclass(frozen=True)
+class TuningSettings:
+    """How AMT searches: strategy, budget and early stopping of unpromising training jobs."""
+
+    max_jobs: int = 20
+    max_parallel_jobs: int = 2
+    strategy: str = "Bayesian"
+    early_stopping: bool = True
+    """AMT stops jobs whose running objective (printed after each fold) trails the others'."""
+    max_runtime_s: int | None = None
+    """A limit on the whole tuning job; None leaves SageMaker's."""
+
+    def resource_limits(self) -> shapes.ResourceLimits:
+        if not 1 <= self.max_parallel_jobs <= self.max_jobs:
+            msg = f"max_parallel_jobs == {self.max_parallel_jobs}, must be in 1..max_jobs ({self.max_jobs})."
+            raise UserError(msg)
+        return shapes.ResourceLimits(
+            max_number_of_training_jobs=self.max_jobs,
+            max_parallel_training_jobs=self.max_parallel_jobs,
+            max_runtime_in_seconds=self.max_runtime_s,
+        )
+
+
+def resolve_ranges(
+    ranges: Mapping[str, ParameterRange] | None, fixed: Mapping[str, str]
+) -> dict[str, ParameterRange]:
+    """The ranges to tune: ``ranges`` as given, or the defaults less the hyperparameters fixed by the user.
+
+    Raises:
+        UserError: a range on a fixed hyperparameter, on an unknown name, or with a bound the
+            container would reject.
+    """
+    if ranges is None:
+        return {name: rng for name, rng in default_ranges().items() if name not in fixed}
+    for name, rng in ranges.items():
+        if name in fixed:
+            msg = f"Hyperparameter {name!r} is both fixed and tuned; give it in one place only."
+            raise UserError(msg)
+        values = rng.values if isinstance(rng, CategoricalParameter) else [rng.min_value, rng.max_value]
+        for value in values:
+            TrainConfig.from_hyperparameters({name: str(value)})
+    return dict(ranges)
+
+
+def parameter_ranges(ranges: Mapping[str, ParameterRange]) -> shapes.ParameterRanges:
+    """The request's ``ParameterRanges``, made by each SDK range's own ``as_tuning_range``."""
+    by_kind: dict[type, list[dict[str, object]]] = {
+        ContinuousParameter: [],
+        IntegerParameter: [],
+        CategoricalParameter: [],
+    }
+    for name, rng in ranges.items():
+        if type(rng) not in by_kind:
+            msg = f"Range of {name!r} must be a Continuous, Integer or Categorical parameter, got {rng!r}."
+            raise UserError(msg)
+        by_kind[type(rng)].append(rng.as_tuning_range(name))
+    return shapes.ParameterRanges(
+        continuous_parameter_ranges=[
+            shapes.ContinuousParameterRange(**_snake(r)) for r in by_kind[ContinuousParameter]
+        ]
+        or None,
+        integer_parameter_ranges=[
+            shapes.IntegerParameterRange(**_snake(r)) for r in by_kind[IntegerParameter]
+        ]
+        or None,
+        categorical_parameter_ranges=[
+            shapes.CategoricalParameterRange(**_snake(r)) for r in by_kind[CategoricalParameter]
+        ]
+        or None,
+    )
+
+
+_SNAKE = {
+    "Name": "name",
+    "MinValue": "min_value",
+    "MaxValue": "max_value",
+    "ScalingType": "scaling_type",
+    "Values": "values",
+}
+
+
+def _snake(tuning_range: Mapping[str, object]) -> dict[str, object]:
+    return {_SNAKE[key]: value for key, value in tuning_range.items()}
+
+
+def tuning_job_config(
+    settings: TuningSettings, ranges: Mapping[str, ParameterRange], objective_name: str, direction: str
+) -> shapes.HyperParameterTuningJobConfig:
+    return shapes.HyperParameterTuningJobConfig(
+        strategy=settings.strategy,
+        hyper_parameter_tuning_job_objective=shapes.HyperParameterTuningJobObjective(
+            type=direction, metric_name=objective_name
+        ),
+        resource_limits=settings.resource_limits(),
+        parameter_ranges=parameter_ranges(ranges),
+        training_job_early_stopping_type="Auto" if settings.early_stopping else "Off",
+    )
+
+
+def range_from_text(name: str, parts: list[str]) -> ParameterRange:
+    """A range from the command line: ``["0.01", "0.3", "Logarithmic"]``, ``["3", "10"]`` (integers
+    when both bounds are) or ``["categorical", "a", "b"]``.
+
+    Raises:
+        UserError: a bound that is not a number.
+    """
+    if parts and parts[0] == "categorical":
+        return CategoricalParameter(parts[1:])
+    low, high, *scaling = parts
+    scaling_type = scaling[0] if scaling else "Auto"
+    try:
+        if low.lstrip("-").isdigit() and high.lstrip("-").isdigit():
+            return IntegerParameter(int(low), int(high), scaling_type=scaling_type)
+        return ContinuousParameter(float(low), float(high), scaling_type=scaling_type)
+    except ValueError:
+        msg = f"Range of {name!r}: bounds {low!r} and {high!r} must be numbers."
+        raise UserError(msg) from None
