@@ -55,11 +55,15 @@ _DASK_SETTINGS = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.worker.daemon": False,
     "distributed.comm.timeouts.connect": "30s",
-    "distributed.logging.distributed": "warning",
 }
 
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own INFO lines (every connection, the close-down's stream errors) would drown the job's log."""
+    logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
 def listen_address(layout: HostLayout) -> str:
@@ -82,7 +86,8 @@ def run_worker(layout: HostLayout) -> int:
 
     async def serve() -> None:
         worker = Worker(scheduler, host=host, port=layout.worker_port, nthreads=1, name=layout.current_host,
-                        death_timeout=layout.join_timeout, memory_limit=0, dashboard=False)
+                        death_timeout=layout.join_timeout, memory_limit=0, dashboard=False,
+                        dashboard_address=f"{host}:0")
         try:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
@@ -95,6 +100,7 @@ def run_worker(layout: HostLayout) -> int:
         HOST_STOP.request("the end of the job")  # a unit still running stops after its boosting round
         await worker.finished()
 
+    _quiet_dask_logs()
     with dask.config.set(_DASK_SETTINGS):
         asyncio.run(serve())
     HOST_STOP.request("the end of the job")
@@ -116,6 +122,7 @@ class LeaderCluster:
         self._config = dask.config.set(_DASK_SETTINGS)
 
     def __enter__(self) -> LeaderCluster:
+        _quiet_dask_logs()
         self._config.__enter__()
         self._thread.start()
         host = listen_address(self.layout)
@@ -144,10 +151,12 @@ class LeaderCluster:
         return f"tcp://{host}:{self.layout.scheduler_port}"
 
     async def _start(self, host: str) -> None:
-        self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False)
+        self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False,
+                                    dashboard_address=f"{host}:0")
         await self._scheduler
         self._worker = Worker(self._scheduler.address, host=host, port=self.layout.worker_port, nthreads=1,
-                              name=self.layout.current_host, memory_limit=0, dashboard=False)
+                              name=self.layout.current_host, memory_limit=0, dashboard=False,
+                              dashboard_address=f"{host}:0")
         await self._worker
         logger.info("Host %s: Dask scheduler on %s; waiting up to %g s for the workers of %s.",
                     self.layout.current_host, self._scheduler.address, self.layout.join_timeout,
