@@ -139,8 +139,9 @@ def main() -> None:
         "",
         f"**Reading.** The two-host job took {dask['wall'] - single['wall']:+.1f} s "
         f"({(dask['wall'] / single['wall'] - 1) * 100:+.0f}%) against the single-host job; "
-        f"{dask['joined'] or float('nan'):.1f} s of it went by before every host had joined (both paths import the "
-        f"same libraries, so most of that is process start on a busy machine). Its units took "
+        f"{dask['joined'] or float('nan'):.1f} s went by from the processes' start to every host having joined "
+        "(Python and library imports, which the single-host path pays too, are part of it; this script does not "
+        "separate them). Its units took "
         f"{dask['units'] / single['units']:.2f}x the seconds in all, because two units at a time shared the same "
         "cores. On real instances each host has its own cores, so H hosts train about H units at a time and "
         "the fixed cost is the start-up plus sending the data once to each worker.",
