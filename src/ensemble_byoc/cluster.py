@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import tempfile
 import threading
 import time
@@ -283,6 +284,7 @@ def train_unit(
     seconds: float | None,
 ) -> dict[str, Any]:
     """Run on a worker: train one unit and return what the leader needs, the model in its native format."""
+    _route_lightgbm_log_in_this_thread()
     guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
     result = fit_unit(unit, data, fold, params, overrides, n_threads, guard, get_metric(problem_type, eval_metric))
     spec = load_spec(unit.library)
@@ -296,5 +298,22 @@ def train_unit(
         "best_iteration": result.best_iteration,
         "seconds": result.seconds,
         "hit_deadline": guard.hit_deadline,
-        "host": str(get_worker().name),
+        "host": _worker_name(),
     }
+
+
+def _worker_name() -> str:
+    try:
+        return str(get_worker().name)
+    except ValueError:  # called outside a Dask worker
+        return ""
+
+
+def _route_lightgbm_log_in_this_thread() -> None:
+    """LightGBM's native log callback is thread-local and set only in the thread that imported it; a Dask
+    worker thread would otherwise print LightGBM's messages raw, and the adapter would never see an
+    ``Unknown parameter`` warning, so a misspelt ``lightgbm__`` override would train instead of failing."""
+    basic = sys.modules.get("lightgbm.basic")
+    callback = getattr(getattr(basic, "_LIB", None), "callback", None)
+    if basic is not None and callback is not None:
+        basic._LIB.LGBM_RegisterLogCallback(callback)
