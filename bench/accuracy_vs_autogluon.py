@@ -9,7 +9,7 @@ packages out of the product's dependencies):
 
 Run (from the repository root):
 
-    .bench-venv/bin/python bench/accuracy_vs_autogluon.py            # full run, about 1.5 h on 2 busy cores
+    .bench-venv/bin/python bench/accuracy_vs_autogluon.py            # full run, about an hour on 2 busy cores
     .bench-venv/bin/python bench/accuracy_vs_autogluon.py --quick    # smoke run, about 15 minutes
 
 Data sets, all shipped inside installed packages (nothing is downloaded at run time):
@@ -492,6 +492,7 @@ def _fit_autogluon(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str
         "predict_seconds": predict_seconds,
         "rss_before_fit_mib": rss_before,
         "note": note,
+        "models": len(models),
         "hyperparameter_configs": sum(len(v) if isinstance(v, list) else 1 for v in hyperparameters.values()),
     }, prediction
 
@@ -510,6 +511,7 @@ class Outcome:
     note: str = ""
     failed: str = ""
     prediction: Any = None
+    models: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -526,6 +528,8 @@ class DataResult:
     missing_cells: int
     outcomes: list[Outcome]
     ag_time_limit: float
+    y_test: Any = None
+    classes: list[str] = field(default_factory=list)
 
     @property
     def primary(self) -> str:
@@ -612,6 +616,7 @@ def run_system(system: System, spec: DataSpec, data_dir: Path, label: str, class
         rss_before_fit_mib=report["rss_before_fit_mib"],
         note=report.get("note", ""),
         prediction=prediction,
+        models=report.get("models"),
     )
 
 
@@ -676,7 +681,8 @@ def benchmark_one(
             if system.role == "default" and outcome.ok and ag_fixed is None:
                 ag_time_limit = max(ag_floor, float(math.ceil(outcome.fit_seconds or 0.0)))
     ordered = [outcomes[system.key] for system in chosen]
-    return DataResult(spec, len(train), len(test), features.shape[1], text, missing, ordered, ag_time_limit)
+    return DataResult(spec, len(train), len(test), features.shape[1], text, missing, ordered, ag_time_limit,
+                      test[label].to_numpy(), classes)
 
 
 def _is_numeric(series: Any) -> bool:
@@ -741,27 +747,101 @@ def target_checks(result: DataResult) -> list[Check]:
     def pct(other: float) -> float:
         return 100.0 * (value / other - 1.0)
 
+    def interval(other: Outcome) -> str:
+        low, high = bootstrap_interval(result, ours, other)
+        return f"; 95% interval {low:+.2f}% to {high:+.2f}%"
+
     checks = []
     singles = result.by_role("single")
     if singles:
         best_single = min(singles, key=lambda o: o.scores[primary])
         other = best_single.scores[primary]
         checks.append(Check("≥ best single library", value <= other,
-                            f"{pct(other):+.2f}% vs {best_single.system.label} ({other:.4g})"))
+                            f"{pct(other):+.2f}% vs {best_single.system.label} ({other:.4g}"
+                            f"{interval(best_single)})"))
     classic = result.by_role("classic")
     if classic:
         other = classic[0].scores[primary]
         checks.append(Check("better than classic", value < other,
-                            f"{pct(other):+.2f}% vs classic ({other:.4g})"))
+                            f"{pct(other):+.2f}% vs classic ({other:.4g}{interval(classic[0])})"))
     best = result.by_role("ag_best")
     if best:
         other = best[0].scores[primary]
         checks.append(Check(f"within {WITHIN_PERCENT}% of AG best_quality", pct(other) <= WITHIN_PERCENT,
-                            f"{pct(other):+.2f}% vs AG best_quality ({other:.4g})"))
+                            f"{pct(other):+.2f}% vs AG best_quality ({other:.4g}{interval(best[0])})"))
         ours_s, theirs_s = ours.fit_seconds or 0.0, best[0].fit_seconds or 0.0
         checks.append(Check("fit time ≤ AG best_quality", ours_s <= theirs_s,
                             f"{ours_s:.0f} s vs {theirs_s:.0f} s ({ours_s / theirs_s:.2f}x)"))
     return checks
+
+
+BOOTSTRAP_ROUNDS = 1000
+SMALL_TEST_ROWS = 200
+
+
+def primary_loss(problem_type: str, y: Any, prediction: Any) -> float:
+    """The primary metric, fast: RMSE, or log loss of the true class (labels as class indices)."""
+    import numpy as np
+
+    if problem_type == REGRESSION:
+        return float(np.sqrt(np.mean((y - prediction) ** 2)))
+    if problem_type == BINARY:
+        p = np.clip(prediction, 1e-15, 1 - 1e-15)
+        return float(-np.mean(np.where(y == 1, np.log(p), np.log(1 - p))))
+    p = np.clip(prediction, 1e-15, 1.0)
+    p = p / p.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(p[np.arange(len(y)), y])))
+
+
+def bootstrap_interval(result: DataResult, ours: Outcome, other: Outcome) -> tuple[float, float]:
+    """95% interval of ``ours / other - 1`` (in %) on the primary metric over resampled test rows (paired)."""
+    import numpy as np
+
+    if result.spec.problem_type == REGRESSION:
+        y = np.asarray(result.y_test, dtype=np.float64)
+    else:
+        index = {c: i for i, c in enumerate(result.classes)}
+        y = np.array([index[str(v)] for v in result.y_test])
+    rng = np.random.default_rng(SEED)
+    ratios = []
+    for _ in range(BOOTSTRAP_ROUNDS):
+        rows = rng.integers(0, len(y), size=len(y))
+        mine = primary_loss(result.spec.problem_type, y[rows], ours.prediction[rows])
+        theirs = primary_loss(result.spec.problem_type, y[rows], other.prediction[rows])
+        ratios.append(100.0 * (mine / theirs - 1.0))
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def caveats(results: Sequence[DataResult]) -> list[str]:
+    """What limits the reading of the targets, from the numbers of this run."""
+    small = [r for r in results if r.n_test < SMALL_TEST_ROWS]
+    small_text = (
+        f": the small sets ({', '.join(r.spec.name for r in small)}) have "
+        f"{min(r.n_test for r in small)} to {max(r.n_test for r in small)} test rows, where a few rows "
+        "move the score by several %, and log loss by tens of %" if small else ""
+    )
+    notes = [
+        "Each target compares our default row's primary test score with one other row; the 95% interval "
+        f"is a paired bootstrap over the test rows ({BOOTSTRAP_ROUNDS:,} resamples) of our score over "
+        f"theirs, minus 1. A target whose interval spans its threshold is not decided by this test set"
+        f"{small_text}."
+    ]
+    starved = []
+    for r in results:
+        for o in r.by_role("ag_best"):
+            if o.models is not None:
+                starved.append(f"{r.spec.name} {o.models}")
+    if starved:
+        notes.append(
+            "AutoGluon best_quality's portfolio restricted to the three libraries has 46 configurations, "
+            "each bagged (and stacked); within the time limits used here it fit only this many models "
+            f"(bagged models and weighted ensembles, all levels): {', '.join(starved)}. On this 2-core "
+            "machine it is "
+            "time-starved, so it is a weaker anchor than at its own 3600 s default, and the accuracy target "
+            "against it is easier than the issue intends."
+        )
+    return notes
 
 
 def reading(results: Sequence[DataResult]) -> list[str]:
@@ -779,7 +859,8 @@ def reading(results: Sequence[DataResult]) -> list[str]:
             cells.append(("met: " if check.met else "**not met**: ") + check.text)
         lines.append(f"| {r.spec.name} | " + " | ".join(cells) + " |")
     summary = "; ".join(f"{name}: met on {met} of {met + not_met}" for name, (met, not_met) in tally.items())
-    return lines + ["", f"Tally (our default = {_default_label(results)}): {summary}."]
+    return lines + ["", f"Tally (our default = {_default_label(results)}): {summary}.", "",
+                    *(f"- {note}" for note in caveats(results))]
 
 
 _CHECK_NAMES = ("≥ best single library", "better than classic",
