@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import (HttpResponse, OptMl, http, Server, TrainedTree, csv_body, serving, start_server, thread_count,
-                      wait_until_healthy, worker_pids)
+from conftest import (HttpResponse, OptMl, Server, TrainedTree, csv_body, http, serving_with, start_server,
+                      thread_count, wait_until_healthy, worker_pids)
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 REQUEST_TYPES = "text/csv, application/json, application/jsonlines, application/x-npy, application/x-parquet"
@@ -41,7 +41,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tt: TrainedTree, home: Path) -> Iterator[Server]:
-    with serving(tt.tree, SAGEMAKER_MODEL_SERVER_TIMEOUT="30", HOME=str(home), XDG_RUNTIME_DIR=str(home)) as running:
+    env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30", "HOME": str(home),
+           "XDG_RUNTIME_DIR": str(home)}
+    with serving_with(tt.tree, env) as running:  # stopped by SIGTERM, so no worker outlives the module
         deadline = time.monotonic() + 30  # /ping answers once the first worker is up; wait for both
         while len(worker_pids(running)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from conftest import FAST_HYPERPARAMETERS, OptMl, Server, serving, write_csv
+from conftest import FAST_HYPERPARAMETERS, OptMl, Server, serving_with, write_csv
 
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.ensemble import Ensemble
@@ -36,7 +36,7 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[OptMl, Ensembl
 
 @pytest.fixture(scope="module")
 def server(classifier: tuple[OptMl, Ensemble, list[list[object]]]) -> Iterator[Server]:
-    with serving(classifier[0]) as running:
+    with serving_with(classifier[0], {"SAGEMAKER_MODEL_SERVER_WORKERS": "2"}) as running:
         yield running
 
 
