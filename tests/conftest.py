@@ -192,14 +192,19 @@ def wait_until_healthy(server: Server, deadline_s: float = 60) -> None:
 
 @contextlib.contextmanager
 def serving(tree: OptMl, **env: str) -> Iterator[Server]:
+    """A healthy server started by ``start_server``, stopped (SIGTERM, so no worker outlives it) after the block."""
     server = start_server(tree, **env)
     try:
         wait_until_healthy(server)
         yield server
     finally:
         if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(timeout=30)
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                server.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait(timeout=30)
 
 
 def metric_lines(stdout: str, name: str) -> list[float]:

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import traceback
+from functools import partial
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -65,21 +66,41 @@ def _train_on_hosts(
     """A multi-host job on Dask; True on the first host, which trained and wrote the model, False elsewhere."""
     from ensemble_byoc import cluster  # Dask is imported only by multi-host jobs
 
-    for name, channel in sorted(input_data_config.items()):
-        if str(channel.get("S3DistributionType", "")).lower() == "shardedbys3key":
-            raise UserError(
-                f"Channel {name!r} is ShardedByS3Key: a multi-host job trains on the whole data on every host, "
-                "so each host needs all of it; use S3DistributionType=FullyReplicated (sharded training is not "
-                "supported yet)."
-            )
+    sharded = _sharded_channels(input_data_config)
+    if sharded and config.refit_full:
+        raise UserError(
+            "refit_full is not available with ShardedByS3Key channels: no host holds every row to refit on; "
+            "leave refit_full off (the fold models are served) or use S3DistributionType=FullyReplicated."
+        )
     cluster.HOST_STOP.install_signal_handler()
     if not layout.is_leader:
-        cluster.run_worker(layout)
+        cluster.run_worker(layout, paths)
         return False
-    with cluster.LeaderCluster(layout) as leader:
-        run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
-                     stop=cluster.HOST_STOP, runner_factory=leader.runner)
+    with cluster.LeaderCluster(layout, paths) as leader:
+        if sharded:
+            from ensemble_byoc import sharded as sharding
+
+            run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
+                         stop=cluster.HOST_STOP, runner_factory=partial(sharding.ShardedUnitRunner, leader),
+                         loader=partial(sharding.load_sharded_data, leader))
+        else:
+            run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
+                         stop=cluster.HOST_STOP, runner_factory=leader.runner)
     return True
+
+
+def _sharded_channels(input_data_config: Mapping[str, Any]) -> bool:
+    """Whether the channels are sharded (``ShardedByS3Key``); all of them must agree, or it is a ``UserError``."""
+    kinds = {name: str(channel.get("S3DistributionType") or "FullyReplicated")
+             for name, channel in sorted(input_data_config.items()) if name in ("train", "validation")}
+    sharded = {name for name, kind in kinds.items() if kind.lower() == "shardedbys3key"}
+    if sharded and sharded != set(kinds):
+        raise UserError(
+            "Channels " + ", ".join(f"{name!r} ({kind})" for name, kind in kinds.items())
+            + " mix S3DistributionType values; in a multi-host job 'train' and 'validation' must both be "
+            "ShardedByS3Key (each host trains on its own files) or both FullyReplicated."
+        )
+    return bool(sharded)
 
 
 def _fail(paths: SageMakerPaths, reason: str) -> int:

@@ -25,16 +25,17 @@ from typing import Any
 
 import dask
 import numpy as np
-from distributed import Client, Future, Scheduler, Worker, get_worker
+from distributed import Client, Future, Scheduler, Worker, WorkerPlugin, get_worker
 from distributed.core import Status
 from distributed.utils import get_ip_interface
 
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
 from ensemble_byoc.data import Dataset
 from ensemble_byoc.errors import PlatformError, TrainingStoppedError
-from ensemble_byoc.host import HostLayout
+from ensemble_byoc.host import HostLayout, available_cpus
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.scoring import get_metric
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
 from ensemble_byoc.training import UnitContext, UnitOutcome, UnitWork
@@ -61,6 +62,53 @@ _DASK_SETTINGS = {
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
 
+UNIT_SLOT = {"unit": 1}
+"""Each host's worker has one unit slot, so a host trains one cross-validation unit at a time with all of
+its threads; the worker's own threads (one per core) serve the libraries' Dask training tasks."""
+
+
+class HostFiles(WorkerPlugin):
+    """The /opt/ml tree of the host a worker runs on, for tasks that read that host's own channels."""
+
+    name = "ensemble-byoc-host-files"
+
+    def __init__(self, paths: SageMakerPaths) -> None:
+        self.paths = paths
+
+
+def host_paths() -> SageMakerPaths:
+    """Inside a task: the /opt/ml tree of the host running it."""
+    plugin = get_worker().plugins[HostFiles.name]
+    assert isinstance(plugin, HostFiles)
+    return plugin.paths
+
+
+class WorkerStop:
+    """``should_stop`` for a unit trained on another host: that host's stop request, or its share of
+    ``time_limit`` (counted from the first question, on that host's own clock)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.deadline: float | None = None
+        self.hit_deadline = False
+
+    def __call__(self) -> bool:
+        if HOST_STOP.requested:
+            return True
+        if self.seconds is None:
+            return False
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + self.seconds
+        self.hit_deadline = now >= self.deadline
+        return self.hit_deadline
+
+
+def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, **options: Any) -> Worker:
+    return Worker(address, host=host, port=layout.worker_port, nthreads=available_cpus(), resources=UNIT_SLOT,
+                  name=layout.current_host, memory_limit=0, dashboard=False, dashboard_address=f"{host}:0",
+                  plugins={HostFiles(paths)}, **options)
+
 
 def _quiet_dask_logs() -> None:
     """Dask's own INFO lines (every connection, the close-down's stream errors) would drown the job's log."""
@@ -78,7 +126,7 @@ def listen_address(layout: HostLayout) -> str:
     return layout.address_of(layout.current_host)
 
 
-def run_worker(layout: HostLayout) -> int:
+def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
     """A non-first host: serve units until the scheduler goes away (the job ended), then return 0."""
     scheduler = f"tcp://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
     host = listen_address(layout)
@@ -86,9 +134,7 @@ def run_worker(layout: HostLayout) -> int:
                 list(layout.hosts), host, layout.worker_port, scheduler, layout.leader)
 
     async def serve() -> None:
-        worker = Worker(scheduler, host=host, port=layout.worker_port, nthreads=1, name=layout.current_host,
-                        death_timeout=layout.join_timeout, memory_limit=0, dashboard=False,
-                        dashboard_address=f"{host}:0")
+        worker = _worker(scheduler, host, layout, paths, death_timeout=layout.join_timeout)
         try:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
@@ -113,8 +159,9 @@ def run_worker(layout: HostLayout) -> int:
 class LeaderCluster:
     """The first host's scheduler and worker (on a background event loop) and the client that drives them."""
 
-    def __init__(self, layout: HostLayout) -> None:
+    def __init__(self, layout: HostLayout, paths: SageMakerPaths) -> None:
         self.layout = layout
+        self.paths = paths
         self.client: Client | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dask-leader", daemon=True)
@@ -155,9 +202,7 @@ class LeaderCluster:
         self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False,
                                     dashboard_address=f"{host}:0")
         await self._scheduler
-        self._worker = Worker(self._scheduler.address, host=host, port=self.layout.worker_port, nthreads=1,
-                              name=self.layout.current_host, memory_limit=0, dashboard=False,
-                              dashboard_address=f"{host}:0")
+        self._worker = _worker(self._scheduler.address, host, self.layout, self.paths)
         await self._worker
         logger.info("Host %s: Dask scheduler on %s; waiting up to %g s for the workers of %s.",
                     self.layout.current_host, self._scheduler.address, self.layout.join_timeout,
@@ -182,6 +227,21 @@ class LeaderCluster:
         assert self.client is not None
         workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
         return {str(worker.get("name")) for worker in workers}
+
+    def worker_addresses(self) -> dict[str, str]:
+        """Each host's worker address, by host name."""
+        assert self.client is not None
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        return {str(info.get("name")): address for address, info in workers.items()}
+
+    def check_hosts(self) -> None:
+        """A ``PlatformError`` naming the hosts whose workers left the cluster, if any did."""
+        gone = sorted(set(self.layout.hosts) - self.hosts_present())
+        if gone:
+            raise PlatformError(
+                f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
+                f"the network);"
+            )
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:
         return ClusterUnitRunner(self, context)
@@ -208,6 +268,7 @@ class ClusterUnitRunner:
                 train_unit, item.unit, self.data, item.fold, self.context.params, dict(item.overrides),
                 self.context.n_threads, task.problem_type, task.eval_metric, seconds,
                 key=f"unit-{item.unit.name}-fold-{item.unit.fold}", pure=False, priority=len(work) - order,
+                resources=UNIT_SLOT,
             )
             self.futures[(item.unit.fold, item.unit.name)] = (item, future)
         logger.info("Submitted %d units to the %d hosts' workers (%s).", len(work), hosts,
@@ -245,12 +306,7 @@ class ClusterUnitRunner:
             self.client.cancel(pending)
 
     def _check_hosts(self) -> None:
-        gone = sorted(set(self.cluster.layout.hosts) - self.cluster.hosts_present())
-        if gone:
-            raise PlatformError(
-                f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
-                f"the network);"
-            )
+        self.cluster.check_hosts()
 
     def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
         spec = load_spec(work.unit.library)

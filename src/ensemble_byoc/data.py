@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ class Dataset:
     @property
     def n_rows(self) -> int:
         return int(self.X.shape[0])
+
+    def digest(self) -> str:
+        """A digest of the rows, the label and the column names: the same data gives the same digest."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps([self.target_name, *self.feature_names]).encode())
+        digest.update(np.ascontiguousarray(self.X).tobytes())
+        digest.update(np.ascontiguousarray(self.y).tobytes())
+        return digest.hexdigest()
 
 
 def read_json_config(path: Path, *, default: Any) -> Any:
@@ -171,26 +180,44 @@ def encode_categories(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray
 
 def concat_datasets(first: Dataset, second: Dataset) -> Dataset:
     """Rows of ``first`` then ``second`` (same columns); category levels are merged and codes remapped."""
-    categories = {}
-    X_first, X_second = first.X.copy(), second.X.copy()
-    for name in sorted(set(first.categories) | set(second.categories), key=first.feature_names.index):
-        levels = tuple(sorted(set(first.categories.get(name, ())) | set(second.categories.get(name, ()))))
-        column = first.feature_names.index(name)
-        for X, source in ((X_first, first), (X_second, second)):
-            old = source.categories.get(name)
-            if old is None:
-                raise UserError(f"Feature {name!r} holds text in one channel and numbers in the other.")
-            X[:, column] = encode_categories(
-                np.array([old[int(c)] if np.isfinite(c) else None for c in X[:, column]], dtype=object), levels
-            )
-        categories[name] = levels
+    categories = merged_categories([first, second])
+    first, second = recode_categories(first, categories), recode_categories(second, categories)
     return Dataset(
-        X=np.vstack([X_first, X_second]),
+        X=np.vstack([first.X, second.X]),
         y=np.concatenate([first.y, second.y]),
         feature_names=first.feature_names,
         target_name=first.target_name,
         categories=categories,
     )
+
+
+def merged_categories(parts: Sequence[Dataset]) -> dict[str, tuple[str, ...]]:
+    """Every categorical feature of ``parts`` with the sorted union of its levels, in feature order."""
+    names = {name for part in parts for name in part.categories}
+    order = parts[0].feature_names
+    return {name: tuple(sorted({level for part in parts for level in part.categories.get(name, ())}))
+            for name in sorted(names, key=order.index)}
+
+
+def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) -> Dataset:
+    """``data`` with its category codes remapped to ``categories``' levels (a superset of its own).
+
+    A feature that is categorical elsewhere but empty here stays missing; one that holds numbers here is
+    a ``UserError``: the same column cannot be text in one part of the data and numbers in another.
+    """
+    X = data.X.copy()
+    for name, levels in categories.items():
+        column = data.feature_names.index(name)
+        old = data.categories.get(name)
+        if old is None:
+            if np.isfinite(X[:, column]).any():
+                raise UserError(f"Feature {name!r} holds text in one part of the data and numbers in another.")
+            continue
+        X[:, column] = encode_categories(
+            np.array([old[int(c)] if np.isfinite(c) else None for c in X[:, column]], dtype=object), levels
+        )
+    return Dataset(X=X, y=data.y, feature_names=data.feature_names, target_name=data.target_name,
+                   categories=dict(categories))
 
 
 def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ...]:

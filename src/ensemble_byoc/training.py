@@ -16,7 +16,7 @@ import numpy as np
 
 from ensemble_byoc.artifacts import save_bundle
 from ensemble_byoc.blend import BlendResult, fit_blend
-from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
+from ensemble_byoc.checkpoints import CheckpointStore, unit_fingerprint
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit, make_folds, refit_on_all_rows
 from ensemble_byoc.data import (
@@ -63,11 +63,32 @@ class UnitOutcome:
     """The host that trained it, in a multi-host job."""
 
 
+class TrainingRows(Protocol):
+    """What the fold loop needs of a job's data: ``Dataset`` in memory, or ``sharded.ShardedData`` whose
+    rows stay on the hosts that loaded them."""
+
+    @property
+    def y(self) -> np.ndarray: ...
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+    @property
+    def target_name(self) -> str: ...
+    @property
+    def categories(self) -> Mapping[str, tuple[str, ...]]: ...
+    @property
+    def n_rows(self) -> int: ...
+    def digest(self) -> str: ...
+
+
+DataLoader = Callable[[SageMakerPaths, TrainConfig, Mapping[str, Any]], TrainingRows]
+
+
 @dataclass(frozen=True)
 class UnitContext:
     """What every unit of a job shares: the data, the settings, the threads per unit and the stop request."""
 
-    data: Dataset
+    data: Any
+    """A ``Dataset`` for the runners that hold the rows; ``TrainingRows`` in general."""
     params: BoosterParams
     n_threads: int
     task: Task
@@ -172,6 +193,7 @@ def run_training(
     metric_stream: TextIO | None = None,
     stop: StopRequest | None = None,
     runner_factory: Callable[[UnitContext], UnitRunner] | None = None,
+    loader: DataLoader = load_training_data,
 ) -> TrainingResult:
     """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports.
 
@@ -182,10 +204,11 @@ def run_training(
     ``n_threads`` is the number of usable cores; small data sets train on fewer (``training_threads``).
     ``runner_factory`` makes what runs the units (a Dask cluster in a multi-host job); by default they
     run here, one at a time. Either way the results are gathered, reported and blended fold by fold.
+    ``loader`` reads the channels (a sharded job leaves the rows on the hosts that loaded them).
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
-    raw = load_training_data(paths, config, input_data_config)
+    raw = loader(paths, config, input_data_config)
     logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names), raw.target_name)
     task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
     data = replace(raw, y=labels)
@@ -197,7 +220,7 @@ def run_training(
     total = len(members) * config.k_fold
     params = config.booster_params(task)
     store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
-    digest = data_digest(data) if store else ""
+    digest = data.digest() if store else ""
     width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
     oof = {member.name: np.full(width, np.nan) for member in members}
     covered = np.zeros(data.n_rows, dtype=bool)
@@ -436,7 +459,7 @@ def _emit_finite(name: str, value: float, stream: TextIO | None) -> None:
 
 def _write_reports(
     directory: Path,
-    data: Dataset,
+    data: TrainingRows,
     task: Task,
     covered: np.ndarray,
     scored: Mapping[str, np.ndarray],

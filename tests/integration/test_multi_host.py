@@ -4,23 +4,55 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FAST_HYPERPARAMETERS, TRAIN_SCRIPT, OptMl, free_port, make_regression, metric_lines, run_train
+from conftest import (
+    FAST_HYPERPARAMETERS,
+    TRAIN_SCRIPT,
+    OptMl,
+    csv_body,
+    free_port,
+    make_regression,
+    metric_lines,
+    run_train,
+    serving,
+)
 
 from ensemble_byoc.artifacts import load_bundle
 
 pytest.importorskip("distributed")
 
 ADDRESSES = {"algo-1": "127.0.0.2", "algo-2": "127.0.0.3", "algo-3": "127.0.0.4"}
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[list[str]]:
+    """A network namespace whose loopback holds each host's address as its own (LightGBM's distributed
+    mode finds its rank among the interface addresses, as on real instances); the command prefix that
+    runs a host's process inside it (empty where no namespace can be made: the hosts then share this
+    machine's loopback, which is enough for everything but LightGBM's distributed training)."""
+    name = f"ebyoc-test-{os.getpid()}"
+    setup = ["ip link set lo up", *(f"ip addr add {address}/8 dev lo" for address in ADDRESSES.values())]
+    created = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
+    if created.returncode != 0:  # the hosts share this machine's loopback; sharded tests need the namespace
+        yield []
+        return
+    try:
+        for command in setup:
+            subprocess.run(["ip", "netns", "exec", name, *command.split()], check=True, capture_output=True)
+        yield ["ip", "netns", "exec", name]
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True)
 
 
 @dataclass
@@ -50,27 +82,41 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
     tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv",
                                                          "S3DistributionType": distribution}})
     tree.hyperparameters(hyperparameters)
-    tree.add_training_csv(X, y)
+    if len(y):
+        tree.add_training_csv(X, y)
+    else:
+        tree.channel("train").mkdir(parents=True)
     return tree
 
 
-def start_hosts(tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray, hyperparameters: dict[str, str],
-                *, start: list[str] | None = None, join_timeout: int = 120, checkpoints: bool = False,
-                distribution: str = "FullyReplicated") -> dict[str, Host]:
-    """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance."""
+def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray,
+                hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120, checkpoints: bool = False,
+                distribution: str = "FullyReplicated",
+                shards: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Host]:
+    """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
+
+    With ``shards``, each host's train channel holds its own rows (``ShardedByS3Key``); a host missing
+    from ``shards`` gets an empty channel, as when a job has more hosts than files.
+    """
     ports = {"ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
              "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout),
              "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    if shards is not None:
+        distribution = "ShardedByS3Key"
     started = {}
     for name in start or hosts:
-        tree = make_tree(tmp_path / name / "opt_ml", X, y, hyperparameters, distribution)
+        if shards is None:
+            tree = make_tree(tmp_path / name / "opt_ml", X, y, hyperparameters, distribution)
+        else:
+            tree = make_tree(tmp_path / name / "opt_ml", *shards.get(name, (X[:0], y[:0])), hyperparameters,
+                             distribution)
         if checkpoints:
             (tree.base / "checkpoints").mkdir()
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
         log_path = tmp_path / f"{name}.log"
         with log_path.open("wb") as log:
-            process = subprocess.Popen([sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(**ports),
+            process = subprocess.Popen([*network, sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(**ports),
                                        stdout=log, stderr=subprocess.STDOUT)
         started[name] = Host(name, tree, process, log_path)
     return started
@@ -98,13 +144,13 @@ def predictions(tree: OptMl, X: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
 def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host_model(
-    opt_ml: OptMl, tmp_path: Path, names: list[str]
+    network: list[str], opt_ml: OptMl, tmp_path: Path, names: list[str]
 ) -> None:
     X, y = make_regression()
     opt_ml.add_training_csv(X, y)
     single = run_train(opt_ml)
     assert single.returncode == 0, single.stderr
-    hosts = start_hosts(tmp_path, names, X, y, FAST_HYPERPARAMETERS)
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS)
     try:
         for host in hosts.values():
             assert host.wait() == 0, host.log()
@@ -124,12 +170,12 @@ def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host
 
 
 def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_finished_units(
-    tmp_path: Path,
+    network: list[str], tmp_path: Path,
 ) -> None:
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
             "early_stopping_rounds": "0"}
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
     leader, worker = hosts["algo-1"], hosts["algo-2"]
     try:
         wait_for(leader, "unit 1 of 9")
@@ -148,11 +194,11 @@ def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_
     assert rerun.stderr.count("resumed from checkpoint") == len(kept)
 
 
-def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(tmp_path: Path) -> None:
+def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(network: list[str], tmp_path: Path) -> None:
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
             "early_stopping_rounds": "0"}
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, slow, checkpoints=True)
     leader, worker = hosts["algo-1"], hosts["algo-2"]
     try:
         wait_for(leader, "unit 1 of 9")
@@ -168,9 +214,9 @@ def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_ex
     assert leader.tree.model_files() == []
 
 
-def test_a_host_that_never_joins_fails_the_job_naming_it(tmp_path: Path) -> None:
+def test_a_host_that_never_joins_fails_the_job_naming_it(network: list[str], tmp_path: Path) -> None:
     X, y = make_regression()
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"], join_timeout=5)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"], join_timeout=5)
     try:
         assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
     finally:
@@ -180,9 +226,9 @@ def test_a_host_that_never_joins_fails_the_job_naming_it(tmp_path: Path) -> None
     assert hosts["algo-1"].tree.model_files() == []
 
 
-def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host(tmp_path: Path) -> None:
+def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host(network: list[str], tmp_path: Path) -> None:
     X, y = make_regression()
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-2"], join_timeout=5)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-2"], join_timeout=5)
     try:
         assert hosts["algo-2"].wait(timeout=120) == 1, hosts["algo-2"].log()
     finally:
@@ -205,13 +251,114 @@ def test_a_single_host_job_starts_no_cluster_and_never_imports_dask(opt_ml: OptM
 
 
 
-def test_a_sharded_channel_in_a_multi_host_job_is_refused_naming_the_channel(tmp_path: Path) -> None:
-    X, y = make_regression()
-    hosts = start_hosts(tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"],
-                        distribution="ShardedByS3Key")
+def needs_own_addresses(network: list[str]) -> None:
+    if not network:
+        pytest.skip("no network namespace here: LightGBM's distributed training needs each host's address on "
+                    "an interface")
+
+
+def shard_rows(X: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Uneven shards, as S3 keys of different sizes give: host i gets a share proportional to i + 1."""
+    bounds = np.cumsum([0, *range(1, len(names) + 1)]) * len(y) // sum(range(1, len(names) + 1))
+    return {name: (X[bounds[i]:bounds[i + 1]], y[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)}
+
+
+@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
+def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_serves_them(
+    network: list[str], tmp_path: Path, names: list[str]
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=600)
+    shards = shard_rows(X, y, names)
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shards)
     try:
-        assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
     finally:
         stop_all(hosts)
-    reason = hosts["algo-1"].tree.failure_file.read_text()
-    assert reason.startswith("UserError: Channel 'train' is ShardedByS3Key"), reason
+    leader = hosts["algo-1"]
+    log = leader.log()
+    sizes = ", ".join(f"{name} {len(shards[name][1])}" for name in names)
+    assert f"Sharded data: 600 rows in all ({sizes}), 5 features." in log
+    largest = names[-1]
+    assert (f"catboost (no distributed Python path) trains on the largest shard, {largest}'s "
+            f"{len(shards[largest][1])} rows") in log
+    assert re.search(r"unit \d+ of 9: xgboost fold 0: .* on all hosts$", log, flags=re.M), log
+    assert re.search(r"unit \d+ of 9: lightgbm fold 0: .* on all hosts$", log, flags=re.M), log
+    assert re.search(rf"unit \d+ of 9: catboost fold 0: .* on {largest}$", log, flags=re.M), log
+    rmse = metric_lines(log, "validation-rmse")
+    assert len(rmse) == 3 and rmse[-1] < 0.5 * float(np.std(y)), rmse  # every row held out once, well fitted
+    report = json.loads((leader.tree.output_data / "cv_results.json").read_text())
+    assert report["rows_scored"] == 600
+    for name in names[1:]:
+        assert hosts[name].tree.model_files() == [] and not hosts[name].tree.output_data.exists()
+    expected = predictions(leader.tree, X[:25])
+    with serving(leader.tree) as server:
+        response = server.post(csv_body(X[:25]))
+    assert response.status == 200, response.body
+    served = np.array([float(v) for v in response.body.decode().split()])
+    np.testing.assert_allclose(served, expected, rtol=1e-6)  # the server merges fold trees, summed in float32
+
+
+def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(network: list[str], tmp_path: Path) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=400)
+    names = ["algo-1", "algo-2", "algo-3"]
+    shards = {"algo-1": (X[:200], y[:200]), "algo-3": (X[200:], y[200:])}
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shards)
+    try:
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+    finally:
+        stop_all(hosts)
+    log = hosts["algo-1"].log()
+    assert "Host algo-2 received no files of channel 'train'" in log
+    assert "Sharded data: 400 rows in all (algo-1 200, algo-3 200), 5 features." in log
+    assert len(metric_lines(log, "validation-rmse")) == 3
+
+
+def test_a_host_killed_mid_way_through_a_sharded_job_fails_it_naming_the_host(network: list[str], tmp_path: Path) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=3000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
+            "early_stopping_rounds": "0"}
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, shards=shard_rows(X, y, names))
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        wait_for(leader, "Sharded training on 2 hosts")
+        time.sleep(2)  # into the first unit
+        worker.process.send_signal(signal.SIGKILL)
+        assert leader.wait(timeout=180) == 1, leader.log()
+    finally:
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster"), reason
+    assert leader.tree.model_files() == []
+
+
+@pytest.mark.parametrize(
+    ("channels", "hyperparameters", "message"),
+    [
+        ({"train": "ShardedByS3Key", "validation": "FullyReplicated"}, {},
+         "UserError: Channels 'train' (ShardedByS3Key), 'validation' (FullyReplicated) mix S3DistributionType"),
+        ({"train": "ShardedByS3Key"}, {"refit_full": "true"},
+         "UserError: refit_full is not available with ShardedByS3Key channels"),
+    ],
+    ids=["mixed-distribution", "refit-full"],
+)
+def test_a_sharded_job_that_cannot_be_run_as_asked_fails_at_once_saying_why(
+    tmp_path: Path, channels: dict[str, str], hyperparameters: dict[str, str], message: str
+) -> None:
+    X, y = make_regression()
+    tree = make_tree(tmp_path / "algo-1" / "opt_ml", X, y, {**FAST_HYPERPARAMETERS, **hyperparameters})
+    tree.write_config("resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]})
+    tree.write_config("inputdataconfig.json", {name: {"TrainingInputMode": "File", "ContentType": "text/csv",
+                                                      "S3DistributionType": kind} for name, kind in channels.items()})
+    done = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(
+        ENSEMBLE_BYOC_TEST_HOST_ADDRESSES=json.dumps(ADDRESSES)), capture_output=True, text=True, timeout=120,
+        check=False)
+    assert done.returncode == 1, done.stderr
+    reason = tree.failure_file.read_text()
+    assert reason.startswith(message), reason
+    assert tree.model_files() == []

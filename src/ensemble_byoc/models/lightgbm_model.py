@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,14 @@ import lightgbm as lgb
 import numpy as np
 
 from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, unknown_parameters_error
+from ensemble_byoc.models.base import (
+    BoosterParams,
+    DaskParts,
+    Model,
+    ModelSpec,
+    library_error,
+    unknown_parameters_error,
+)
 
 _TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
 _MAX_LEAVES = 131072
@@ -126,6 +134,65 @@ class LightGBMModel:
         model.booster_ = lgb.Booster(model_file=str(path))
         model.best_iteration_ = model.booster_.current_iteration()
         return model
+
+
+STAGES = 16
+"""A sharded job's LightGBM unit scores this many evenly spaced round counts to pick its best one."""
+
+
+def fit_dask(model: LightGBMModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None) -> LightGBMModel:
+    """Train across the cluster with ``lightgbm.dask`` (data-parallel: each host's blocks stay on it).
+
+    LightGBM evaluates a validation set on each host's own rows only, so early stopping inside the
+    library would stop different hosts at different rounds. Instead every round is trained and the best
+    of ``STAGES`` evenly spaced round counts, scored on all held-out rows, is kept. A unit cannot be cut
+    short either (a host stopping alone would leave the others waiting), so ``should_stop`` is not used:
+    a stop request or ``time_limit`` takes effect at the next unit.
+    """
+    del should_stop
+    from lightgbm import dask as dlgb  # only a sharded multi-host job imports Dask
+
+    num_round = int(model.overrides.get("num_boost_round", model.params.num_round))
+    stopping = int(model.overrides.get("early_stopping_rounds", model.params.early_stopping_rounds))
+    params = {k: v for k, v in model._library_params().items() if k != "num_threads"}  # each host: its cores
+    params["verbosity"] = -1  # the hosts' library logs would print raw, once per host and round
+    estimator = dlgb.DaskLGBMRegressor(client=client, n_estimators=num_round, **params)
+    try:
+        with warnings.catch_warnings(), client.as_current():  # lightgbm.dask waits through the current client
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+            estimator.fit(parts.X, parts.y, feature_name=list(parts.feature_names),
+                          categorical_feature=list(parts.categorical_features) or "auto")
+    except lgb.basic.LightGBMError as exc:
+        raise library_error("lightgbm", exc, model.overrides) from exc
+    text = estimator.to_local().booster_.model_to_string()
+    trained = lgb.Booster(model_str=text).current_iteration()
+    with client.as_current():
+        rounds = _best_rounds(text, trained, parts) if stopping else trained
+    model.booster_ = lgb.Booster(model_str=lgb.Booster(model_str=text).model_to_string(num_iteration=rounds))
+    model.best_iteration_ = rounds
+    return model
+
+
+def _best_rounds(text: str, trained: int, parts: DaskParts) -> int:
+    """The round count, of ``STAGES`` evenly spaced ones, whose prediction scores best on the held-out rows."""
+    stages = tuple(sorted({int(r) for r in np.linspace(1, trained, num=min(trained, STAGES)).round()}))
+    width = lgb.Booster(model_str=text).num_model_per_iteration()
+    staged = parts.X_valid.map_blocks(_staged_predict, text, stages, dtype=np.float64,
+                                      chunks=(parts.X_valid.chunks[0], (len(stages) * width,)),
+                                      meta=np.empty((0, 0), dtype=np.float64)).compute()
+    scores = []
+    for i in range(len(stages)):
+        prediction = staged[:, i * width:(i + 1) * width]
+        scores.append(parts.score_valid(prediction[:, 0] if width == 1 else prediction))
+    return stages[int(np.argmin(scores))]
+
+
+def _staged_predict(X: np.ndarray, text: str, stages: tuple[int, ...]) -> np.ndarray:
+    """Run on the host holding ``X``: the prediction after each of ``stages`` rounds, side by side."""
+    booster = lgb.Booster(model_str=text)
+    columns = [np.asarray(booster.predict(X, num_iteration=rounds), dtype=np.float64).reshape(X.shape[0], -1)
+               for rounds in stages]
+    return np.hstack(columns) if columns else np.empty((X.shape[0], 0))
 
 
 class _StopWhenAsked:
@@ -265,4 +332,5 @@ SPEC = ModelSpec(
     load=LightGBMModel.load,
     library_version=lambda: str(lgb.__version__),
     merge_folds=merge_folds,
+    fit_dask=fit_dask,
 )

@@ -11,12 +11,20 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import xgboost as xgb
 
 from ensemble_byoc.errors import AlgorithmError, NotFittedError
-from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, unknown_parameters_error
+from ensemble_byoc.models.base import (
+    BoosterParams,
+    DaskParts,
+    Model,
+    ModelSpec,
+    library_error,
+    unknown_parameters_error,
+)
 
 _OBJECTIVES = {"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"}
 _EVAL_METRICS = {
@@ -141,6 +149,56 @@ class XGBoostModel:
         model.best_iteration_ = booster.num_boosted_rounds()
         return model
 
+
+
+def fit_dask(model: XGBoostModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None) -> XGBoostModel:
+    """Train across the cluster with ``xgboost.dask``: every host boosts on its own blocks, the hosts agree
+    on each round's histograms and on the held-out metric (early stopping sees every held-out row)."""
+    from xgboost import collective
+    from xgboost import dask as dxgb  # only a sharded multi-host job imports Dask
+
+    # The tracker that pairs the hosts runs beside the scheduler, on the cluster's address (by default it
+    # would guess an address from a route to the internet, which a training network may not have).
+    scheduler_host = urlsplit(str(client.scheduler.address)).hostname
+
+    num_round = int(model.overrides.get("num_boost_round", model.params.num_round))
+    stopping = int(model.overrides.get("early_stopping_rounds", model.params.early_stopping_rounds))
+    types = ["c" if i in parts.categorical_features else "q" for i in range(len(parts.feature_names))]
+    common = {"feature_names": list(parts.feature_names), "feature_types": types,
+              "enable_categorical": bool(parts.categorical_features)}
+    params = {k: v for k, v in model._library_params().items() if k != "nthread"}  # each host uses its cores
+    try:
+        with client.as_current():  # xgboost.dask checks the client against the current one
+            dtrain = dxgb.DaskDMatrix(client, parts.X, parts.y, **common)
+            dvalid = dxgb.DaskDMatrix(client, parts.X_valid, parts.y_valid, **common)
+            output = dxgb.train(client, params, dtrain, num_boost_round=num_round, evals=[(dvalid, "valid")],
+                                early_stopping_rounds=stopping or None, verbose_eval=False,
+                                callbacks=[_AgreedStop(should_stop)] if should_stop else None,
+                                coll_cfg=collective.Config(tracker_host_ip=scheduler_host))
+    except xgb.core.XGBoostError as exc:
+        raise library_error("xgboost", exc, model.overrides) from exc
+    booster: xgb.Booster = output["booster"]
+    rounds = booster.best_iteration + 1 if stopping and "best_iteration" in booster.attributes() else (
+        booster.num_boosted_rounds())
+    booster.set_param({"nthread": model.n_threads})
+    model.booster_ = booster[:rounds]
+    model.best_iteration_ = rounds
+    return model
+
+
+class _AgreedStop(xgb.callback.TrainingCallback):
+    """``_StopWhenAsked`` across hosts: a round ends the training on every host once any host's
+    ``should_stop`` answers True (a host stopping alone would leave the others waiting for it)."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        super().__init__()
+        self.should_stop = should_stop
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        from xgboost import collective
+
+        asked = np.array([1 if self.should_stop() else 0], dtype=np.int32)
+        return bool(collective.allreduce(asked, collective.Op.MAX)[0])
 
 
 class _StopWhenAsked(xgb.callback.TrainingCallback):
@@ -316,4 +374,5 @@ SPEC = ModelSpec(
     load=XGBoostModel.load,
     library_version=lambda: str(xgb.__version__),
     merge_folds=merge_folds,
+    fit_dask=fit_dask,
 )

@@ -1,0 +1,377 @@
+"""Sharded multi-host training (``S3DistributionType=ShardedByS3Key``): each host keeps its own rows.
+
+Imported only by a multi-host job whose channels are sharded. Every host loads the files SageMaker gave it
+into its own Dask worker, and the rows never move: the first host (the leader) gathers only what it needs
+to fold, score and blend, namely each shard's label column, column names and category levels. The rows of
+all shards, in host order, are the job's rows; folds are drawn over them exactly as on one host.
+
+A unit of a library with a Dask interface (``ModelSpec.fit_dask``: XGBoost, LightGBM) trains on every
+host's rows at once. CatBoost has no distributed path in its Python package (its distributed mode lives in
+its command-line tool and its Spark package), so a CatBoost unit trains on the largest shard's training
+rows, on that host, and early-stops on that shard's held-out rows; its out-of-fold predictions are made on
+every host, so the blend scores every member on every held-out row. Units run one at a time, each across
+the cluster, through the same loop as any job (``training.run_training``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from operator import getitem
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any, TypeVar
+
+import dask.array as da
+import numpy as np
+from distributed import Future
+
+from ensemble_byoc.cluster import POLL_SECONDS, LeaderCluster, WorkerStop, host_paths
+from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.cv import Fold, UnitResult
+from ensemble_byoc.data import Dataset, list_data_files, load_channel, merged_categories, recode_categories
+from ensemble_byoc.errors import EnsembleError, PlatformError, TrainingStoppedError, UserError
+from ensemble_byoc.host import available_cpus, training_threads
+from ensemble_byoc.models import load_spec
+from ensemble_byoc.models.base import BoosterParams, DaskParts, Model
+from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.scoring import REGRESSION, get_metric
+from ensemble_byoc.stopping import TimeBudget
+from ensemble_byoc.training import (
+    TRAIN_CHANNEL,
+    VALIDATION_CHANNEL,
+    UnitContext,
+    UnitOutcome,
+    UnitWork,
+    load_training_data,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One host's rows: where they live, and where they start in the job's row order."""
+
+    host: str
+    address: str
+    rows: int
+    offset: int
+    future: Future
+
+
+@dataclass(frozen=True)
+class ShardedData:
+    """The leader's view of a sharded job's data: every label, the columns, and the shards holding the rows."""
+
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    target_name: str
+    categories: Mapping[str, tuple[str, ...]]
+    shards: tuple[Shard, ...]
+    shard_digests: tuple[str, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def categorical_indices(self) -> tuple[int, ...]:
+        return tuple(self.feature_names.index(name) for name in self.categories)
+
+    def digest(self) -> str:
+        """The shards' digests in host order: the same files on the same hosts give the same digest."""
+        return hashlib.sha256("".join(self.shard_digests).encode()).hexdigest()
+
+
+def load_sharded_data(
+    cluster: LeaderCluster, paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any]
+) -> ShardedData:
+    """Every host loads its shard into its own worker; the leader checks that the shards agree."""
+    del paths  # each host reads its own /opt/ml
+    assert cluster.client is not None
+    client = cluster.client
+    addresses = cluster.worker_addresses()
+    hosts = list(cluster.layout.hosts)
+    loaded = {host: client.submit(_load_shard, config, dict(input_data_config), workers=[addresses[host]],
+                                  allow_other_workers=False, pure=False, key=f"shard-{host}") for host in hosts}
+    summaries = {host: _named(host, client.submit(_summary, future, workers=[addresses[host]],
+                                                  allow_other_workers=False, pure=False).result)
+                 for host, future in loaded.items()}
+    present = [host for host in hosts if summaries[host] is not None]
+    if not present:
+        raise UserError(f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)}).")
+    for host in hosts:
+        if summaries[host] is None:
+            logger.warning("Host %s received no files of channel %r (more hosts than files?); its worker takes "
+                           "part in training with no rows of its own.", host, TRAIN_CHANNEL)
+    first = summaries[present[0]]
+    for host in present[1:]:
+        other = summaries[host]
+        if (other["target"], other["features"]) != (first["target"], first["features"]):
+            raise UserError(
+                f"The shards have different columns: host {present[0]} has {[first['target'], *first['features']]}, "
+                f"host {host} has {[other['target'], *other['features']]}."
+            )
+    categories = _merged_levels(first["features"], [summaries[host]["categories"] for host in present])
+    shards, offset = [], 0
+    for host in present:
+        future = loaded[host]
+        if categories:
+            future = client.submit(_recode, future, categories, workers=[addresses[host]], pure=False)
+            _named(host, future.result)  # a column of text on one host and numbers on another fails here
+        rows = int(summaries[host]["rows"])
+        shards.append(Shard(host, addresses[host], rows, offset, future))
+        offset += rows
+    logger.info("Sharded data: %d rows in all (%s), %d features.", offset,
+                ", ".join(f"{shard.host} {shard.rows}" for shard in shards), len(first["features"]))
+    return ShardedData(
+        y=np.concatenate([summaries[host]["y"] for host in present]),
+        feature_names=tuple(first["features"]),
+        target_name=str(first["target"]),
+        categories=categories,
+        shards=tuple(shards),
+        shard_digests=tuple(str(summaries[host]["digest"]) for host in present),
+    )
+
+
+class ShardedUnitRunner:
+    """``training.UnitRunner`` for sharded data: one unit at a time, each trained across the hosts."""
+
+    def __init__(self, cluster: LeaderCluster, context: UnitContext) -> None:
+        assert cluster.client is not None and isinstance(context.data, ShardedData)
+        self.cluster = cluster
+        self.client = cluster.client
+        self.context = context
+        self.data: ShardedData = context.data
+        self.metric = get_metric(context.task.problem_type, context.task.eval_metric)
+        labels = np.asarray(self.data.y, dtype=np.float64)  # classification labels are class indices by now
+        self.shards = [
+            replace(shard, future=self.client.submit(
+                _with_labels, shard.future, labels[shard.offset:shard.offset + shard.rows],
+                workers=[shard.address], allow_other_workers=False, pure=False))
+            for shard in self.data.shards
+        ]
+        self._fold: tuple[int, list[dict[str, Any]]] | None = None
+
+    def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
+        libraries = sorted({w.unit.library for w in work})
+        local = [name for name in libraries if load_spec(name).fit_dask is None]
+        logger.info("Sharded training on %d hosts: %s train across all of them through Dask, one unit at a "
+                    "time%s.", len(self.cluster.layout.hosts),
+                    ", ".join(name for name in libraries if name not in local) or "no library",
+                    f"; {', '.join(local)} (no distributed Python path) trains on the largest shard, "
+                    f"{self._largest().host}'s {self._largest().rows} rows" if local else "")
+
+    def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
+        parts = self._parts(work.fold)
+        spec = load_spec(work.unit.library)
+        stop = WorkerStop(None if deadline is None else max(deadline - time.monotonic(), 0.0))
+        model = spec.create(self.context.params, work.overrides, self.context.n_threads)
+        started = time.perf_counter()
+        if spec.fit_dask is not None:
+            dask_parts = self._dask_parts(parts, work.fold)
+            fit_dask = spec.fit_dask
+            model = self._watch(work, lambda: fit_dask(model, self.client, dask_parts, stop))
+            where = "all hosts"
+        else:
+            largest = self._largest()
+            index = self.shards.index(largest)
+            blob = self._watch(work, lambda: self.client.submit(
+                _fit_on_host, work.unit.library, self.context.params, dict(work.overrides), parts[index]["split"],
+                self.data.feature_names, self.data.categorical_indices, stop,
+                workers=[largest.address], allow_other_workers=False, pure=False).result())
+            model = _model_from_bytes(work.unit.library, blob, self.context.n_threads)
+            where = largest.host
+        oof = self._predict_valid(work, model, parts)
+        seconds = time.perf_counter() - started
+        result = UnitResult(
+            unit=work.unit,
+            model=model,
+            valid_rows=work.fold.valid_rows,
+            oof_prediction=oof,
+            best_iteration=model.best_iteration_,
+            score=self.metric.score(self.data.y[work.fold.valid_rows], oof),
+            seconds=seconds,
+        )
+        return UnitOutcome(result, deadline is not None and time.monotonic() >= deadline, where)
+
+    def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
+        return []  # units run one at a time: none finishes unasked
+
+    def cancel(self) -> None:
+        self._fold = None
+
+    def _largest(self) -> Shard:
+        return max(self.shards, key=lambda shard: shard.rows)
+
+    def _parts(self, fold: Fold) -> list[dict[str, Any]]:
+        """Each shard's split for ``fold``, made on its host; the previous fold's split is released."""
+        if self._fold is not None and self._fold[0] == fold.index:
+            return self._fold[1]
+        self._fold = None
+        train_rows, valid_rows = np.sort(fold.train_rows), np.sort(fold.valid_rows)
+        parts = []
+        for shard in self.shards:
+            train = _local(train_rows, shard)
+            valid = _local(valid_rows, shard)
+            split = self.client.submit(_split, shard.future, train, valid, workers=[shard.address],
+                                       allow_other_workers=False, pure=False)
+            pieces = {name: self.client.submit(getitem, split, name, workers=[shard.address],
+                                               allow_other_workers=False, pure=False)
+                      for name in ("X", "y", "X_valid", "y_valid")}
+            parts.append({"split": split, "train": train.size, "valid": valid.size, **pieces})
+        self._fold = (fold.index, parts)
+        return parts
+
+    def _dask_parts(self, parts: list[dict[str, Any]], fold: Fold) -> DaskParts:
+        width = len(self.data.feature_names)
+
+        def stacked(name: str, size: str, shape: tuple[int, ...]) -> da.Array:
+            blocks = [da.from_delayed(part[name], shape=(part[size], *shape), dtype=np.float64)
+                      for part in parts if part[size] > 0]
+            return da.concatenate(blocks, axis=0)
+
+        valid_y = self.data.y[np.sort(fold.valid_rows)]
+        sign = -1.0 if self.metric.greater_is_better else 1.0
+        return DaskParts(
+            X=stacked("X", "train", (width,)),
+            y=stacked("y", "train", ()),
+            X_valid=stacked("X_valid", "valid", (width,)),
+            y_valid=stacked("y_valid", "valid", ()),
+            feature_names=self.data.feature_names,
+            categorical_features=self.data.categorical_indices,
+            score_valid=lambda prediction: sign * self.metric.score(valid_y, prediction),
+        )
+
+    def _predict_valid(self, work: UnitWork, model: Model, parts: list[dict[str, Any]]) -> np.ndarray:
+        """The model's prediction of the fold's held-out rows, made on the hosts holding them, in row order."""
+        spec = load_spec(work.unit.library)
+        with TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"model{spec.file_suffix}"
+            model.save(path)
+            blob = path.read_bytes()
+        futures = [self.client.submit(_predict_on_host, work.unit.library, blob, part["X_valid"],
+                                      workers=[shard.address], allow_other_workers=False, pure=False)
+                   for part, shard in zip(parts, self.shards) if part["valid"] > 0]
+        predictions = self._watch(work, lambda: self.client.gather(futures))
+        order = np.argsort(np.argsort(work.fold.valid_rows))  # sorted position of each of the fold's rows
+        return np.concatenate(predictions, axis=0)[order]
+
+    def _watch(self, work: UnitWork, call: Callable[[], T]) -> T:
+        """``call()`` in a helper thread, while this one checks every host is still there and no stop came."""
+        outcome: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                outcome["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=target, name=f"unit-{work.unit.name}-{work.unit.fold}", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(POLL_SECONDS)
+            self.cluster.check_hosts()
+            if self.context.stop.requested and thread.is_alive():
+                raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
+        if "error" in outcome:
+            self.cluster.check_hosts()  # a unit lost with its host is a host failure, named as such
+            raise outcome["error"]
+        return outcome["value"]  # type: ignore[no-any-return]
+
+
+def _named(host: str, call: Callable[[], T]) -> T:
+    """``call()``, with the host named in the message of a failure raised on that host."""
+    try:
+        return call()
+    except EnsembleError as exc:
+        raise type(exc)(f"Host {host}: {exc}") from exc
+
+
+def _local(rows: np.ndarray, shard: Shard) -> np.ndarray:
+    """The positions within ``shard`` of the job rows ``rows`` (sorted) that fall in it."""
+    start, stop = np.searchsorted(rows, [shard.offset, shard.offset + shard.rows])
+    return rows[start:stop] - shard.offset
+
+
+def _merged_levels(features: Sequence[str], parts: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
+    views = [Dataset(np.empty((0, len(features))), np.empty(0), tuple(features), "",
+                     {name: tuple(levels) for name, levels in part.items()}) for part in parts]
+    return merged_categories(views)
+
+
+# Run on the hosts' workers -----------------------------------------------------------------------------
+
+
+def _load_shard(config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset | None:
+    """This host's rows of the ``train`` (and ``validation``) channel; ``None`` when it received no file."""
+    paths = host_paths()
+    train = paths.channel(TRAIN_CHANNEL)
+    if train.is_dir() and list_data_files(train):
+        return load_training_data(paths, config, input_data_config)
+    validation = paths.channel(VALIDATION_CHANNEL)
+    if validation.is_dir() and list_data_files(validation):
+        return load_channel(validation, channel=VALIDATION_CHANNEL, file_format=None, target=config.target,
+                            numeric_label=config.problem_type == REGRESSION)
+    return None
+
+
+def _summary(shard: Dataset | None) -> dict[str, Any] | None:
+    if shard is None:
+        return None
+    return {"rows": shard.n_rows, "features": list(shard.feature_names), "target": shard.target_name,
+            "categories": {name: list(levels) for name, levels in shard.categories.items()},
+            "y": shard.y, "digest": shard.digest()}
+
+
+def _recode(shard: Dataset, categories: Mapping[str, tuple[str, ...]]) -> Dataset:
+    return recode_categories(shard, categories)
+
+
+def _with_labels(shard: Dataset, labels: np.ndarray) -> Dataset:
+    return replace(shard, y=np.asarray(labels, dtype=np.float64))
+
+
+def _split(shard: Dataset, train: np.ndarray, valid: np.ndarray) -> dict[str, np.ndarray]:
+    return {"X": shard.X[train], "y": shard.y[train], "X_valid": shard.X[valid], "y_valid": shard.y[valid]}
+
+
+def _fit_on_host(
+    library: str,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    split: Mapping[str, np.ndarray],
+    feature_names: tuple[str, ...],
+    categorical_features: tuple[int, ...],
+    should_stop: WorkerStop,
+) -> bytes:
+    """Train one unit on this host's split and return the model file's bytes (the library's native format)."""
+    spec = load_spec(library)
+    threads = training_threads(int(split["X"].shape[0]), available_cpus())
+    model = spec.create(params, overrides, threads).fit(
+        split["X"], split["y"], X_valid=split["X_valid"], y_valid=split["y_valid"], feature_names=feature_names,
+        should_stop=should_stop, categorical_features=categorical_features,
+    )
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{spec.file_suffix}"
+        model.save(path)
+        return path.read_bytes()
+
+
+def _predict_on_host(library: str, blob: bytes, X: np.ndarray) -> np.ndarray:
+    return np.asarray(_model_from_bytes(library, blob, available_cpus()).predict(X))
+
+
+def _model_from_bytes(library: str, blob: bytes, n_threads: int) -> Model:
+    spec = load_spec(library)
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{spec.file_suffix}"
+        path.write_bytes(blob)
+        return spec.load(path, n_threads)
