@@ -1,11 +1,13 @@
 """Multi-host training jobs on Dask: the first host runs the scheduler and a worker, every other host a worker.
 
 Imported only when ``resourceconfig.json`` lists more than one host, so a single-host job never imports
-Dask. Each host runs one Dask worker with one task slot, and a unit (``cv.fit_unit``) uses all of the
-host's training threads, as on one host. The first host (the *leader*) scatters the data to every worker
-once, submits every unit at once, and gathers the outcomes in fold order through the same loop as a
-single-host job (``training.run_training``), so the metric lines, the blend and the artifacts are the
-same. A unit's model comes back in its library's native format, never as a pickled object.
+Dask. Each host runs one Dask worker with a thread per core and one *unit slot* (a Dask resource), so it
+trains one cross-validation unit (``cv.fit_unit``) at a time with all of the host's training threads, as
+on one host. With replicated channels (this module) the first host (the *leader*) scatters the data to
+every worker once, submits every unit at once, and gathers the outcomes in fold order through the same
+loop as a single-host job (``training.run_training``), so the metric lines, the blend and the artifacts
+are the same. With sharded channels, ``ensemble_byoc.sharded`` runs the units on the same cluster. A
+unit's model comes back in its library's native format, never as a pickled object.
 
 A worker that leaves (its host died, or lost the network) or a host that never joins ends the job with a
 ``PlatformError`` naming the host; finished units are checkpointed first when the job has checkpoints.
@@ -48,16 +50,15 @@ is set (SIGTERM, or the job ending while a unit still runs)."""
 
 POLL_SECONDS = 0.5
 """How often the leader, waiting for a unit, checks that every host is still in the cluster."""
-WORKER_TTL = "60s"
-"""A worker silent for this long (a host gone from the network without closing its connections) is
-removed by the scheduler, which the leader then reports; a dead process is noticed at once."""
 
-_DASK_SETTINGS = {
-    "distributed.scheduler.worker-ttl": WORKER_TTL,
-    "distributed.scheduler.allowed-failures": 0,
-    "distributed.worker.daemon": False,
-    "distributed.comm.timeouts.connect": "30s",
-}
+
+def _dask_settings(layout: HostLayout) -> dict[str, Any]:
+    return {
+        "distributed.scheduler.worker-ttl": f"{layout.worker_ttl}s",
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.worker.daemon": False,
+        "distributed.comm.timeouts.connect": "30s",
+    }
 
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
@@ -148,7 +149,7 @@ def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
         await worker.finished()
 
     _quiet_dask_logs()
-    with dask.config.set(_DASK_SETTINGS):
+    with dask.config.set(_dask_settings(layout)):
         asyncio.run(serve())
     HOST_STOP.request("the end of the job")
     logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
@@ -167,7 +168,7 @@ class LeaderCluster:
         self._thread = threading.Thread(target=self._loop.run_forever, name="dask-leader", daemon=True)
         self._scheduler: Scheduler | None = None
         self._worker: Worker | None = None
-        self._config = dask.config.set(_DASK_SETTINGS)
+        self._config = dask.config.set(_dask_settings(layout))
 
     def __enter__(self) -> LeaderCluster:
         _quiet_dask_logs()

@@ -50,6 +50,10 @@ JOIN_TIMEOUT_SECONDS = 600.0
 SCHEDULER_PORT_VARIABLE = "ENSEMBLE_BYOC_SCHEDULER_PORT"
 WORKER_PORT_VARIABLE = "ENSEMBLE_BYOC_WORKER_PORT"
 JOIN_TIMEOUT_VARIABLE = "ENSEMBLE_BYOC_JOIN_TIMEOUT"
+WORKER_TTL_SECONDS = 60
+"""A worker silent for this long (a host gone from the network without closing its connections) is
+removed by the scheduler, which fails the job naming the host; a dead process is noticed at once."""
+WORKER_TTL_VARIABLE = "ENSEMBLE_BYOC_WORKER_TTL"
 HOST_ADDRESSES_VARIABLE = "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES"
 """Tests only: a JSON object mapping host names to addresses (``{"algo-1": "127.0.0.2"}``), so that several
 hosts run on one machine; on SageMaker it is unset and host names resolve through DNS."""
@@ -66,6 +70,7 @@ class HostLayout:
     scheduler_port: int
     worker_port: int
     join_timeout: float
+    worker_ttl: int
     test_addresses: Mapping[str, str]
 
     @property
@@ -97,6 +102,7 @@ class HostLayout:
             scheduler_port=_int_setting(environ, SCHEDULER_PORT_VARIABLE, SCHEDULER_PORT),
             worker_port=_int_setting(environ, WORKER_PORT_VARIABLE, WORKER_PORT),
             join_timeout=float(_int_setting(environ, JOIN_TIMEOUT_VARIABLE, int(JOIN_TIMEOUT_SECONDS))),
+            worker_ttl=_int_setting(environ, WORKER_TTL_VARIABLE, WORKER_TTL_SECONDS),
             test_addresses=addresses,
         )
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from conftest import (
     metric_lines,
     run_train,
     serving,
+    write_csv,
 )
 
 from ensemble_byoc.artifacts import load_bundle
@@ -91,15 +93,16 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
 
 def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray,
                 hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120, checkpoints: bool = False,
-                distribution: str = "FullyReplicated",
-                shards: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Host]:
+                distribution: str = "FullyReplicated", worker_ttl: int = 60,
+                shards: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
 
-    With ``shards``, each host's train channel holds its own rows (``ShardedByS3Key``); a host missing
-    from ``shards`` gets an empty channel, as when a job has more hosts than files.
+    With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
+    (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
+    than files.
     """
     ports = {"ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
-             "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout),
+             "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
              "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
     if shards is not None:
         distribution = "ShardedByS3Key"
@@ -108,8 +111,9 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         if shards is None:
             tree = make_tree(tmp_path / name / "opt_ml", X, y, hyperparameters, distribution)
         else:
-            tree = make_tree(tmp_path / name / "opt_ml", *shards.get(name, (X[:0], y[:0])), hyperparameters,
-                             distribution)
+            tree = make_tree(tmp_path / name / "opt_ml", X[:0], y[:0], hyperparameters, distribution)
+            if shards.get(name):
+                write_csv(tree.channel("train") / "part-0.csv", shards[name])
         if checkpoints:
             (tree.base / "checkpoints").mkdir()
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
@@ -167,6 +171,11 @@ def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host
     for name in names[1:]:
         assert hosts[name].tree.model_files() == [] and not hosts[name].tree.output_data.exists()
         assert metric_lines(hosts[name].log(), "validation-rmse") == []
+    with serving(leader.tree) as server:
+        response = server.post(csv_body(X[:25]))
+    assert response.status == 200, response.body
+    served = np.array([float(v) for v in response.body.decode().split()])
+    np.testing.assert_allclose(served, predictions(opt_ml, X[:25]), rtol=1e-6)  # merged fold trees: float32 sums
 
 
 def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_finished_units(
@@ -192,6 +201,27 @@ def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_
     rerun = run_train(leader.tree, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stderr.count("resumed from checkpoint") == len(kept)
+
+
+def test_a_host_that_freezes_mid_job_is_dropped_after_the_worker_ttl_and_the_job_fails_naming_it(
+    network: list[str], tmp_path: Path
+) -> None:
+    X, y = make_regression(n_rows=3000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
+            "early_stopping_rounds": "0"}
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, slow, worker_ttl=5)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        wait_for(leader, "unit 1 of 9")
+        worker.process.send_signal(signal.SIGSTOP)  # alive but silent, as a host cut off from the network
+        assert leader.wait(timeout=120) == 1, leader.log()
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster during training"), reason
+    assert "no checkpoint folder, so a rerun starts over" in reason
+    assert leader.tree.model_files() == []
 
 
 def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(network: list[str], tmp_path: Path) -> None:
@@ -257,10 +287,11 @@ def needs_own_addresses(network: list[str]) -> None:
                     "an interface")
 
 
-def shard_rows(X: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def shard_rows(X: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, list[list[Any]]]:
     """Uneven shards, as S3 keys of different sizes give: host i gets a share proportional to i + 1."""
     bounds = np.cumsum([0, *range(1, len(names) + 1)]) * len(y) // sum(range(1, len(names) + 1))
-    return {name: (X[bounds[i]:bounds[i + 1]], y[bounds[i]:bounds[i + 1]]) for i, name in enumerate(names)}
+    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist())]
+    return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
 @pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
@@ -278,11 +309,11 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
         stop_all(hosts)
     leader = hosts["algo-1"]
     log = leader.log()
-    sizes = ", ".join(f"{name} {len(shards[name][1])}" for name in names)
+    sizes = ", ".join(f"{name} {len(shards[name])}" for name in names)
     assert f"Sharded data: 600 rows in all ({sizes}), 5 features." in log
     largest = names[-1]
     assert (f"catboost (no distributed Python path) trains on the largest shard, {largest}'s "
-            f"{len(shards[largest][1])} rows") in log
+            f"{len(shards[largest])} rows") in log
     assert re.search(r"unit \d+ of 9: xgboost fold 0: .* on all hosts$", log, flags=re.M), log
     assert re.search(r"unit \d+ of 9: lightgbm fold 0: .* on all hosts$", log, flags=re.M), log
     assert re.search(rf"unit \d+ of 9: catboost fold 0: .* on {largest}$", log, flags=re.M), log
@@ -300,11 +331,51 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     np.testing.assert_allclose(served, expected, rtol=1e-6)  # the server merges fold trees, summed in float32
 
 
+def test_a_sharded_classifier_with_text_labels_and_a_text_feature_shares_levels_across_hosts(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    rng = np.random.default_rng(5)
+    colours = np.array(["red", "green", "blue"])
+    rows = []
+    for i in range(400):
+        colour = colours[rng.integers(0, 2 if i < 200 else 3)]  # only the second host has "blue" rows
+        a, b = rng.normal(size=2).round(3)
+        rows.append(["yes" if (colour == "blue") ^ (a > 0.3) else "no", colour, float(a), float(b)])
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], np.empty((0, 0)), np.empty(0),
+                        {**FAST_HYPERPARAMETERS, "eval_metric": "auc"},
+                        shards={"algo-1": rows[:200], "algo-2": rows[200:]})
+    try:
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+    finally:
+        stop_all(hosts)
+    leader = hosts["algo-1"]
+    log = leader.log()
+    assert "problem_type inferred as binary: the label holds text (2 distinct values)" in log
+    auc = metric_lines(log, "validation-auc")
+    assert len(auc) == 3 and auc[-1] > 0.9, auc
+    manifest = json.loads((leader.tree.model_dir / "manifest.json").read_text())
+    assert manifest["categories"] == {"f0": ["blue", "green", "red"]}
+    ensemble, _ = load_bundle(leader.tree.model_dir, n_threads=1)
+    levels = ["blue", "green", "red"]
+    X = np.array([[float(levels.index(r[1])), r[2], r[3]] for r in rows[195:205]])
+    p_yes = np.asarray(ensemble.predict(X))
+    with serving(leader.tree) as server:
+        response = server.post("".join(f"{r[1]},{r[2]},{r[3]}\n" for r in rows[195:205]).encode(),
+                               accept="application/json")
+    assert response.status == 200, response.body
+    answers = response.json()["predictions"]
+    assert [a["predicted_label"] for a in answers] == ["yes" if p > 0.5 else "no" for p in p_yes]
+    np.testing.assert_allclose([a["probability"] for a in answers], np.maximum(p_yes, 1 - p_yes), atol=1e-6)
+
+
 def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(network: list[str], tmp_path: Path) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=400)
     names = ["algo-1", "algo-2", "algo-3"]
-    shards = {"algo-1": (X[:200], y[:200]), "algo-3": (X[200:], y[200:])}
+    both = shard_rows(X, y, ["algo-1", "algo-3"])
+    shards = {"algo-1": both["algo-1"], "algo-3": both["algo-3"]}
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shards)
     try:
         for host in hosts.values():
@@ -313,7 +384,7 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(ne
         stop_all(hosts)
     log = hosts["algo-1"].log()
     assert "Host algo-2 received no files of channel 'train'" in log
-    assert "Sharded data: 400 rows in all (algo-1 200, algo-3 200), 5 features." in log
+    assert "Sharded data: 400 rows in all (algo-1 133, algo-3 267), 5 features." in log
     assert len(metric_lines(log, "validation-rmse")) == 3
 
 
@@ -334,6 +405,28 @@ def test_a_host_killed_mid_way_through_a_sharded_job_fails_it_naming_the_host(ne
         stop_all(hosts)
     reason = leader.tree.failure_file.read_text()
     assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster"), reason
+    assert leader.tree.model_files() == []
+
+
+def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(network: list[str], tmp_path: Path) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=3000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
+            "early_stopping_rounds": "0", "models": "xgboost,lightgbm"}
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=True, shards=shard_rows(X, y, names))
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        wait_for(leader, "Sharded training on 2 hosts")
+        time.sleep(2)  # into the first unit, an XGBoost one trained on both hosts
+        for host in (worker, leader):  # StopTrainingJob signals every instance
+            host.process.send_signal(signal.SIGTERM)
+        assert leader.wait(timeout=120) == 1, leader.log()
+        assert worker.wait(timeout=120) == 0, worker.log()
+    finally:
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("TrainingStopped: Training stopped by SIGTERM after 0 of 6 units"), reason
     assert leader.tree.model_files() == []
 
 

@@ -12,7 +12,18 @@ import pandas as pd
 import pytest
 from conftest import SHARED_CONFIGS, make_regression, write_csv
 
-from ensemble_byoc.data import CSV, PARQUET, channel_format, list_data_files, load_channel, read_json_config
+from ensemble_byoc.data import (
+    CSV,
+    PARQUET,
+    Dataset,
+    channel_format,
+    concat_datasets,
+    list_data_files,
+    load_channel,
+    merged_categories,
+    read_json_config,
+    recode_categories,
+)
 from ensemble_byoc.errors import PlatformError, UserError
 
 
@@ -334,3 +345,40 @@ def test_malformed_json_config_is_a_platform_error_naming_the_file(tmp_path: Pat
     path = write_text(tmp_path / "hyperparameters.json", text)
     with pytest.raises(PlatformError, match=r"^hyperparameters\.json is not readable JSON: "):
         read_json_config(path, default={})
+
+
+# --- parts of the data read apart (channels, hosts' shards) --------------------------------------
+
+
+def categorical_part(colours: list[str | None], size: list[float]) -> Dataset:
+    levels = tuple(sorted({c for c in colours if c is not None}))
+    codes = [float(levels.index(c)) if c is not None else np.nan for c in colours]
+    return Dataset(X=np.column_stack([codes, size]), y=np.arange(len(size), dtype=np.float64),
+                   feature_names=("colour", "size"), target_name="price", categories={"colour": levels})
+
+
+def test_parts_read_apart_share_one_set_of_levels_and_keep_each_rows_category() -> None:
+    first = categorical_part(["red", "blue", None], [1.0, 2.0, 3.0])
+    second = categorical_part(["green", "red"], [4.0, 5.0])
+    levels = merged_categories([first, second])
+    assert levels == {"colour": ("blue", "green", "red")}
+    recoded = [recode_categories(part, levels) for part in (first, second)]
+    decoded = [[levels["colour"][int(c)] if np.isfinite(c) else None for c in part.X[:, 0]] for part in recoded]
+    assert decoded == [["red", "blue", None], ["green", "red"]]
+    joined = concat_datasets(first, second)
+    np.testing.assert_array_equal(joined.X, np.vstack([recoded[0].X, recoded[1].X]))
+
+
+def test_a_part_where_a_text_column_is_empty_keeps_it_missing_under_the_shared_levels() -> None:
+    text = categorical_part(["red", "blue"], [1.0, 2.0])
+    empty = Dataset(X=np.array([[np.nan, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"),
+                    target_name="price")
+    recoded = recode_categories(empty, merged_categories([text, empty]))
+    assert np.isnan(recoded.X[0, 0]) and recoded.categories == {"colour": ("blue", "red")}
+
+
+def test_a_column_of_text_in_one_part_and_numbers_in_another_is_refused_naming_it() -> None:
+    text = categorical_part(["red", "blue"], [1.0, 2.0])
+    numbers = Dataset(X=np.array([[7.0, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"), target_name="price")
+    with pytest.raises(UserError, match="Feature 'colour' holds text in one part of the data and numbers in another"):
+        concat_datasets(text, numbers)
