@@ -16,7 +16,10 @@ setup: $(STAMP)
 demo: $(STAMP)
 	local_test/run_local.sh $(VENV)/bin/python
 
+# The multi-host tests run their hosts in a network namespace (iproute2's `ip netns`, as root).
 test: $(STAMP)
+	@command -v ip >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || true
 	$(VENV)/bin/python -m pytest -q
 
 # The real Dockerfile built with buildah from a debootstrap base (no Docker, no registry), then train and

@@ -26,8 +26,8 @@ from ensemble_byoc.artifacts import sha256_of
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult
 from ensemble_byoc.data import Dataset
-from ensemble_byoc.scoring import Metric
 from ensemble_byoc.models import load_spec
+from ensemble_byoc.scoring import Metric
 from ensemble_byoc.task import Task
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 import traceback
-from functools import partial
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from ensemble_byoc.config import TrainConfig, decode_value

@@ -34,7 +34,7 @@ from ensemble_byoc.cluster import POLL_SECONDS, LeaderCluster, WorkerStop, host_
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, UnitResult
 from ensemble_byoc.data import Dataset, list_data_files, load_channel, merged_categories, recode_categories
-from ensemble_byoc.errors import EnsembleError, PlatformError, TrainingStoppedError, UserError
+from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import available_cpus, training_threads
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, DaskParts, Model

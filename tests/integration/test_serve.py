@@ -22,8 +22,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import (HttpResponse, OptMl, Server, TrainedTree, csv_body, http, serving_with, start_server,
-                      thread_count, wait_until_healthy, worker_pids)
+from conftest import (
+    HttpResponse,
+    OptMl,
+    Server,
+    TrainedTree,
+    csv_body,
+    http,
+    serving_with,
+    start_server,
+    thread_count,
+    wait_until_healthy,
+    worker_pids,
+)
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 REQUEST_TYPES = "text/csv, application/json, application/jsonlines, application/x-npy, application/x-parquet"

@@ -9,7 +9,15 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_HYPERPARAMETERS, SHARED_CONFIGS, OptMl, make_regression, metric_lines, run_train, write_csv
+from conftest import (
+    FAST_HYPERPARAMETERS,
+    SHARED_CONFIGS,
+    OptMl,
+    make_regression,
+    metric_lines,
+    run_train,
+    write_csv,
+)
 
 from ensemble_byoc.artifacts import load_bundle
 from ensemble_byoc.metrics import metric_definitions
