@@ -180,7 +180,7 @@ def encode_categories(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray
 
 def concat_datasets(first: Dataset, second: Dataset) -> Dataset:
     """Rows of ``first`` then ``second`` (same columns); category levels are merged and codes remapped."""
-    categories = merged_categories([first, second])
+    categories = merged_categories([first.categories, second.categories], first.feature_names)
     first, second = recode_categories(first, categories), recode_categories(second, categories)
     return Dataset(
         X=np.vstack([first.X, second.X]),
@@ -191,12 +191,14 @@ def concat_datasets(first: Dataset, second: Dataset) -> Dataset:
     )
 
 
-def merged_categories(parts: Sequence[Dataset]) -> dict[str, tuple[str, ...]]:
-    """Every categorical feature of ``parts`` with the sorted union of its levels, in feature order."""
-    names = {name for part in parts for name in part.categories}
-    order = parts[0].feature_names
-    return {name: tuple(sorted({level for part in parts for level in part.categories.get(name, ())}))
-            for name in sorted(names, key=order.index)}
+def merged_categories(
+    parts: Sequence[Mapping[str, Sequence[str]]], feature_names: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """Every categorical feature of ``parts`` (their ``categories``) with the sorted union of its levels,
+    in the order of ``feature_names``."""
+    names = {name for part in parts for name in part}
+    return {name: tuple(sorted({level for part in parts for level in part.get(name, ())}))
+            for name in sorted(names, key=list(feature_names).index)}
 
 
 def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) -> Dataset:

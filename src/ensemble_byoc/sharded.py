@@ -119,13 +119,18 @@ def load_sharded_data(
                 f"The shards have different columns: host {present[0]} has {[first['target'], *first['features']]}, "
                 f"host {host} has {[other['target'], *other['features']]}."
             )
-    categories = _merged_levels(first["features"], [summaries[host]["categories"] for host in present])
+    categories = merged_categories([summaries[host]["categories"] for host in present], first["features"])
     shards, offset = [], 0
     for host in present:
         future = loaded[host]
         if categories:
             future = client.submit(_recode, future, categories, workers=[addresses[host]], pure=False)
-            _named(host, future.result)  # a column of text on one host and numbers on another fails here
+            try:
+                _settled(host, future)
+            except UserError as exc:  # a column of numbers here that holds text on another host
+                lacking = [name for name in categories if name not in summaries[host]["categories"]]
+                text_hosts = [other for other in present if set(lacking) & set(summaries[other]["categories"])]
+                raise UserError(f"{exc} It holds text on host {', '.join(text_hosts)}.") from exc
         rows = int(summaries[host]["rows"])
         shards.append(Shard(host, addresses[host], rows, offset, future))
         offset += rows
@@ -295,16 +300,16 @@ def _named(host: str, call: Callable[[], T]) -> T:
         raise type(exc)(f"Host {host}: {exc}") from exc
 
 
+def _settled(host: str, future: Future) -> None:
+    """Wait for a task that keeps its result on its host; raise its failure (the result stays there)."""
+    if future.exception() is not None:  # waits for the task; fetches its error only, never its result
+        _named(host, future.result)
+
+
 def _local(rows: np.ndarray, shard: Shard) -> np.ndarray:
     """The positions within ``shard`` of the job rows ``rows`` (sorted) that fall in it."""
     start, stop = np.searchsorted(rows, [shard.offset, shard.offset + shard.rows])
     return rows[start:stop] - shard.offset
-
-
-def _merged_levels(features: Sequence[str], parts: Sequence[Mapping[str, Sequence[str]]]) -> dict[str, tuple[str, ...]]:
-    views = [Dataset(np.empty((0, len(features))), np.empty(0), tuple(features), "",
-                     {name: tuple(levels) for name, levels in part.items()}) for part in parts]
-    return merged_categories(views)
 
 
 # Run on the hosts' workers -----------------------------------------------------------------------------

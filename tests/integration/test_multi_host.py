@@ -434,6 +434,36 @@ def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(network:
 
 
 @pytest.mark.parametrize(
+    ("second_shard", "message"),
+    [
+        ([[1.0, 0.5, 0.5], [2.0, "abc", 0.1]],
+         "UserError: Host algo-2: part-0.csv, line 2: column 'f0' holds 'abc', which is not a number."),
+        ([[1.0, 0.5], [2.0, 0.1]],
+         "UserError: The shards have different columns: host algo-1 has ['label', 'f0', 'f1'], "
+         "host algo-2 has ['label', 'f0']."),
+        ([[1.0, "red", 0.5], [2.0, "blue", 0.1], [3.0, "red", 0.2]],
+         "UserError: Host algo-1: Feature 'f0' holds text in one part of the data and numbers in another. "
+         "It holds text on host algo-2."),
+    ],
+    ids=["bad-cell", "other-columns", "text-here-numbers-there"],
+)
+def test_a_bad_shard_fails_the_job_naming_its_host(
+    network: list[str], tmp_path: Path, second_shard: list[list[Any]], message: str
+) -> None:
+    first_shard = [[float(i), 0.1 * i, 0.2 * i] for i in range(30)]
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], np.empty((0, 0)), np.empty(0),
+                        FAST_HYPERPARAMETERS, shards={"algo-1": first_shard, "algo-2": second_shard})
+    try:
+        assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
+        assert hosts["algo-2"].wait(timeout=120) == 0, hosts["algo-2"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-1"].tree.failure_file.read_text()
+    assert reason.startswith(message), reason
+    assert hosts["algo-1"].tree.model_files() == []
+
+
+@pytest.mark.parametrize(
     ("channels", "hyperparameters", "message"),
     [
         ({"train": "ShardedByS3Key", "validation": "FullyReplicated"}, {},

@@ -360,7 +360,7 @@ def categorical_part(colours: list[str | None], size: list[float]) -> Dataset:
 def test_parts_read_apart_share_one_set_of_levels_and_keep_each_rows_category() -> None:
     first = categorical_part(["red", "blue", None], [1.0, 2.0, 3.0])
     second = categorical_part(["green", "red"], [4.0, 5.0])
-    levels = merged_categories([first, second])
+    levels = merged_categories([first.categories, second.categories], first.feature_names)
     assert levels == {"colour": ("blue", "green", "red")}
     recoded = [recode_categories(part, levels) for part in (first, second)]
     decoded = [[levels["colour"][int(c)] if np.isfinite(c) else None for c in part.X[:, 0]] for part in recoded]
@@ -373,7 +373,7 @@ def test_a_part_where_a_text_column_is_empty_keeps_it_missing_under_the_shared_l
     text = categorical_part(["red", "blue"], [1.0, 2.0])
     empty = Dataset(X=np.array([[np.nan, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"),
                     target_name="price")
-    recoded = recode_categories(empty, merged_categories([text, empty]))
+    recoded = recode_categories(empty, merged_categories([text.categories, empty.categories], text.feature_names))
     assert np.isnan(recoded.X[0, 0]) and recoded.categories == {"colour": ("blue", "red")}
 
 
