@@ -166,13 +166,20 @@ class ShardedUnitRunner:
         self._fold: tuple[int, list[dict[str, Any]]] | None = None
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
+        del budget  # each unit's share of time_limit is its deadline when it runs
         libraries = sorted({w.unit.library for w in work})
-        local = [name for name in libraries if load_spec(name).fit_dask is None]
-        logger.info("Sharded training on %d hosts: %s train across all of them through Dask, one unit at a "
-                    "time%s.", len(self.cluster.layout.hosts),
-                    ", ".join(name for name in libraries if name not in local) or "no library",
-                    f"; {', '.join(local)} (no distributed Python path) trains on the largest shard, "
-                    f"{self._largest().host}'s {self._largest().rows} rows" if local else "")
+        spread = [name for name in libraries if load_spec(name).fit_dask is not None]
+        local = [name for name in libraries if name not in spread]
+        plan = []
+        if spread:
+            plan.append(f"{', '.join(spread)} train across all of them through Dask")
+        if local:
+            largest = self._largest()
+            plan.append(f"{', '.join(local)} (no distributed Python path) trains on the largest shard, "
+                        f"{largest.host}'s {largest.rows} rows")
+        if plan:
+            logger.info("Sharded training on %d hosts, one unit at a time: %s.", len(self.cluster.layout.hosts),
+                        "; ".join(plan))
 
     def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
         parts = self._parts(work.fold)

@@ -66,6 +66,13 @@ class Host:
     tree: OptMl
     process: subprocess.Popen[bytes]
     log_path: Path
+    command: list[str]
+    env: dict[str, str]
+
+    def restart(self) -> None:
+        """Run the host's `container/train` again on the same tree, as a rerun of the job does (new log)."""
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -122,10 +129,10 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
         log_path = tmp_path / f"{name}.log"
+        command, env = [*network, sys.executable, str(TRAIN_SCRIPT), "train"], tree.env(**ports)
         with log_path.open("wb") as log:
-            process = subprocess.Popen([*network, sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(**ports),
-                                       stdout=log, stderr=subprocess.STDOUT)
-        started[name] = Host(name, tree, process, log_path)
+            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        started[name] = Host(name, tree, process, log_path, command, env)
     return started
 
 
@@ -332,6 +339,29 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     assert response.status == 200, response.body
     served = np.array([float(v) for v in response.body.decode().split()])
     np.testing.assert_allclose(served, expected, rtol=1e-6)  # the server merges fold trees, summed in float32
+
+
+def test_a_sharded_job_rerun_with_its_checkpoints_resumes_every_unit_to_the_same_model(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=400)
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, checkpoints=True,
+                        shards=shard_rows(X, y, names))
+    try:
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+        first = predictions(hosts["algo-1"].tree, X)
+        for host in hosts.values():
+            host.restart()
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+    finally:
+        stop_all(hosts)
+    log = hosts["algo-1"].log()
+    assert log.count("resumed from checkpoint") == 9, log
+    np.testing.assert_array_equal(predictions(hosts["algo-1"].tree, X), first)
 
 
 def test_a_sharded_classifier_with_text_labels_and_a_text_feature_shares_levels_across_hosts(
