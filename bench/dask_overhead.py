@@ -16,10 +16,10 @@ LightGBM's distributed mode needs each host's address on an interface (needs roo
 and each host's process is pinned to a core of its own (``taskset``), as separate instances have their own
 cores: the product sizes its Dask worker and its threads from the process's CPU affinity. Unpinned, both
 hosts' OpenMP threads (xgboost.dask and lightgbm.dask use every core a worker has) fight over the same
-cores with a barrier every round, and a sharded unit took about 100 times as long, or the workers missed
-their heartbeats and the job failed. The single host may use every core; below 20,000 rows it trains each
-unit on one thread (``host.training_threads``), so at the default size both sides train on one core per
-unit.
+cores with a barrier every round: in a trial at 2,000 rows on this shared machine the sharded XGBoost and
+LightGBM units took 36 and 110 times as long as on one host, and a second trial failed ("Host algo-1,
+algo-2 left the Dask cluster"). The single host may use every core; below 20,000 rows it trains each unit
+on one thread (``host.training_threads``), so at the default size both sides train on one core per unit.
 
 Reports, per row: wall time, the sum of unit seconds, the cluster's start-up (process start to "All 2 hosts
 joined"), where the units ran, the final CV RMSE (the leader's last ``validation-rmse:`` line) and, for the
@@ -108,6 +108,7 @@ class Run:
     base: Path  # the leader's SAGEMAKER_BASE_DIR
     units: list[tuple[str, float, str]]  # (member, seconds, where it ran), in the order reported
     rmse: dict[str, float]  # the last validation-rmse line: "ensemble" and each library
+    load: float  # this machine's load average (1 min) when the job started
 
     @property
     def unit_seconds(self) -> float:
@@ -126,21 +127,21 @@ class Run:
         return ", ".join(f"{sum(w == where for _, _, w in self.units)} on {where}" for where in places)
 
 
-def parse_run(wall: float, joined: float | None, base: Path, stdout: str, stderr: str) -> Run:
+def parse_run(wall: float, joined: float | None, base: Path, stdout: str, stderr: str, load: float) -> Run:
     units = [(member, float(seconds), where or "this host")
              for member, seconds, where in UNIT_LINE.findall(stderr)]
     rmse = {library or "ensemble": float(value)
             for library, value in METRIC_LINE.findall(stdout)}  # the last line of each name wins
-    return Run(wall, joined, base, units, rmse)
+    return Run(wall, joined, base, units, rmse, load)
 
 
 def run_single(work: Path, data: np.ndarray) -> Run:
     base = make_tree(work / "single", data, "algo-1", ["algo-1"], "FullyReplicated")
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base)}
-    started = time.perf_counter()
+    load, started = os.getloadavg()[0], time.perf_counter()
     done = subprocess.run([sys.executable, str(TRAIN), "train"], env=env, capture_output=True, text=True,
                           timeout=3600, check=True)
-    return parse_run(time.perf_counter() - started, None, base, done.stdout, done.stderr)
+    return parse_run(time.perf_counter() - started, None, base, done.stdout, done.stderr, load)
 
 
 @contextmanager
@@ -166,7 +167,7 @@ def run_two_hosts(work: Path, shards: dict[str, np.ndarray], distribution: str, 
              "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps(ADDRESSES)}
     work.mkdir()
     processes = {}
-    started = time.perf_counter()
+    load, started = os.getloadavg()[0], time.perf_counter()
     try:
         for host, cpu in zip(HOSTS, cycle(sorted(os.sched_getaffinity(0)))):
             base = make_tree(work / host, shards[host], host, HOSTS, distribution)
@@ -189,7 +190,7 @@ def run_two_hosts(work: Path, shards: dict[str, np.ndarray], distribution: str, 
     stderr = (work / "algo-1.err").read_text()
     if any(codes.values()):
         raise SystemExit(f"a host failed ({distribution}): {codes}\n{stderr[-4000:]}")
-    return parse_run(wall, joined, work / "algo-1", (work / "algo-1.out").read_text(), stderr)
+    return parse_run(wall, joined, work / "algo-1", (work / "algo-1.out").read_text(), stderr, load)
 
 
 def predictions_equal(a: Path, b: Path, rows: int) -> bool:
@@ -212,8 +213,8 @@ def list_schedule(seconds: list[float], hosts: int) -> float:
 def main_table(runs: dict[str, Run], same: bool) -> list[str]:
     single = runs[SINGLE].rmse["ensemble"]
     lines = ["| path | wall time (s) | sum of unit seconds | cluster start-up (s) | where the units ran | "
-             "CV RMSE (ensemble) | vs single host | same predictions as single host |",
-             "|---|---:|---:|---:|---|---:|---:|---|"]
+             "CV RMSE (ensemble) | vs single host | same predictions as single host | load at start |",
+             "|---|---:|---:|---:|---|---:|---:|---|---:|"]
     verdicts = {SINGLE: "—", REPLICATED: "**yes**" if same else "**NO**",
                 SHARDED: "— (other models by design)"}
     for name, run in runs.items():
@@ -221,7 +222,7 @@ def main_table(runs: dict[str, Run], same: bool) -> list[str]:
         joined = "—" if name == SINGLE else f"{run.joined if run.joined is not None else math.nan:.1f}"
         gap = "—" if name == SINGLE else f"{(rmse / single - 1) * 100:+.2f}%"
         lines.append(f"| {name} | {run.wall:.1f} | {run.unit_seconds:.1f} | {joined} | {run.where} | "
-                     f"{rmse:.6f} | {gap} | {verdicts[name]} |")
+                     f"{rmse:.6f} | {gap} | {verdicts[name]} | {run.load:.2f} |")
     return lines
 
 
@@ -328,7 +329,8 @@ def section(args: argparse.Namespace, runs: dict[str, Run], same: bool, loads: t
         f"- Command: `.venv/bin/python bench/dask_overhead.py --rows {args.rows}` (from the repository root, "
         "as root: the two-host runs use a network namespace)",
         f"- Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; whole script {seconds:.0f} s; load "
-        f"average (1 min) {loads[0]:.2f} at start, {loads[1]:.2f} at end (single runs on a shared machine); "
+        f"average (1 min) {loads[0]:.2f} at start, {loads[1]:.2f} at end, and at each job's start in the "
+        "table (single runs on a shared machine: other jobs' load shows in every time); "
         f"nproc {os.cpu_count()}",
         f"- Data: {args.rows:,} synthetic rows x 10 features (sharded: algo-1 rows 0-{half - 1}, algo-2 rows "
         f"{half}-{args.rows - 1}, one CSV file each); hyperparameters {HYPERPARAMETERS}; "
