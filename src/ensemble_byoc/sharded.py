@@ -260,6 +260,7 @@ class ShardedUnitRunner:
             feature_names=self.data.feature_names,
             categorical_features=self.data.categorical_indices,
             score_valid=lambda prediction: sign * self.metric.score(valid_y, prediction),
+            workers=tuple(shard.address for part, shard in zip(parts, self.shards) if part["train"] > 0),
         )
 
     def _predict_valid(self, work: UnitWork, model: Model, parts: list[dict[str, Any]]) -> np.ndarray:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +66,17 @@ def network() -> Iterator[list[str]]:
 class Host:
     name: str
     tree: OptMl
-    process: subprocess.Popen[bytes]
     log_path: Path
     command: list[str]
     env: dict[str, str]
+    cpu: int
+    process: subprocess.Popen[bytes] = field(init=False)
 
-    def restart(self) -> None:
-        """Run the host's `container/train` again on the same tree, as a rerun of the job does (new log)."""
+    def start(self) -> None:
+        """Run the host's `container/train` on its tree (again, for a rerun of the job), on its own core."""
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=partial(os.sched_setaffinity, 0, {self.cpu}))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -116,6 +120,7 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
              "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
     if shards is not None:
         distribution = "ShardedByS3Key"
+    cpus = sorted(os.sched_getaffinity(0))  # one core per host where there are enough, as on real instances
     started = {}
     for name in start or hosts:
         if shards is None:
@@ -128,11 +133,10 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
             (tree.base / "checkpoints").mkdir()
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
-        log_path = tmp_path / f"{name}.log"
-        command, env = [*network, sys.executable, str(TRAIN_SCRIPT), "train"], tree.env(**ports)
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        started[name] = Host(name, tree, process, log_path, command, env)
+        command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
+        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**ports), cpus[hosts.index(name) % len(cpus)])
+        host.start()
+        started[name] = host
     return started
 
 
@@ -341,7 +345,7 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     np.testing.assert_allclose(served, expected, rtol=1e-6)  # the server merges fold trees, summed in float32
 
 
-def test_a_sharded_job_rerun_with_its_checkpoints_resumes_every_unit_to_the_same_model(
+def test_a_sharded_job_rerun_resumes_the_units_kept_and_retrains_the_rest_to_the_same_model(
     network: list[str], tmp_path: Path
 ) -> None:
     needs_own_addresses(network)
@@ -349,18 +353,22 @@ def test_a_sharded_job_rerun_with_its_checkpoints_resumes_every_unit_to_the_same
     names = ["algo-1", "algo-2"]
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, checkpoints=True,
                         shards=shard_rows(X, y, names))
+    units = hosts["algo-1"].tree.base / "checkpoints" / "units"
     try:
         for host in hosts.values():
             assert host.wait() == 0, host.log()
         first = predictions(hosts["algo-1"].tree, X)
+        for dropped in units.glob("*gb*-fold-*"):  # XGBoost and LightGBM train again, across both hosts
+            shutil.rmtree(dropped)
         for host in hosts.values():
-            host.restart()
+            host.start()
         for host in hosts.values():
             assert host.wait() == 0, host.log()
     finally:
         stop_all(hosts)
     log = hosts["algo-1"].log()
-    assert log.count("resumed from checkpoint") == 9, log
+    assert log.count("resumed from checkpoint") == 3, log  # the CatBoost units
+    assert len(re.findall(r"unit \d+ of 9: (xgboost|lightgbm) fold \d: .* on all hosts$", log, flags=re.M)) == 6
     np.testing.assert_array_equal(predictions(hosts["algo-1"].tree, X), first)
 
 

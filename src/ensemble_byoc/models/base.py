@@ -107,6 +107,9 @@ class DaskParts:
     feature_names: tuple[str, ...]
     categorical_features: tuple[int, ...]
     score_valid: Callable[[np.ndarray], float]
+    workers: tuple[str, ...]
+    """The Dask workers holding the training blocks, in block (host) order: a library that ranks its
+    peers is given this order, so the same hosts and data give the same model."""
 
 
 _SOURCE_PREFIX = re.compile(r"^(\[[\d:]+\]\s*)?(\S+\.(?:cc|cpp|cu|h|hpp):\d+:\s*)?")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import lightgbm as lgb
 import numpy as np
@@ -156,6 +158,7 @@ def fit_dask(model: LightGBMModel, client: Any, parts: DaskParts, should_stop: C
     stopping = int(model.overrides.get("early_stopping_rounds", model.params.early_stopping_rounds))
     params = {k: v for k, v in model._library_params().items() if k != "num_threads"}  # each host: its cores
     params["verbosity"] = -1  # the hosts' library logs would print raw, once per host and round
+    params["machines"] = _machines(client, parts.workers)
     estimator = dlgb.DaskLGBMRegressor(client=client, n_estimators=num_round, **params)
     try:
         with warnings.catch_warnings(), client.as_current():  # lightgbm.dask waits through the current client
@@ -171,6 +174,24 @@ def fit_dask(model: LightGBMModel, client: Any, parts: DaskParts, should_stop: C
     model.booster_ = lgb.Booster(model_str=lgb.Booster(model_str=text).model_to_string(num_iteration=rounds))
     model.best_iteration_ = rounds
     return model
+
+
+def _machines(client: Any, workers: tuple[str, ...]) -> str:
+    """LightGBM's ``machines`` list (``ip:port,...``) in the hosts' order, with a free port on each host.
+
+    A machine's place in this list is its rank, and rank decides which features' bin boundaries it
+    computes from its own rows: left to ``lightgbm.dask``, the order (and so the model) changes from run
+    to run.
+    """
+    ports = client.run(_free_port, workers=list(workers))
+    return ",".join(f"{urlsplit(worker).hostname}:{ports[worker]}" for worker in workers)
+
+
+def _free_port() -> int:
+    """Run on a host: a TCP port free there now (LightGBM binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("", 0))
+        return int(sock.getsockname()[1])
 
 
 def _best_rounds(text: str, trained: int, parts: DaskParts) -> int:
