@@ -471,6 +471,27 @@ def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(network:
     assert leader.tree.model_files() == []
 
 
+def test_a_sharded_job_under_time_limit_cuts_its_units_short_on_every_host_and_still_writes_a_model(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=2000)
+    endless = {**FAST_HYPERPARAMETERS, "num_round": "100000", "eta": "0.0001", "early_stopping_rounds": "0",
+               "models": "xgboost,catboost", "time_limit": "30"}
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, endless, shards=shard_rows(X, y, names))
+    try:
+        for host in hosts.values():
+            assert host.wait(timeout=240) == 0, host.log()
+    finally:
+        stop_all(hosts)
+    log = hosts["algo-1"].log()
+    units = re.findall(r"unit \d+ of 6: (\w+) fold \d: .*\(cut short by time_limit\) on (.+)$", log, flags=re.M)
+    assert ("xgboost", "all hosts") in units and ("catboost", "algo-2") in units, log
+    assert "time_limit 30 s: the job took" in log
+    assert hosts["algo-1"].tree.model_files()
+
+
 @pytest.mark.parametrize(
     ("second_shard", "message"),
     [
