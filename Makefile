@@ -20,6 +20,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@command -v ip >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || true
+	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest -q
 
 # The real Dockerfile built with buildah from a debootstrap base (no Docker, no registry), then train and

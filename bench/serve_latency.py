@@ -204,7 +204,8 @@ def start_server(base: Path, work: Path, *, preload: bool = True) -> Server:
     server = Server(process, port, log, time.perf_counter() - started)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (
-        log.read_text().count("Model loaded from") < (1 if preload else WORKERS) or len(server.workers()) < WORKERS
+        log.read_text().count("Model loaded from") < (1 if preload else WORKERS)
+        or len(server.workers()) < WORKERS
     ):
         time.sleep(0.01)
     return server
@@ -216,7 +217,8 @@ def memory(server: Server) -> dict[str, Any]:
         status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
         rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         pss = float(re.search(r"^Pss:\s+(\d+)", rollup, re.MULTILINE).group(1))  # type: ignore[union-attr]
-        return {"peak_rss": float(status["VmHWM"].split()[0]) / 1024, "rss": float(status["VmRSS"].split()[0]) / 1024,
+        return {"peak_rss": float(status["VmHWM"].split()[0]) / 1024,
+                "rss": float(status["VmRSS"].split()[0]) / 1024,
                 "pss": pss / 1024}
 
     master = fields(server.process.pid)
@@ -245,8 +247,9 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, script: Path, *, connections: int, seconds: int) -> Load:
     threads = max(1, min(connections, 2))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-                          f"{url}/invocations"], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-s", str(script), f"{url}/invocations"],
+                         check=True, capture_output=True, text=True).stdout
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -272,7 +275,8 @@ def lua_script(path: Path, body_file: Path) -> Path:
 def big_body(base: Path, path: Path) -> Path:
     rows = np.loadtxt(base / "input" / "data" / "train" / "diabetes.csv", delimiter=",")[:, 1:]
     rng = np.random.default_rng(0)
-    sample = rows[rng.integers(0, len(rows), BIG_ROWS)] * rng.normal(1.0, 0.01, size=(BIG_ROWS, rows.shape[1]))
+    sample = (rows[rng.integers(0, len(rows), BIG_ROWS)]
+              * rng.normal(1.0, 0.01, size=(BIG_ROWS, rows.shape[1])))
     path.write_text("".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in sample))
     return path
 
@@ -301,8 +305,8 @@ def cpu_model() -> str:
 
 def git_state() -> str:
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -334,7 +338,9 @@ def replace_section(path: Path, new_section: str) -> None:
         _, tail = rest.split(END_MARKER, 1)
         text = head + new_section.rstrip("\n") + tail
     else:
-        raise SystemExit(f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix the file by hand.")
+        raise SystemExit(
+            f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix the file by hand."
+        )
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     os.replace(partial, path)
@@ -347,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="repeats of cold starts and single-row runs")
     parser.add_argument("--results", type=Path, default=RESULTS, help="file whose section is rewritten")
     parser.add_argument("--quiet-pressure", type=float, default=20.0,
-                        help="wait before each timed phase until CPU pressure (PSI some avg10, %%) is below this")
+                        help="wait before each timed phase until CPU pressure (PSI some avg10, %%) "
+                             "is below this")
     parser.add_argument("--quiet-timeout", type=float, default=300.0, help="longest wait per phase, s")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -372,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     text = section(report)
     replace_section(args.results, text)
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
-    print(json.dumps({k: v for k, v in report.items() if k != "facts"}, indent=1, default=str), file=sys.stderr)
+    print(json.dumps({k: v for k, v in report.items() if k != "facts"}, indent=1, default=str),
+          file=sys.stderr)
 
 
 def cpu_waiting() -> float:
@@ -451,7 +459,7 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                 for c in (1, 8, 32)}
         big_runs = [wrk(server.url, big, connections=c, seconds=args.seconds) for c in (1, 2)]
         report["big"] = [{"connections": c, **run.__dict__, "rows_per_s": run.requests_per_s * BIG_ROWS}
-                         for c, run in zip((1, 2), big_runs)]
+                         for c, run in zip((1, 2), big_runs, strict=True)]
         soak = wrk(server.url, single, connections=8, seconds=args.soak)
         report["soak"] = {**soak.__dict__, "seconds": args.soak}
         report["memory_after_load"] = memory(server)
@@ -481,7 +489,8 @@ def section(r: dict[str, Any]) -> str:
 
     def mem_row(name: str, m: dict[str, Any], cold: float, starts: list[float]) -> str:
         workers = " / ".join(f"{w['rss']:.0f}" for w in m["memory"]["workers"])
-        return (f"| {name} | {cold:.2f} ({', '.join(f'{s:.2f}' for s in starts)}) | {m['memory']['master']['rss']:.0f} "
+        return (f"| {name} | {cold:.2f} ({', '.join(f'{s:.2f}' for s in starts)}) | "
+                f"{m['memory']['master']['rss']:.0f} "
                 f"| {workers} | {m['memory']['total_pss']:.0f} |")
 
     lines = [
@@ -490,34 +499,41 @@ def section(r: dict[str, Any]) -> str:
         "",
         f"- Command: `{r['command']}` (from the repository root; needs `wrk`)",
         *(f"- {fact}" for fact in r["facts"]),
-        "- CPU pressure (PSI some avg10, %) / load average when each timed phase started (the script waits up to "
+        "- CPU pressure (PSI some avg10, %) / load average when each timed phase started "
+        "(the script waits up to "
         f"{r['quiet_timeout']:.0f} s for pressure under {r['quiet_pressure']:g}% before each): "
         + "; ".join(f"{phase} {psi:.0f}% / {load:.1f}" for phase, psi, load in r["pressure"]),
         "",
         f"Model: diabetes (`local_test/test_dir`, 442 rows x 10 features), product default hyperparameters "
-        f"(`{{}}`), trained by `container/train` in {r['train_s']:.0f} s; and the model the latency target names, "
-        f"5 folds of each of the three libraries blended by their mean, built with the product's adapters and "
-        f"`save_bundle` (the learned blend never serves a blend worse than its best library, so on diabetes the "
-        f"default serves fewer; fit in {r['three']['train_s']:.0f} s). Default model's libraries and blend weights: "
-        f"{libraries}; fold models per library: {folds}. Library calls per prediction: "
-        f"**{floor['calls_merged']} with the folds merged** (load time), {floor['calls_unmerged']} unmerged. "
-        f"Server: `container/serve`, {WORKERS} gunicorn sync workers, one library thread each; `wrk` runs on the "
-        "same 2 cores, so every HTTP number includes the load generator's own CPU use. In-process numbers are "
-        "medians of 5 x 1,000 calls; HTTP numbers are wrk's percentiles, medians over the repeated runs.",
+        f"(`{{}}`), trained by `container/train` in {r['train_s']:.0f} s; and the model the latency target "
+        "names, 5 folds of each of the three libraries blended by their mean, built with the product's "
+        "adapters and `save_bundle` (the learned blend never serves a blend worse than its best library, so "
+        f"on diabetes the default serves fewer; fit in {r['three']['train_s']:.0f} s). Default model's "
+        f"libraries and blend weights: {libraries}; fold models per library: {folds}. Library calls per "
+        f"prediction: **{floor['calls_merged']} with the folds merged** (load time), "
+        f"{floor['calls_unmerged']} unmerged. "
+        f"Server: `container/serve`, {WORKERS} gunicorn sync workers, one library thread each; `wrk` runs "
+        "on the same 2 cores, so every HTTP number includes the load generator's own CPU use. In-process "
+        "numbers are medians of 5 x 1,000 calls; HTTP numbers are wrk's percentiles, medians over the "
+        "repeated runs.",
         "",
         "### One row",
         "",
-        "Both models are served with their folds merged (what `container/serve` does). The in-process floor is "
+        "Both models are served with their folds merged (what `container/serve` does). "
+        "The in-process floor is "
         "`Ensemble.predict` on the row: the library calls plus blending, no HTTP and no parsing.",
         "",
         "| model | library calls per row: merged / unmerged | in-process floor, merged | floor, unmerged "
         "| HTTP p50 (runs) | HTTP p99 | HTTP p50 minus merged floor |",
         "|---|---:|---:|---:|---:|---:|---:|",
         one_row("product default (" + libraries + ")", floor, single),
-        one_row("**three libraries, 5 folds, mean blend** (the target's model)", three["floor"], three["single"]),
+        one_row("**three libraries, 5 folds, mean blend** (the target's model)", three["floor"],
+                three["single"]),
         "",
-        f"Targets, on the three-library model: HTTP p50 < 1.5 ms: {verdict(three['single']['p50_ms'], 1.5, 'ms')}; "
-        f"within 1 ms of the in-process floor: {verdict(three_over, 1.0, 'ms')}. On the product default model: "
+        "Targets, on the three-library model: "
+        f"HTTP p50 < 1.5 ms: {verdict(three['single']['p50_ms'], 1.5, 'ms')}; "
+        f"within 1 ms of the in-process floor: {verdict(three_over, 1.0, 'ms')}. "
+        "On the product default model: "
         f"{verdict(single['p50_ms'], 1.5, 'ms')} and {verdict(over_floor, 1.0, 'ms')}.",
         "",
         "| library (three-library model) | one call, folds merged (µs) | k calls, unmerged (µs) |",
@@ -528,15 +544,18 @@ def section(r: dict[str, Any]) -> str:
         "### Cold start and memory: model loaded once before the workers fork, or once per worker",
         "",
         f"Loading and verifying the model takes {floor['load_s']:.2f} s in process; with the fold merge, "
-        f"{floor['load_and_merge_s']:.2f} s. Memory after a short load on both workers (MiB; PSS splits shared pages "
+        f"{floor['load_and_merge_s']:.2f} s. "
+        "Memory after a short load on both workers (MiB; PSS splits shared pages "
         "between the processes that share them).",
         "",
         "| mode | cold start, s: median (runs) | master RSS | worker RSS | total PSS |",
         "|---|---:|---:|---:|---:|",
-        mem_row("load once, then fork (`preload_app`, the product)", pre, pre["cold_start_s"], pre["cold_starts_s"]),
+        mem_row("load once, then fork (`preload_app`, the product)", pre, pre["cold_start_s"],
+                pre["cold_starts_s"]),
         mem_row("load in each worker", per, per["cold_start_s"], per["cold_starts_s"]),
         "",
-        f"Cold start target < 3 s on 2 cores: {verdict(pre['cold_start_s'], 3.0, 's')}. The three-library model's "
+        f"Cold start target < 3 s on 2 cores: {verdict(pre['cold_start_s'], 3.0, 's')}. "
+        "The three-library model's "
         f"server (one start) reached its first /ping 200 in {three['single']['cold_start_s']:.2f} s.",
         "",
         f"### Throughput ({WORKERS} workers)",
@@ -546,18 +565,22 @@ def section(r: dict[str, Any]) -> str:
         *(f"| 1 row | {c} | {t['requests_per_s']:.0f} | {t['requests_per_s']:.0f} | {t['p50_ms']:.2f} ms | "
           f"{t['p99_ms']:.2f} ms | {t['errors']} |" for c, t in r["throughput"].items()),
         *(f"| {BIG_ROWS:,} rows ({r['big_body_bytes'] / 1024:.0f} KiB CSV) | {b['connections']} | "
-          f"{b['requests_per_s']:.1f} | {b['rows_per_s']:,.0f} | {b['p50_ms']:.0f} ms | {b['p99_ms']:.0f} ms | "
+          f"{b['requests_per_s']:.1f} | {b['rows_per_s']:,.0f} | {b['p50_ms']:.0f} ms | "
+          f"{b['p99_ms']:.0f} ms | "
           f"{b['errors']} |" for b in r["big"]),
         "",
-        f"Under load: {r['soak']['requests']:,} single-row requests at 8 connections for {r['soak']['seconds']} s, "
+        f"Under load: {r['soak']['requests']:,} single-row requests at 8 connections "
+        f"for {r['soak']['seconds']} s, "
         f"**{r['soak']['errors']} failed** (socket errors + non-2xx); workers replaced: "
-        f"{'yes' if r['workers_replaced'] else 'no'}; worker timeouts or exits in the log: {r['worker_timeouts']}; "
+        f"{'yes' if r['workers_replaced'] else 'no'}; "
+        f"worker timeouts or exits in the log: {r['worker_timeouts']}; "
         f"exit code after SIGTERM: {r['exit_code']}.",
         "",
         "Peak RSS after all the load (VmHWM, MiB): master "
         f"{r['memory_after_load']['master']['peak_rss']:.0f}, workers "
         f"{peak_workers}, total "
-        f"{r['memory_after_load']['total_peak_rss']:.0f} (total PSS {r['memory_after_load']['total_pss']:.0f}).",
+        f"{r['memory_after_load']['total_peak_rss']:.0f} "
+        f"(total PSS {r['memory_after_load']['total_pss']:.0f}).",
         END_MARKER,
     ]
     return "\n".join(lines) + "\n"

@@ -198,7 +198,8 @@ def benchmark_one(spec: DataSpec, n_threads: int) -> DataResult:
     ]
     naive = Row("naive: catboost + xgboost, mean", _rmse(y, naive_oof),
                 sum(seconds[lib] for lib in NAIVE_LIBRARIES), None, per_fold(naive_oof), None)
-    mean_row = Row("all three, plain mean", _rmse(y, mean_oof), sum(seconds.values()), None, per_fold(mean_oof), None)
+    mean_row = Row("all three, plain mean", _rmse(y, mean_oof), sum(seconds.values()), None,
+                   per_fold(mean_oof), None)
     shown = ", ".join(f"{lib} {weights[lib]:.2f}" for lib in LIBRARIES)
     ensemble = Row(f"**ensemble: learned blend ({shown}; this product's default)**", result.cv_score,
                    sum(seconds.values()), wall, per_fold(ensemble_oof), None)
@@ -247,7 +248,7 @@ def reading(results: Sequence[DataResult]) -> str:
     for r in results:
         ens, naive = r.ensemble, r.naive
         change = 100.0 * (ens.rmse / naive.rmse - 1.0)
-        wins = sum(e < n for e, n in zip(ens.fold_rmse, naive.fold_rmse))
+        wins = sum(e < n for e, n in zip(ens.fold_rmse, naive.fold_rmse, strict=True))
         spread = float(np.std(ens.fold_rmse, ddof=1))
         direction = "lower (better)" if change < 0 else "higher (worse)" if change > 0 else "equal"
         best = r.best
@@ -367,9 +368,10 @@ def section(results: Sequence[DataResult], *, command: str, started: dt.datetime
         *(f"- {fact}" for fact in facts),
         "",
         f"Setup: one `run_training` call per data set, product defaults (k_fold {K_FOLD}, "
-        f"{', '.join(LIBRARIES)}, learned (weighted) blend, eta 0.1, max_depth 6, up to 1000 rounds with early stopping "
-        f"after 50, seed {SEED}), data written as headerless CSV (label first) into a temporary "
-        "`SAGEMAKER_BASE_DIR` tree. **Every row comes from that one run's out-of-fold predictions, so all "
+        f"{', '.join(LIBRARIES)}, learned (weighted) blend, eta 0.1, max_depth 6, up to 1000 rounds "
+        f"with early stopping after 50, seed {SEED}), data written as headerless CSV (label first) "
+        "into a temporary `SAGEMAKER_BASE_DIR` tree. "
+        "**Every row comes from that one run's out-of-fold predictions, so all "
         "rows use the same folds and the same fold models.** The naive row is the plain mean of the "
         "CatBoost and XGBoost out-of-fold predictions. Fit time is the sum of the per-unit seconds "
         "(fit + predicting the held-out fold) of the libraries in the row, units run one after another; "

@@ -34,7 +34,8 @@ FAST_HYPERPARAMETERS = {"k_fold": "3", "num_round": "60", "eta": "0.3", "max_dep
 def make_regression(n_rows: int = 200, n_features: int = 5, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n_rows, n_features)).round(4)
-    y = (3.0 * X[:, 0] - 2.0 * X[:, 1] * X[:, 2] + np.sin(X[:, 3]) + rng.normal(scale=0.3, size=n_rows)).round(4)
+    y = (3.0 * X[:, 0] - 2.0 * X[:, 1] * X[:, 2] + np.sin(X[:, 3])
+         + rng.normal(scale=0.3, size=n_rows)).round(4)
     return X, y
 
 
@@ -77,8 +78,11 @@ class OptMl:
     def hyperparameters(self, values: Mapping[str, Any]) -> None:
         self.write_config("hyperparameters.json", values)
 
-    def add_training_csv(self, X: np.ndarray, y: np.ndarray, channel: str = "train", name: str = "data.csv") -> Path:
-        rows = [[repr(float(label)), *(repr(float(v)) for v in features)] for features, label in zip(X, y)]
+    def add_training_csv(
+        self, X: np.ndarray, y: np.ndarray, channel: str = "train", name: str = "data.csv"
+    ) -> Path:
+        rows = [[repr(float(label)), *(repr(float(v)) for v in features)]
+                for features, label in zip(X, y, strict=True)]
         return write_csv(self.channel(channel) / name, rows)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -97,7 +101,8 @@ def opt_ml(tmp_path: Path) -> OptMl:
     tree = OptMl(tmp_path / "opt_ml")
     for sub in ("input/config", "input/data", "model", "output"):
         (tree.base / sub).mkdir(parents=True)
-    tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv"}})
+    tree.write_config("inputdataconfig.json",
+                      {"train": {"TrainingInputMode": "File", "ContentType": "text/csv"}})
     tree.write_config("resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1"]})
     tree.hyperparameters(FAST_HYPERPARAMETERS)
     return tree
@@ -192,7 +197,8 @@ def wait_until_healthy(server: Server, deadline_s: float = 60) -> None:
 
 @contextlib.contextmanager
 def serving(tree: OptMl, **env: str) -> Iterator[Server]:
-    """A healthy server started by ``start_server``, stopped (SIGTERM, so no worker outlives it) after the block."""
+    """A healthy server started by ``start_server``, stopped (SIGTERM, so no worker outlives it) after the
+    block."""
     server = start_server(tree, **env)
     try:
         wait_until_healthy(server)

@@ -36,7 +36,12 @@ def sha256_of(path: Path) -> str:
 
 
 def save_bundle(
-    model_dir: Path, ensemble: Ensemble, *, blend_method: str, extra: Mapping[str, Any], file_stem: str = "fold"
+    model_dir: Path,
+    ensemble: Ensemble,
+    *,
+    blend_method: str,
+    extra: Mapping[str, Any],
+    file_stem: str = "fold",
 ) -> dict[str, Any]:
     """Write ``ensemble`` into ``model_dir`` and return the manifest that was written.
 
@@ -61,7 +66,11 @@ def save_bundle(
                 relative = f"{library}/{file_stem}-{index}{spec.file_suffix}"
                 model.save(staging / relative)
                 folds.append(
-                    {"file": relative, "sha256": sha256_of(staging / relative), "best_iteration": model.best_iteration_}
+                    {
+                        "file": relative,
+                        "sha256": sha256_of(staging / relative),
+                        "best_iteration": model.best_iteration_,
+                    }
                 )
             libraries[library] = {"library": spec.name, "version": spec.library_version(), "folds": folds}
         manifest = {
@@ -72,7 +81,9 @@ def save_bundle(
             "libraries": libraries,
             **extra,
         }
-        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        (staging / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8"
+        )
         _fsync_tree(staging)
         _swap_into_place(staging, model_dir, list(libraries))
     finally:
@@ -100,7 +111,9 @@ def _swap_into_place(staging: Path, model_dir: Path, libraries: list[str]) -> No
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MANIFEST_NAME
     if not path.is_file():
-        raise PlatformError(f"The model directory {model_dir} has no {MANIFEST_NAME}; it is not a complete model.")
+        raise PlatformError(
+            f"The model directory {model_dir} has no {MANIFEST_NAME}; it is not a complete model."
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -110,7 +123,8 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
         raise PlatformError(
-            f"{MANIFEST_NAME} has schema_version {version!r}; this image reads schema_version {SCHEMA_VERSION}."
+            f"{MANIFEST_NAME} has schema_version {version!r}; "
+            f"this image reads schema_version {SCHEMA_VERSION}."
         )
     return manifest
 
@@ -131,7 +145,9 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
         for member, entry in libraries.items():
             library = str(entry.get("library", member))
             if library not in available_libraries():
-                raise PlatformError(f"{MANIFEST_NAME} names library {library!r}, which this image does not have.")
+                raise PlatformError(
+                    f"{MANIFEST_NAME} names library {library!r}, which this image does not have."
+                )
             spec = load_spec(library)
             models = []
             for fold in entry["folds"]:
@@ -139,7 +155,9 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
                 if not path.is_file():
                     raise PlatformError(f"Model file {fold['file']} listed in {MANIFEST_NAME} is missing.")
                 if sha256_of(path) != fold["sha256"]:
-                    raise PlatformError(f"Model file {fold['file']} does not match its checksum in {MANIFEST_NAME}.")
+                    raise PlatformError(
+                        f"Model file {fold['file']} does not match its checksum in {MANIFEST_NAME}."
+                    )
                 try:
                     models.append(spec.load(path, n_threads))
                 except EnsembleError:
@@ -150,7 +168,9 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
                 raise PlatformError(f"{MANIFEST_NAME} lists no fold models for {member!r}.")
             members[member] = models
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PlatformError(f"{MANIFEST_NAME} is incomplete or malformed: {type(exc).__name__}: {exc}") from exc
+        raise PlatformError(
+            f"{MANIFEST_NAME} is incomplete or malformed: {type(exc).__name__}: {exc}"
+        ) from exc
     if set(weights) != set(members) or not members:
         raise PlatformError(
             f"{MANIFEST_NAME} blends {sorted(weights)} but holds models of {sorted(members)}."
@@ -162,7 +182,9 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
         weights=weights,
         problem_type=str(task.get("problem_type", "regression")),
         classes=tuple(task.get("classes", ())),
-        categories={str(k): tuple(str(level) for level in v) for k, v in (manifest.get("categories") or {}).items()},
+        categories={
+            str(k): tuple(str(level) for level in v) for k, v in (manifest.get("categories") or {}).items()
+        },
     )
     return ensemble, manifest
 

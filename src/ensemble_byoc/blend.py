@@ -128,7 +128,9 @@ def _ridge_weights(P: np.ndarray, target: np.ndarray, alpha: float, normalise: b
     return coef
 
 
-def _stack(oof: Mapping[str, np.ndarray], y: np.ndarray, metric: Metric, seed: int, normalise: bool) -> BlendResult:
+def _stack(
+    oof: Mapping[str, np.ndarray], y: np.ndarray, metric: Metric, seed: int, normalise: bool
+) -> BlendResult:
     libraries = list(oof)
     n_splits = min(STACK_FOLDS, len(y))
     splits = list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y))))
@@ -138,14 +140,15 @@ def _stack(oof: Mapping[str, np.ndarray], y: np.ndarray, metric: Metric, seed: i
         for train, test in splits:
             P, target = _design({lib: oof[lib][train] for lib in libraries}, y[train])
             coef = _ridge_weights(P, target, alpha, normalise)
-            out[test] = blend({lib: oof[lib][test] for lib in libraries}, dict(zip(libraries, coef)))
+            out[test] = blend({lib: oof[lib][test] for lib in libraries},
+                              dict(zip(libraries, coef, strict=True)))
         return out
 
     losses = {alpha: metric.loss(y, cv_blend(alpha)) for alpha in STACK_ALPHAS}
     alpha = min(STACK_ALPHAS, key=lambda a: (losses[a], -a))
     P, target = _design(oof, y)
     coef = _ridge_weights(P, target, alpha, normalise)
-    weights = {lib: float(c) for lib, c in zip(libraries, coef)}
+    weights = {lib: float(c) for lib, c in zip(libraries, coef, strict=True)}
     if not any(weights.values()):
         weights = {lib: 1.0 / len(libraries) for lib in libraries}
     logger.debug("stack: alpha %g chosen by cross-validation (%s)", alpha, losses)

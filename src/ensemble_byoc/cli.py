@@ -45,7 +45,8 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         if layout is None:
             stop = StopRequest()
             stop.install_signal_handler()
-            run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(), stop=stop)
+            run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
+                         stop=stop)
         elif not _train_on_hosts(paths, config, input_data_config, layout):
             return 0
     except (UserError, TrainingStoppedError) as exc:
@@ -63,7 +64,8 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
 def _train_on_hosts(
     paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any], layout: HostLayout
 ) -> bool:
-    """A multi-host job on Dask; True on the first host, which trained and wrote the model, False elsewhere."""
+    """A multi-host job on Dask; True on the first host, which trained and wrote the model, False
+    elsewhere."""
     from ensemble_byoc import cluster  # Dask is imported only by multi-host jobs
 
     sharded = _sharded_channels(input_data_config)
@@ -90,7 +92,8 @@ def _train_on_hosts(
 
 
 def _sharded_channels(input_data_config: Mapping[str, Any]) -> bool:
-    """Whether the channels are sharded (``ShardedByS3Key``); all of them must agree, or it is a ``UserError``."""
+    """Whether the channels are sharded (``ShardedByS3Key``); all of them must agree, or it is a
+    ``UserError``."""
     kinds = {name: str(channel.get("S3DistributionType") or "FullyReplicated")
              for name, channel in sorted(input_data_config.items()) if name in ("train", "validation")}
     sharded = {name for name, kind in kinds.items() if kind.lower() == "shardedbys3key"}

@@ -1,4 +1,5 @@
-"""Multi-host training jobs on Dask: the first host runs the scheduler and a worker, every other host a worker.
+"""Multi-host training jobs on Dask: the first host runs the scheduler and a worker, every other host a
+worker.
 
 Imported only when ``resourceconfig.json`` lists more than one host, so a single-host job never imports
 Dask. Each host runs one Dask worker with a thread per core and one *unit slot* (a Dask resource), so it
@@ -140,7 +141,8 @@ def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
             raise PlatformError(
-                f"Host {layout.current_host} could not join the Dask scheduler on {layout.leader} ({scheduler}) "
+                f"Host {layout.current_host} could not join the Dask scheduler on {layout.leader} "
+                f"({scheduler}) "
                 f"within {layout.join_timeout:g} s: {exc}"
             ) from exc
         while worker.status not in _CLOSING:
@@ -222,7 +224,8 @@ class LeaderCluster:
                     f"within {self.layout.join_timeout:g} s."
                 )
             time.sleep(POLL_SECONDS)
-        logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts), ", ".join(self.layout.hosts))
+        logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts),
+                    ", ".join(self.layout.hosts))
 
     def hosts_present(self) -> set[str]:
         assert self.client is not None
@@ -343,7 +346,8 @@ def train_unit(
     """Run on a worker: train one unit and return what the leader needs, the model in its native format."""
     _route_lightgbm_log_in_this_thread()
     guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
-    result = fit_unit(unit, data, fold, params, overrides, n_threads, guard, get_metric(problem_type, eval_metric))
+    result = fit_unit(unit, data, fold, params, overrides, n_threads, guard,
+                      get_metric(problem_type, eval_metric))
     spec = load_spec(unit.library)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"model{spec.file_suffix}"

@@ -94,7 +94,8 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
         text = str(value).strip().lower()
         if text not in choices:
             raise UserError(
-                f"Hyperparameter {name!r} == {value!r}{_suggest(text, choices)}; choose one of {', '.join(choices)}."
+                f"Hyperparameter {name!r} == {value!r}{_suggest(text, choices)}; "
+                f"choose one of {', '.join(choices)}."
             )
         return text
 
@@ -242,7 +243,8 @@ class TrainConfig:
         return portfolio_members(self.models, self.portfolio_size, self.library_params)
 
     def booster_params(self, task: Task | None = None) -> BoosterParams:
-        """The shared settings for every library; ``task`` adds the objective and the early-stopping metric."""
+        """The shared settings for every library; ``task`` adds the objective and the early-stopping
+        metric."""
         task = task or Task("regression", "rmse")
         return BoosterParams(
             problem_type=task.problem_type,

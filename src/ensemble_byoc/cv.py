@@ -76,7 +76,9 @@ def make_folds(
     class must have at least ``k_fold`` rows, so that every fold's training part holds every class.
     """
     if n_rows < k_fold:
-        raise UserError(f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows.")
+        raise UserError(
+            f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows."
+        )
     if classes is None:
         splits = KFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)))
     else:
@@ -88,7 +90,9 @@ def make_folds(
                 f"Class {name!r} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
                 "lower k_fold or add rows of that class."
             )
-        splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)), classes)
+        splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(
+            np.zeros((n_rows, 1)), classes
+        )
     return [Fold(index=i, train_rows=train, valid_rows=valid) for i, (train, valid) in enumerate(splits)]
 
 
@@ -127,7 +131,9 @@ def fit_unit(
     )
 
 
-REFIT_IGNORED_OVERRIDES = ("num_boost_round", "early_stopping_rounds", "iterations", "num_iterations", "n_estimators")
+REFIT_IGNORED_OVERRIDES = (
+    "num_boost_round", "early_stopping_rounds", "iterations", "num_iterations", "n_estimators"
+)
 """Per-library overrides that would change the refit's round count, which comes from cross-validation."""
 
 

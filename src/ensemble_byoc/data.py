@@ -98,7 +98,8 @@ def check_input_mode(input_data_config: Mapping[str, Any], channel: str, data_di
 
 
 def list_data_files(directory: Path) -> list[Path]:
-    """Every data file under ``directory``, recursively, sorted; dot files and ``_SUCCESS``-style markers skipped."""
+    """Every data file under ``directory``, recursively, sorted; dot files and ``_SUCCESS``-style markers
+    skipped."""
     files = []
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory).parts
@@ -130,7 +131,9 @@ def load_channel(
     parts = [_read_file(path, file_format=file_format, header=header) for path in files]
     columns = list(parts[0].frame.columns)
     if len(columns) < 2:
-        raise UserError(f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature.")
+        raise UserError(
+            f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature."
+        )
     if target is None:
         target_name = str(columns[0])
     elif target in columns:
@@ -175,7 +178,8 @@ def load_channel(
 def encode_categories(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:
     """Category text to float codes (the level's index); missing and unseen values become NaN."""
     index = {level: float(i) for i, level in enumerate(levels)}
-    return np.array([index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values], dtype=np.float64)
+    return np.array([index.get(v, np.nan) if isinstance(v, str) else np.nan for v in values],
+                    dtype=np.float64)
 
 
 def concat_datasets(first: Dataset, second: Dataset) -> Dataset:
@@ -213,7 +217,9 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         old = data.categories.get(name)
         if old is None:
             if np.isfinite(X[:, column]).any():
-                raise UserError(f"Feature {name!r} holds text in one part of the data and numbers in another.")
+                raise UserError(
+                    f"Feature {name!r} holds text in one part of the data and numbers in another."
+                )
             continue
         X[:, column] = encode_categories(
             np.array([old[int(c)] if np.isfinite(c) else None for c in X[:, column]], dtype=object), levels
@@ -230,7 +236,8 @@ def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ..
     found = []
     for column in frame.columns:
         values = frame[column]
-        if column == target_name or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        if (column == target_name or pd.api.types.is_numeric_dtype(values)
+                or pd.api.types.is_bool_dtype(values)):
             continue
         present = values.notna()
         if not present.any():
@@ -269,7 +276,8 @@ class _FilePart:
             if infinite.any():
                 index = int(np.flatnonzero(infinite)[0])
                 raise UserError(
-                    f"{self.where(index)}: the label {target_name!r} is {as_numbers[index]}; labels must be finite."
+                    f"{self.where(index)}: the label {target_name!r} is {as_numbers[index]}; "
+                    "labels must be finite."
                 )
         for column in self.frame.columns:
             if (column == target_name and not numeric_label) or column in categorical:
@@ -289,7 +297,8 @@ class _FilePart:
                 else ""
             )
             raise UserError(
-                f"{self.where(index)}: column {column!r} holds {values.iloc[index]!r}, which is not a number.{hint}"
+                f"{self.where(index)}: column {column!r} holds {values.iloc[index]!r}, "
+                f"which is not a number.{hint}"
             )
         if not numeric_label:
             return
@@ -298,12 +307,15 @@ class _FilePart:
         if bad_labels.any():
             index = int(np.flatnonzero(bad_labels)[0])
             raise UserError(
-                f"{self.where(index)}: the label {target_name!r} is {labels[index]}; labels must be finite numbers."
+                f"{self.where(index)}: the label {target_name!r} is {labels[index]}; "
+                "labels must be finite numbers."
             )
 
 
 def _read_file(path: Path, *, file_format: str | None, header: bool) -> _FilePart:
-    is_parquet = file_format == PARQUET or (file_format is None and path.name.lower().endswith(_PARQUET_SUFFIXES))
+    is_parquet = file_format == PARQUET or (
+        file_format is None and path.name.lower().endswith(_PARQUET_SUFFIXES)
+    )
     try:
         if is_parquet:
             frame = pd.read_parquet(path)
@@ -311,7 +323,8 @@ def _read_file(path: Path, *, file_format: str | None, header: bool) -> _FilePar
         with path.open("rb") as handle:
             compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
         # Blank lines are kept while reading so that every row knows its line in the file.
-        frame = pd.read_csv(path, header=0 if header else None, compression=compression, skip_blank_lines=False)
+        frame = pd.read_csv(path, header=0 if header else None, compression=compression,
+                            skip_blank_lines=False)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         raise UserError(f"{path.name} is not readable {kind}: {str(exc).strip().splitlines()[0]}") from exc

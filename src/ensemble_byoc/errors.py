@@ -2,15 +2,15 @@
 
 Every error carries the HTTP status a serving client sees and the kind of failure a training job reports::
 
-    EnsembleError(Exception)            500   base; the message is safe to show a caller
-    ├── UserError                       400   bad hyperparameter, channel, file or payload; the user can fix it
-    │   ├── UnsupportedMediaTypeError   415
-    │   ├── NotAcceptableError          406
-    │   └── PayloadTooLargeError        413
-    ├── PlatformError                   503   the /opt/ml layout or the model directory is missing or broken
-    ├── TrainingStoppedError            503   a training job asked to stop (SIGTERM) before it finished
-    └── AlgorithmError                  500   our bug or a library crash; always raised ``from`` the cause
-        └── NotFittedError              500   a model used before ``fit``
+    EnsembleError(Exception)           500   base; the message is safe to show a caller
+    ├── UserError                      400   bad hyperparameter, channel, file or payload; the user can fix it
+    │   ├── UnsupportedMediaTypeError  415
+    │   ├── NotAcceptableError         406
+    │   └── PayloadTooLargeError       413
+    ├── PlatformError                  503   the /opt/ml layout or the model directory is missing or broken
+    ├── TrainingStoppedError           503   a training job asked to stop (SIGTERM) before it finished
+    └── AlgorithmError                 500   our bug or a library crash; always raised ``from`` the cause
+        └── NotFittedError             500   a model used before ``fit``
 """
 
 from __future__ import annotations

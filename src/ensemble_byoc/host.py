@@ -82,19 +82,27 @@ class HostLayout:
         return self.current_host == self.leader
 
     @classmethod
-    def from_resource_config(cls, resource_config: Mapping[str, Any], environ: Mapping[str, str]) -> HostLayout | None:
+    def from_resource_config(
+        cls, resource_config: Mapping[str, Any], environ: Mapping[str, str]
+    ) -> HostLayout | None:
         """The layout of a job with more than one host; ``None`` for a single-host job (no cluster)."""
         hosts = tuple(sorted(resource_config.get("hosts") or []))
         current = resource_config.get("current_host")
         if len(hosts) < 2 or current is None:
             return None
         if current not in hosts:
-            raise PlatformError(f"resourceconfig.json: current_host {current!r} is not one of its hosts {list(hosts)}.")
+            raise PlatformError(
+                f"resourceconfig.json: current_host {current!r} is not one of its hosts {list(hosts)}."
+            )
         raw_addresses = environ.get(HOST_ADDRESSES_VARIABLE, "").strip()
         try:
-            addresses = {str(k): str(v) for k, v in json.loads(raw_addresses).items()} if raw_addresses else {}
+            addresses = (
+                {str(k): str(v) for k, v in json.loads(raw_addresses).items()} if raw_addresses else {}
+            )
         except (ValueError, AttributeError) as exc:
-            raise PlatformError(f"{HOST_ADDRESSES_VARIABLE} is not a JSON object of host names: {exc}") from exc
+            raise PlatformError(
+                f"{HOST_ADDRESSES_VARIABLE} is not a JSON object of host names: {exc}"
+            ) from exc
         return cls(
             hosts=hosts,
             current_host=str(current),

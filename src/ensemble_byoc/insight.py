@@ -66,9 +66,10 @@ def feature_importance(
             total = gains.sum()
             per_fold.append(gains / total if total > 0 else gains)
         shares[library] = np.mean(per_fold, axis=0)
-    blended = sum((weights.get(lib, 0.0) * share for lib, share in shares.items()), np.zeros(len(feature_names)))
-    out = {lib: dict(zip(feature_names, map(float, share))) for lib, share in shares.items()}
-    out["ensemble"] = dict(zip(feature_names, map(float, blended)))
+    blended = sum((weights.get(lib, 0.0) * share for lib, share in shares.items()),
+                  np.zeros(len(feature_names)))
+    out = {lib: dict(zip(feature_names, map(float, share), strict=True)) for lib, share in shares.items()}
+    out["ensemble"] = dict(zip(feature_names, map(float, blended), strict=True))
     return out
 
 
@@ -90,7 +91,8 @@ def write_insight(
     _write_atomic(directory / "feature_importance.json", json.dumps(importance, indent=2) + "\n")
     _write_atomic(directory / "blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
     if with_report:
-        _write_atomic(directory / "report.html", render_report(task, board, importance, weights, y, oof_ensemble))
+        _write_atomic(directory / "report.html",
+                      render_report(task, board, importance, weights, y, oof_ensemble))
 
 
 def _write_atomic(path: Path, text: str) -> None:

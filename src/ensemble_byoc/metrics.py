@@ -60,7 +60,9 @@ def emit_metric(name: str, value: float, stream: TextIO | None = None) -> None:
 
 def metric_definitions_for(problem_type: str, libraries: tuple[str, ...]) -> list[dict[str, str]]:
     """Every ``MetricDefinitions`` entry a job of ``problem_type`` prints: for regression the ``rmse``
-    lines; for binary ``auc``, ``logloss``, ``accuracy``, ``f1``; for multiclass ``mlogloss``, ``accuracy``."""
+    lines; for binary ``auc``, ``logloss``, ``accuracy``, ``f1``; for multiclass ``mlogloss``,
+    ``accuracy``."""
     from ensemble_byoc.scoring import metrics_for  # scoring pulls in scikit-learn; keep this module light
 
-    return [definition for metric in metrics_for(problem_type) for definition in metric_definitions(metric, libraries)]
+    return [definition for metric in metrics_for(problem_type)
+            for definition in metric_definitions(metric, libraries)]

@@ -68,7 +68,8 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardedData:
-    """The leader's view of a sharded job's data: every label, the columns, and the shards holding the rows."""
+    """The leader's view of a sharded job's data: every label, the columns, and the shards holding the
+    rows."""
 
     y: np.ndarray
     feature_names: tuple[str, ...]
@@ -100,7 +101,8 @@ def load_sharded_data(
     addresses = cluster.worker_addresses()
     hosts = list(cluster.layout.hosts)
     loaded = {host: client.submit(_load_shard, config, dict(input_data_config), workers=[addresses[host]],
-                                  allow_other_workers=False, pure=False, key=f"shard-{host}") for host in hosts}
+                                  allow_other_workers=False, pure=False, key=f"shard-{host}")
+              for host in hosts}
     summaries = {host: _named(host, client.submit(_summary, future, workers=[addresses[host]],
                                                   allow_other_workers=False, pure=False).result)
                  for host, future in loaded.items()}
@@ -109,14 +111,15 @@ def load_sharded_data(
         raise UserError(f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)}).")
     for host in hosts:
         if summaries[host] is None:
-            logger.warning("Host %s received no files of channel %r (more hosts than files?); its worker takes "
-                           "part in training with no rows of its own.", host, TRAIN_CHANNEL)
+            logger.warning("Host %s received no files of channel %r (more hosts than files?); "
+                           "its worker takes part in training with no rows of its own.", host, TRAIN_CHANNEL)
     first = summaries[present[0]]
     for host in present[1:]:
         other = summaries[host]
         if (other["target"], other["features"]) != (first["target"], first["features"]):
             raise UserError(
-                f"The shards have different columns: host {present[0]} has {[first['target'], *first['features']]}, "
+                "The shards have different columns: "
+                f"host {present[0]} has {[first['target'], *first['features']]}, "
                 f"host {host} has {[other['target'], *other['features']]}."
             )
     categories = merged_categories([summaries[host]["categories"] for host in present], first["features"])
@@ -129,7 +132,8 @@ def load_sharded_data(
                 _settled(host, future)
             except UserError as exc:  # a column of numbers here that holds text on another host
                 lacking = [name for name in categories if name not in summaries[host]["categories"]]
-                text_hosts = [other for other in present if set(lacking) & set(summaries[other]["categories"])]
+                text_hosts = [other for other in present
+                              if set(lacking) & set(summaries[other]["categories"])]
                 raise UserError(f"{exc} It holds text on host {', '.join(text_hosts)}.") from exc
         rows = int(summaries[host]["rows"])
         shards.append(Shard(host, addresses[host], rows, offset, future))
@@ -178,8 +182,8 @@ class ShardedUnitRunner:
             plan.append(f"{', '.join(local)} (no distributed Python path) trains on the largest shard, "
                         f"{largest.host}'s {largest.rows} rows")
         if plan:
-            logger.info("Sharded training on %d hosts, one unit at a time: %s.", len(self.cluster.layout.hosts),
-                        "; ".join(plan))
+            logger.info("Sharded training on %d hosts, one unit at a time: %s.",
+                        len(self.cluster.layout.hosts), "; ".join(plan))
 
     def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
         parts = self._parts(work.fold)
@@ -196,8 +200,8 @@ class ShardedUnitRunner:
             largest = self._largest()
             index = self.shards.index(largest)
             blob = self._watch(work, lambda: self.client.submit(
-                _fit_on_host, work.unit.library, self.context.params, dict(work.overrides), parts[index]["split"],
-                self.data.feature_names, self.data.categorical_indices, stop,
+                _fit_on_host, work.unit.library, self.context.params, dict(work.overrides),
+                parts[index]["split"], self.data.feature_names, self.data.categorical_indices, stop,
                 workers=[largest.address], allow_other_workers=False, pure=False).result())
             model = _model_from_bytes(work.unit.library, blob, self.context.n_threads)
             where = largest.host
@@ -260,11 +264,13 @@ class ShardedUnitRunner:
             feature_names=self.data.feature_names,
             categorical_features=self.data.categorical_indices,
             score_valid=lambda prediction: sign * self.metric.score(valid_y, prediction),
-            workers=tuple(shard.address for part, shard in zip(parts, self.shards) if part["train"] > 0),
+            workers=tuple(shard.address
+                          for part, shard in zip(parts, self.shards, strict=True) if part["train"] > 0),
         )
 
     def _predict_valid(self, work: UnitWork, model: Model, parts: list[dict[str, Any]]) -> np.ndarray:
-        """The model's prediction of the fold's held-out rows, made on the hosts holding them, in row order."""
+        """The model's prediction of the fold's held-out rows, made on the hosts holding them, in row
+        order."""
         spec = load_spec(work.unit.library)
         with TemporaryDirectory() as tmp:
             path = Path(tmp) / f"model{spec.file_suffix}"
@@ -272,7 +278,7 @@ class ShardedUnitRunner:
             blob = path.read_bytes()
         futures = [self.client.submit(_predict_on_host, work.unit.library, blob, part["X_valid"],
                                       workers=[shard.address], allow_other_workers=False, pure=False)
-                   for part, shard in zip(parts, self.shards) if part["valid"] > 0]
+                   for part, shard in zip(parts, self.shards, strict=True) if part["valid"] > 0]
         predictions = self._watch(work, lambda: self.client.gather(futures))
         order = np.argsort(np.argsort(work.fold.valid_rows))  # sorted position of each of the fold's rows
         return np.concatenate(predictions, axis=0)[order]
@@ -369,8 +375,8 @@ def _fit_on_host(
     spec = load_spec(library)
     threads = training_threads(int(split["X"].shape[0]), available_cpus())
     model = spec.create(params, overrides, threads).fit(
-        split["X"], split["y"], X_valid=split["X_valid"], y_valid=split["y_valid"], feature_names=feature_names,
-        should_stop=should_stop, categorical_features=categorical_features,
+        split["X"], split["y"], X_valid=split["X_valid"], y_valid=split["y_valid"],
+        feature_names=feature_names, should_stop=should_stop, categorical_features=categorical_features,
     )
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / f"model{spec.file_suffix}"

@@ -36,7 +36,8 @@ class StopRequest:
             self.reason = reason
 
     def install_signal_handler(self, signum: int = signal.SIGTERM) -> None:
-        """Turn ``signum`` (SIGTERM: StopTrainingJob, spot interruption, AMT early stopping) into a request."""
+        """Turn ``signum`` (SIGTERM: StopTrainingJob, spot interruption, AMT early stopping) into a
+        request."""
 
         def handle(received: int, frame: FrameType | None) -> None:
             name = signal.Signals(received).name
@@ -87,7 +88,9 @@ class TimeBudget:
 class UnitGuard:
     """The ``should_stop`` handed to one unit's fit: a stop request, or the unit's deadline passing."""
 
-    def __init__(self, stop: StopRequest, deadline: float | None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, stop: StopRequest, deadline: float | None, clock: Callable[[], float] = time.monotonic
+    ):
         self.stop = stop
         self.deadline = deadline
         self.clock = clock

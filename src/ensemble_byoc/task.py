@@ -33,7 +33,8 @@ class Task:
         return self.problem_type != REGRESSION
 
     def to_dict(self) -> dict[str, Any]:
-        return {"problem_type": self.problem_type, "eval_metric": self.eval_metric, "classes": list(self.classes)}
+        return {"problem_type": self.problem_type, "eval_metric": self.eval_metric,
+                "classes": list(self.classes)}
 
 
 def _json_value(value: Any) -> Any:
@@ -45,7 +46,9 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def resolve_task(labels: np.ndarray, problem_type: str | None, eval_metric: str | None) -> tuple[Task, np.ndarray]:
+def resolve_task(
+    labels: np.ndarray, problem_type: str | None, eval_metric: str | None
+) -> tuple[Task, np.ndarray]:
     """Decide the problem type (given, or inferred and logged) and encode the label.
 
     Returns the task and the label as the libraries need it: float64 values for regression, class
@@ -63,7 +66,8 @@ def resolve_task(labels: np.ndarray, problem_type: str | None, eval_metric: str 
             problem_type, reason = BINARY, "the label has exactly 2 distinct values"
         elif (numeric == numeric.round()).all() and distinct <= MAX_INFERRED_CLASSES:
             problem_type = MULTICLASS
-            reason = f"the label holds {distinct} distinct integers (at most {MAX_INFERRED_CLASSES} are classes)"
+            reason = (f"the label holds {distinct} distinct integers "
+                      f"(at most {MAX_INFERRED_CLASSES} are classes)")
         else:
             problem_type, reason = REGRESSION, "the label holds numbers that are not a few integer classes"
         logger.info("problem_type inferred as %s: %s. Set the hyperparameter problem_type to choose.",
@@ -77,7 +81,9 @@ def resolve_task(labels: np.ndarray, problem_type: str | None, eval_metric: str 
     if problem_type == REGRESSION:
         if not is_numeric:
             row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-            raise UserError(f"problem_type 'regression' needs a numeric label, but row {row + 1} holds {labels[row]!r}.")
+            raise UserError(
+                f"problem_type 'regression' needs a numeric label, but row {row + 1} holds {labels[row]!r}."
+            )
         values = numeric.to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             row = int(np.flatnonzero(~np.isfinite(values))[0])

@@ -96,13 +96,15 @@ class UnitContext:
 
 
 class UnitRunner(Protocol):
-    """Runs the units of a job: here one after another, or on a cluster's workers (``ensemble_byoc.cluster``)."""
+    """Runs the units of a job: here one after another, or on a cluster's workers
+    (``ensemble_byoc.cluster``)."""
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
         """Announce every unit the job will ask for, in order (a cluster starts them all at once)."""
 
     def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
-        """The outcome of one submitted unit; ``deadline`` is the clock value a unit started now should end by."""
+        """The outcome of one submitted unit; ``deadline`` is the clock value a unit started now should
+        end by."""
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
         """Units that finished but were not asked for yet (kept as checkpoints when a job fails)."""
@@ -145,7 +147,9 @@ class TrainingResult:
     units: list[UnitResult]
 
 
-def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset:
+def load_training_data(
+    paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any]
+) -> Dataset:
     """The ``train`` channel, joined by the ``validation`` channel's rows when that channel has data.
 
     With k-fold cross-validation every row is held out once, so validation rows join the pool rather
@@ -177,7 +181,8 @@ def load_training_data(paths: SageMakerPaths, config: TrainConfig, input_data_co
     if validation.feature_names != train.feature_names or validation.target_name != train.target_name:
         raise UserError(
             f"Channels 'train' and 'validation' have different columns: "
-            f"{[train.target_name, *train.feature_names]} vs {[validation.target_name, *validation.feature_names]}."
+            f"{[train.target_name, *train.feature_names]} vs "
+            f"{[validation.target_name, *validation.feature_names]}."
         )
     logger.info("Validation channel: %d rows join the %d training rows for cross-validation.",
                 validation.n_rows, train.n_rows)
@@ -209,7 +214,8 @@ def run_training(
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
     raw = loader(paths, config, input_data_config)
-    logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names), raw.target_name)
+    logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
+                raw.target_name)
     task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
     data = replace(raw, y=labels)
     metric = get_metric(task.problem_type, task.eval_metric)
@@ -227,9 +233,11 @@ def run_training(
     results: list[UnitResult] = []
     logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.", total,
                 ", ".join(member.name for member in members),
-                config.k_fold, n_threads, f", time_limit {config.time_limit:g} s" if config.time_limit else "")
+                config.k_fold, n_threads,
+                f", time_limit {config.time_limit:g} s" if config.time_limit else "")
     if store:
-        logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.", store.units_dir)
+        logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.",
+                    store.units_dir)
     runner = (runner_factory or LocalUnitRunner)(UnitContext(data, params, n_threads, task, stop))
     work = {(fold.index, member.name): UnitWork(TrainingUnit(member.library, fold.index, member.name), fold,
                                                 member.overrides)
@@ -250,7 +258,8 @@ def run_training(
                     raise _stopped(stop, results, total, store)
                 result = resumed.get(key)
                 if result is not None:
-                    logger.info("unit %d of %d: %s fold %d: resumed from checkpoint (best_iteration=%d %s=%.6f)",
+                    logger.info("unit %d of %d: %s fold %d: "
+                                "resumed from checkpoint (best_iteration=%d %s=%.6f)",
                                 len(results) + 1, total, member.name, fold.index, result.best_iteration,
                                 metric.name, result.score)
                 else:
@@ -283,7 +292,8 @@ def run_training(
 
     folds_trained = len(results) // len(members)
     scored = {library: prediction[covered] for library, prediction in oof.items()}
-    library_scores = {library: metric.score(data.y[covered], prediction) for library, prediction in scored.items()}
+    library_scores = {library: metric.score(data.y[covered], prediction)
+                      for library, prediction in scored.items()}
     oof_ensemble = blend(scored, blended.weights)
     cv_score = blended.score
     served = {lib: weight for lib, weight in blended.weights.items() if weight > 0}
@@ -313,7 +323,8 @@ def run_training(
     write_insight(
         paths.output_data_dir,
         task=task,
-        board=leaderboard(library_scores, results, blended.weights, cv_score, metric.name, metric.greater_is_better),
+        board=leaderboard(library_scores, results, blended.weights, cv_score, metric.name,
+                          metric.greater_is_better),
         importance=feature_importance(results, data.feature_names, blended.weights),
         weights=blended.weights,
         y=data.y[covered],
@@ -369,7 +380,8 @@ def _refit_full(
                                   UnitGuard(stop, None))
         if stop.requested:
             raise _stopped(stop, results, total, store)
-        logger.info("refit_full: %s on all %d rows with %d rounds (the folds' mean best iteration) in %.2f s.",
+        logger.info("refit_full: %s on all %d rows with %d rounds "
+                    "(the folds' mean best iteration) in %.2f s.",
                     member.name, data.n_rows, rounds, time.perf_counter() - started)
         models[member.name] = [model]
     logger.info("refit_full: one model per member is served; the reported CV score is the fold models' "
@@ -380,7 +392,8 @@ def _refit_full(
 def _report_fits(budget: TimeBudget) -> bool:
     if budget.left() - budget.reserve >= REPORT_SECONDS:
         return True
-    logger.warning("report.html skipped: %.1f s left of time_limit; the JSON reports are written.", budget.left())
+    logger.warning("report.html skipped: %.1f s left of time_limit; the JSON reports are written.",
+                   budget.left())
     return False
 
 
@@ -411,7 +424,9 @@ def _kept(store: CheckpointStore | None) -> str:
     )
 
 
-def _keep_finished(store: CheckpointStore, runner: UnitRunner, fingerprints: Mapping[tuple[int, str], str]) -> None:
+def _keep_finished(
+    store: CheckpointStore, runner: UnitRunner, fingerprints: Mapping[tuple[int, str], str]
+) -> None:
     """Checkpoint the units a cluster finished ahead of the fold being reported, before the job fails."""
     for work, outcome in runner.finished():
         if not outcome.hit_deadline:
@@ -441,7 +456,8 @@ def _blend_and_report(
     """
     seen = {library: prediction[covered] for library, prediction in oof.items()}
     target = y[covered]
-    blended = fit_blend(config.blend, seen, target, get_metric(task.problem_type, task.eval_metric), seed=config.seed)
+    blended = fit_blend(config.blend, seen, target, get_metric(task.problem_type, task.eval_metric),
+                        seed=config.seed)
     ensemble_prediction = blend(seen, blended.weights)
     for name in metrics_for(task.problem_type):
         metric = get_metric(task.problem_type, name)

@@ -95,7 +95,8 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
     tree = OptMl(base)
     for sub in ("input/config", "input/data", "model", "output"):
         (tree.base / sub).mkdir(parents=True)
-    tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv",
+    tree.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File",
+                                                         "ContentType": "text/csv",
                                                          "S3DistributionType": distribution}})
     tree.hyperparameters(hyperparameters)
     if len(y):
@@ -106,8 +107,8 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
 
 
 def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray,
-                hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120, checkpoints: bool = False,
-                distribution: str = "FullyReplicated", worker_ttl: int = 60,
+                hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120,
+                checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
                 shards: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
 
@@ -134,7 +135,8 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
         command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
-        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**ports), cpus[hosts.index(name) % len(cpus)])
+        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**ports),
+                    cpus[hosts.index(name) % len(cpus)])
         host.start()
         started[name] = host
     return started
@@ -160,7 +162,8 @@ def predictions(tree: OptMl, X: np.ndarray) -> np.ndarray:
     return np.asarray(ensemble.predict(X))
 
 
-@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
+@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]],
+                         ids=["2-hosts", "3-hosts"])
 def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host_model(
     network: list[str], opt_ml: OptMl, tmp_path: Path, names: list[str]
 ) -> None:
@@ -189,7 +192,8 @@ def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host
         response = server.post(csv_body(X[:25]))
     assert response.status == 200, response.body
     served = np.array([float(v) for v in response.body.decode().split()])
-    np.testing.assert_allclose(served, predictions(opt_ml, X[:25]), rtol=1e-6)  # merged fold trees: float32 sums
+    # merged fold trees: float32 sums
+    np.testing.assert_allclose(served, predictions(opt_ml, X[:25]), rtol=1e-6)
 
 
 def test_a_host_killed_mid_job_fails_it_naming_the_host_and_a_rerun_resumes_its_finished_units(
@@ -238,7 +242,9 @@ def test_a_host_that_freezes_mid_job_is_dropped_after_the_worker_ttl_and_the_job
     assert leader.tree.model_files() == []
 
 
-def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(network: list[str], tmp_path: Path) -> None:
+def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_exits(
+    network: list[str], tmp_path: Path
+) -> None:
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "1500", "eta": "0.01", "max_depth": "6",
             "early_stopping_rounds": "0"}
@@ -260,19 +266,25 @@ def test_sigterm_to_every_host_stops_a_multi_host_job_promptly_and_every_host_ex
 
 def test_a_host_that_never_joins_fails_the_job_naming_it(network: list[str], tmp_path: Path) -> None:
     X, y = make_regression()
-    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"], join_timeout=5)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-1"],
+                        join_timeout=5)
     try:
         assert hosts["algo-1"].wait(timeout=120) == 1, hosts["algo-1"].log()
     finally:
         stop_all(hosts)
     reason = hosts["algo-1"].tree.failure_file.read_text()
-    assert reason.startswith("PlatformError: Host(s) algo-2 did not join the Dask cluster on algo-1 within 5 s"), reason
+    assert reason.startswith(
+        "PlatformError: Host(s) algo-2 did not join the Dask cluster on algo-1 within 5 s"
+    ), reason
     assert hosts["algo-1"].tree.model_files() == []
 
 
-def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host(network: list[str], tmp_path: Path) -> None:
+def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host(
+    network: list[str], tmp_path: Path
+) -> None:
     X, y = make_regression()
-    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-2"], join_timeout=5)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, start=["algo-2"],
+                        join_timeout=5)
     try:
         assert hosts["algo-2"].wait(timeout=120) == 1, hosts["algo-2"].log()
     finally:
@@ -304,11 +316,12 @@ def needs_own_addresses(network: list[str]) -> None:
 def shard_rows(X: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, list[list[Any]]]:
     """Uneven shards, as S3 keys of different sizes give: host i gets a share proportional to i + 1."""
     bounds = np.cumsum([0, *range(1, len(names) + 1)]) * len(y) // sum(range(1, len(names) + 1))
-    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist())]
+    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
     return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
-@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]], ids=["2-hosts", "3-hosts"])
+@pytest.mark.parametrize("names", [["algo-1", "algo-2"], ["algo-1", "algo-2", "algo-3"]],
+                         ids=["2-hosts", "3-hosts"])
 def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_serves_them(
     network: list[str], tmp_path: Path, names: list[str]
 ) -> None:
@@ -368,7 +381,8 @@ def test_a_sharded_job_rerun_resumes_the_units_kept_and_retrains_the_rest_to_the
         stop_all(hosts)
     log = hosts["algo-1"].log()
     assert log.count("resumed from checkpoint") == 3, log  # the CatBoost units
-    assert len(re.findall(r"unit \d+ of 9: (xgboost|lightgbm) fold \d: .* on all hosts$", log, flags=re.M)) == 6
+    assert len(re.findall(r"unit \d+ of 9: (xgboost|lightgbm) fold \d: .* on all hosts$", log,
+                          flags=re.M)) == 6
     np.testing.assert_array_equal(predictions(hosts["algo-1"].tree, X), first)
 
 
@@ -411,7 +425,9 @@ def test_a_sharded_classifier_with_text_labels_and_a_text_feature_shares_levels_
     np.testing.assert_allclose([a["probability"] for a in answers], np.maximum(p_yes, 1 - p_yes), atol=1e-6)
 
 
-def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(network: list[str], tmp_path: Path) -> None:
+def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
+    network: list[str], tmp_path: Path
+) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=400)
     names = ["algo-1", "algo-2", "algo-3"]
@@ -429,7 +445,9 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(ne
     assert len(metric_lines(log, "validation-rmse")) == 3
 
 
-def test_a_host_killed_mid_way_through_a_sharded_job_fails_it_naming_the_host(network: list[str], tmp_path: Path) -> None:
+def test_a_host_killed_mid_way_through_a_sharded_job_fails_it_naming_the_host(
+    network: list[str], tmp_path: Path
+) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
@@ -449,13 +467,16 @@ def test_a_host_killed_mid_way_through_a_sharded_job_fails_it_naming_the_host(ne
     assert leader.tree.model_files() == []
 
 
-def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(network: list[str], tmp_path: Path) -> None:
+def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(
+    network: list[str], tmp_path: Path
+) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
             "early_stopping_rounds": "0", "models": "xgboost,lightgbm"}
     names = ["algo-1", "algo-2"]
-    hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=True, shards=shard_rows(X, y, names))
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=True,
+                        shards=shard_rows(X, y, names))
     leader, worker = hosts["algo-1"], hosts["algo-2"]
     try:
         wait_for(leader, "Sharded training on 2 hosts")
@@ -486,7 +507,8 @@ def test_a_sharded_job_under_time_limit_cuts_its_units_short_on_every_host_and_s
     finally:
         stop_all(hosts)
     log = hosts["algo-1"].log()
-    units = re.findall(r"unit \d+ of 6: (\w+) fold \d: .*\(cut short by time_limit\) on (.+)$", log, flags=re.M)
+    units = re.findall(r"unit \d+ of 6: (\w+) fold \d: .*\(cut short by time_limit\) on (.+)$", log,
+                       flags=re.M)
     assert ("xgboost", "all hosts") in units and ("catboost", "algo-2") in units, log
     assert "time_limit 30 s: the job took" in log
     assert hosts["algo-1"].tree.model_files()
@@ -526,7 +548,8 @@ def test_a_bad_shard_fails_the_job_naming_its_host(
     ("channels", "hyperparameters", "message"),
     [
         ({"train": "ShardedByS3Key", "validation": "FullyReplicated"}, {},
-         "UserError: Channels 'train' (ShardedByS3Key), 'validation' (FullyReplicated) mix S3DistributionType"),
+         "UserError: Channels 'train' (ShardedByS3Key), 'validation' (FullyReplicated) "
+         "mix S3DistributionType"),
         ({"train": "ShardedByS3Key"}, {"refit_full": "true"},
          "UserError: refit_full is not available with ShardedByS3Key channels"),
     ],
@@ -539,7 +562,8 @@ def test_a_sharded_job_that_cannot_be_run_as_asked_fails_at_once_saying_why(
     tree = make_tree(tmp_path / "algo-1" / "opt_ml", X, y, {**FAST_HYPERPARAMETERS, **hyperparameters})
     tree.write_config("resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]})
     tree.write_config("inputdataconfig.json", {name: {"TrainingInputMode": "File", "ContentType": "text/csv",
-                                                      "S3DistributionType": kind} for name, kind in channels.items()})
+                                                      "S3DistributionType": kind}
+                                               for name, kind in channels.items()})
     done = subprocess.run([sys.executable, str(TRAIN_SCRIPT), "train"], env=tree.env(
         ENSEMBLE_BYOC_TEST_HOST_ADDRESSES=json.dumps(ADDRESSES)), capture_output=True, text=True, timeout=120,
         check=False)

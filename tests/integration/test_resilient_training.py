@@ -37,7 +37,9 @@ def wait_for_log(process: subprocess.Popen[bytes], log: Path, pattern: str, dead
         if re.search(pattern, log.read_text(errors="replace")):
             return
         if process.poll() is not None:
-            raise AssertionError(f"train exited with {process.returncode} before {pattern!r}:\n{log.read_text()}")
+            raise AssertionError(
+                f"train exited with {process.returncode} before {pattern!r}:\n{log.read_text()}"
+            )
         time.sleep(0.05)
     raise AssertionError(f"{pattern!r} not logged within {deadline_s} s:\n{log.read_text()}")
 
@@ -62,7 +64,9 @@ def test_sigterm_mid_unit_exits_promptly_with_a_failure_reason_and_no_model(opt_
     assert "SIGTERM received" in log.read_text()
 
 
-def test_job_stopped_by_sigterm_resumes_from_checkpoints_to_the_same_model(opt_ml: OptMl, tmp_path: Path) -> None:
+def test_job_stopped_by_sigterm_resumes_from_checkpoints_to_the_same_model(
+    opt_ml: OptMl, tmp_path: Path
+) -> None:
     X, y = make_regression(n_rows=1000)
     opt_ml.add_training_csv(X, y)
     opt_ml.hyperparameters(SLOW_HYPERPARAMETERS)
@@ -76,8 +80,9 @@ def test_job_stopped_by_sigterm_resumes_from_checkpoints_to_the_same_model(opt_m
         pytest.fail("the job finished before SIGTERM reached it; make SLOW_HYPERPARAMETERS slower")
     assert code == 1
     reason = opt_ml.failure_file.read_text().splitlines()[0]
-    assert re.fullmatch(r"TrainingStopped: Training stopped by SIGTERM after [1-8] of 9 units; finished units "
-                        r"are checkpointed in .*/checkpoints/units; rerun with the same checkpoints to resume\.",
+    assert re.fullmatch(r"TrainingStopped: Training stopped by SIGTERM after [1-8] of 9 units; "
+                        r"finished units are checkpointed in .*/checkpoints/units; "
+                        r"rerun with the same checkpoints to resume\.",
                         reason)
     assert opt_ml.model_files() == []
     finished = sorted(p.name for p in (checkpoints / "units").iterdir())
@@ -128,11 +133,13 @@ def test_tight_time_limit_finishes_inside_it_with_a_valid_model_of_fewer_folds(o
                             "time_limit": "5"})
     done = run_train(opt_ml)
     assert done.returncode == 0, done.stderr
-    assert re.search(r"time_limit 5 s: the job took [0-9.]+ s", done.stderr)  # reported, not a timed assertion
+    # reported, not a timed assertion
+    assert re.search(r"time_limit 5 s: the job took [0-9.]+ s", done.stderr)
     assert "cut short by time_limit" in done.stderr
     manifest = json.loads((opt_ml.model_dir / "manifest.json").read_text())
     assert 1 <= manifest["cv"]["folds_trained"] <= 5
-    assert all(len(entry["folds"]) == manifest["cv"]["folds_trained"] for entry in manifest["libraries"].values())
+    assert all(len(entry["folds"]) == manifest["cv"]["folds_trained"]
+               for entry in manifest["libraries"].values())
     served = predictions(opt_ml.model_dir, X[:20])
     assert np.isfinite(served).all()
     if manifest["cv"]["folds_trained"] < 5:
@@ -141,7 +148,8 @@ def test_tight_time_limit_finishes_inside_it_with_a_valid_model_of_fewer_folds(o
 
 def test_pipe_mode_channel_is_refused_at_once_instead_of_hanging(opt_ml: OptMl) -> None:
     os.mkfifo(opt_ml.base / "input" / "data" / "train_0")
-    opt_ml.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "Pipe", "ContentType": "text/csv"}})
+    opt_ml.write_config("inputdataconfig.json",
+                        {"train": {"TrainingInputMode": "Pipe", "ContentType": "text/csv"}})
     done = run_train(opt_ml)
     assert done.returncode == 1
     assert opt_ml.failure_file.read_text().startswith(

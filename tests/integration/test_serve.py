@@ -91,7 +91,9 @@ def test_served_csv_predictions_equal_the_in_process_ensemble(server: Server, tt
     assert_served(csv_values(response), tt.ensemble.predict(tt.X[:25]))
 
 
-def test_csv_with_charset_crlf_no_final_newline_and_empty_fields_is_read(server: Server, tt: TrainedTree) -> None:
+def test_csv_with_charset_crlf_no_final_newline_and_empty_fields_is_read(
+    server: Server, tt: TrainedTree
+) -> None:
     rows = tt.X[:3].copy()
     rows[1, 2] = np.nan
     text = csv_body(rows).decode().replace("nan", "").replace("\n", "\r\n").rstrip("\r\n")
@@ -120,7 +122,7 @@ def names(tt: TrainedTree) -> tuple[str, ...]:
 def test_every_json_shape_gets_the_ensemble_prediction(server: Server, tt: TrainedTree, shape: str,
                                                        content_type: str) -> None:
     rows = tt.X[:4]
-    records = [dict(reversed(list(zip(names(tt), map(float, row))))) for row in rows]
+    records = [dict(reversed(list(zip(names(tt), map(float, row), strict=True)))) for row in rows]
     documents = {
         "instances-rows": {"instances": rows.tolist()},
         "instances-records-reversed": {"instances": records},
@@ -140,7 +142,8 @@ def test_every_json_shape_gets_the_ensemble_prediction(server: Server, tt: Train
 
 
 def test_a_json_features_object_is_one_row(server: Server, tt: TrainedTree) -> None:
-    response = server.post(json.dumps({"features": tt.X[0].tolist()}).encode(), content_type="application/json")
+    response = server.post(json.dumps({"features": tt.X[0].tolist()}).encode(),
+                           content_type="application/json")
     assert response.status == 200
     assert_served(csv_values(response), tt.ensemble.predict(tt.X[:1]))
 
@@ -157,7 +160,9 @@ def test_npy_matrices_rows_and_structured_arrays_are_read(server: Server, tt: Tr
         assert_served(csv_values(response), tt.ensemble.predict(expected.astype(np.float64)))
 
 
-def test_parquet_columns_are_matched_to_features_by_name_in_any_order(server: Server, tt: TrainedTree) -> None:
+def test_parquet_columns_are_matched_to_features_by_name_in_any_order(
+    server: Server, tt: TrainedTree
+) -> None:
     rows = tt.X[:6]
     table = pa.table({name: rows[:, i] for i, name in reversed(list(enumerate(names(tt))))})
     buffer = io.BytesIO()
@@ -170,8 +175,10 @@ def test_parquet_columns_are_matched_to_features_by_name_in_any_order(server: Se
 @pytest.mark.parametrize("content_type", ["text/csv", "application/json"])
 def test_a_gzip_compressed_body_is_read(server: Server, tt: TrainedTree, content_type: str) -> None:
     rows = tt.X[:8]
-    plain = csv_body(rows) if content_type == "text/csv" else json.dumps({"instances": rows.tolist()}).encode()
-    response = server.post(gzip.compress(plain), content_type=content_type, headers={"Content-Encoding": "gzip"})
+    plain = (csv_body(rows) if content_type == "text/csv"
+             else json.dumps({"instances": rows.tolist()}).encode())
+    response = server.post(gzip.compress(plain), content_type=content_type,
+                           headers={"Content-Encoding": "gzip"})
     assert response.status == 200, response.body
     assert_served(csv_values(response), tt.ensemble.predict(rows))
 
@@ -200,8 +207,9 @@ def test_unknown_headers_are_ignored(server: Server, tt: TrainedTree) -> None:
         ("application/json; charset=utf-8", "application/json"),
     ],
 )
-def test_the_answer_has_exactly_the_negotiated_content_type(server: Server, tt: TrainedTree, accept: str | None,
-                                                            content_type: str) -> None:
+def test_the_answer_has_exactly_the_negotiated_content_type(
+    server: Server, tt: TrainedTree, accept: str | None, content_type: str
+) -> None:
     response = server.post(csv_body(tt.X[:3]), accept=accept)
     assert response.status == 200
     assert response.headers["Content-Type"] == content_type
@@ -215,7 +223,9 @@ def test_the_answer_has_exactly_the_negotiated_content_type(server: Server, tt: 
         assert_served([json.loads(line)["score"] for line in response.body.decode().splitlines()], expected)
 
 
-def test_custom_attributes_add_each_library_next_to_the_blend_and_are_echoed(server: Server, tt: TrainedTree) -> None:
+def test_custom_attributes_add_each_library_next_to_the_blend_and_are_echoed(
+    server: Server, tt: TrainedTree
+) -> None:
     rows = tt.X[:4]
     members = tt.ensemble.predict_members(rows)
     response = server.post(csv_body(rows), accept="application/json",
@@ -231,7 +241,8 @@ def test_custom_attributes_add_each_library_next_to_the_blend_and_are_echoed(ser
     last = libraries[-1]
     csv_answer = server.post(csv_body(rows), headers={CUSTOM_ATTRIBUTES: f"models={last}"})
     assert [len(line.split(",")) for line in csv_answer.body.decode().splitlines()] == [2] * 4
-    assert_served([float(line.split(",")[1]) for line in csv_answer.body.decode().splitlines()], members[last])
+    assert_served([float(line.split(",")[1]) for line in csv_answer.body.decode().splitlines()],
+                  members[last])
 
 
 def test_custom_attributes_are_echoed_on_errors_too(server: Server) -> None:
@@ -254,10 +265,11 @@ def _parquet_strings() -> bytes:
 
 
 BAD_REQUESTS = [
-    pytest.param(b"1,2,3", "text/xml", None, {}, 415, "UnsupportedMediaTypeError", f"send one of {REQUEST_TYPES}",
-                 id="unsupported-content-type"),
+    pytest.param(b"1,2,3", "text/xml", None, {}, 415, "UnsupportedMediaTypeError",
+                 f"send one of {REQUEST_TYPES}", id="unsupported-content-type"),
     pytest.param(b"1,2,3", "application/x-www-form-urlencoded", None, {}, 415, "UnsupportedMediaTypeError",
-                 "'application/x-www-form-urlencoded' is not supported", id="form-content-type-curl-sends-by-default"),
+                 "'application/x-www-form-urlencoded' is not supported",
+                 id="form-content-type-curl-sends-by-default"),
     pytest.param(b"1,2,3", "text/csv; charset=latin-1", None, {}, 415, "UnsupportedMediaTypeError", "charset",
                  id="unsupported-charset"),
     pytest.param(b"1,2,3,4,5", "text/csv", None, {"Content-Encoding": "br"}, 415, "UnsupportedMediaTypeError",
@@ -270,9 +282,11 @@ BAD_REQUESTS = [
                  id="label-included"),
     pytest.param(b"1,2,x,4,5", "text/csv", None, {}, 400, "UserError", "Row 1, column 3: 'x' is not a number",
                  id="non-numeric-value"),
-    pytest.param(b"1,2,3,4,5\n1,2\n", "text/csv", None, {}, 400, "UserError", "Row 2 has 2 values", id="ragged-rows"),
+    pytest.param(b"1,2,3,4,5\n1,2\n", "text/csv", None, {}, 400, "UserError", "Row 2 has 2 values",
+                 id="ragged-rows"),
     pytest.param(b"", "text/csv", None, {}, 400, "UserError", "The request body is empty", id="empty-body"),
-    pytest.param(b"{not json", "application/json", None, {}, 400, "UserError", "not valid JSON", id="malformed-json"),
+    pytest.param(b"{not json", "application/json", None, {}, 400, "UserError", "not valid JSON",
+                 id="malformed-json"),
     pytest.param(b"[" * 50_000, "application/json", None, {}, 400, "UserError", "nested too deeply",
                  id="json-nested-too-deeply"),
     pytest.param(b'{"rows": []}', "application/json", None, {}, 400, "UserError", '"instances"',
@@ -286,12 +300,12 @@ BAD_REQUESTS = [
     pytest.param(b"\xff\xfe1,2", "text/csv", None, {}, 400, "UserError", "not UTF-8", id="not-utf8"),
     pytest.param(_npy_object(), "application/x-npy", None, {}, 400, "UserError", "holds Python objects",
                  id="npy-object-dtype-never-unpickled"),
-    pytest.param(b"not an array", "application/x-npy", None, {}, 400, "UserError", "not a readable .npy array",
-                 id="npy-garbage"),
+    pytest.param(b"not an array", "application/x-npy", None, {}, 400, "UserError",
+                 "not a readable .npy array", id="npy-garbage"),
     pytest.param(_parquet_strings(), "application/x-parquet", None, {}, 400, "UserError",
                  "these are not: f0 (string)", id="parquet-non-numeric"),
-    pytest.param(b"PAR1 garbage", "application/x-parquet", None, {}, 400, "UserError", "not a readable Parquet file",
-                 id="parquet-garbage"),
+    pytest.param(b"PAR1 garbage", "application/x-parquet", None, {}, 400, "UserError",
+                 "not a readable Parquet file", id="parquet-garbage"),
     pytest.param(gzip.compress(b"1,2,3,4,5\n" * 50)[:-9], "text/csv", None, {"Content-Encoding": "gzip"}, 400,
                  "UserError", "gzip body is cut short", id="truncated-gzip"),
     pytest.param(b"1,2,3,4,5 not gzip", "text/csv", None, {"Content-Encoding": "gzip"}, 400, "UserError",
@@ -301,10 +315,11 @@ BAD_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize(("body", "content_type", "accept", "headers", "status", "error", "message"), BAD_REQUESTS)
+@pytest.mark.parametrize(("body", "content_type", "accept", "headers", "status", "error", "message"),
+                         BAD_REQUESTS)
 def test_bad_request_gets_a_4xx_json_error_naming_the_problem_and_the_server_stays_healthy(
-    server: Server, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str], status: int,
-    error: str, message: str
+    server: Server, body: bytes, content_type: str | None, accept: str | None, headers: dict[str, str],
+    status: int, error: str, message: str
 ) -> None:
     response = server.post(body, content_type=content_type, accept=accept, headers=headers)
     assert response.status == status
@@ -321,7 +336,8 @@ def test_a_gzip_bomb_gets_413_without_inflating_it(server: Server) -> None:
     assert len(bomb) < 200_000
     response = server.post(bomb, headers={"Content-Encoding": "gzip"})
     assert response.status == 413
-    assert response.json() == {"error": "PayloadTooLargeError", "message": "The gzip body inflates to more than the "
+    assert response.json() == {"error": "PayloadTooLargeError",
+                               "message": "The gzip body inflates to more than the "
                                "6 MiB payload limit; split it into smaller requests."}
     assert server.get("/ping").status == 200
 
@@ -360,7 +376,8 @@ def test_ping_answers_200_with_the_model_loaded(server: Server) -> None:
 def test_execution_parameters_describe_batch_transform(server: Server) -> None:
     response = server.get("/execution-parameters")
     assert response.status == 200
-    assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+    assert response.json() == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD",
+                               "MaxPayloadInMB": 6}
 
 
 def test_the_model_is_loaded_once_before_the_workers_fork_and_each_worker_runs_one_thread(

@@ -89,7 +89,9 @@ def test_an_empty_mini_batch_gets_an_empty_answer(batch_server: Server) -> None:
     assert response.body == b""
 
 
-def test_execution_parameters_report_one_transform_per_cpu_and_the_payload_limit(batch_server: Server) -> None:
+def test_execution_parameters_report_one_transform_per_cpu_and_the_payload_limit(
+    batch_server: Server
+) -> None:
     response = batch_server.get("/execution-parameters")
     assert response.json() == {"MaxConcurrentTransforms": available_cpus(), "BatchStrategy": "MULTI_RECORD",
                                "MaxPayloadInMB": 1}
@@ -112,7 +114,8 @@ def post_chunked(server: Server, body: bytes, chunk: int = 64 * 1024) -> HttpRes
     host, port = server.url.removeprefix("http://").split(":")
     head = (b"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/csv\r\n"
             b"Transfer-Encoding: chunked\r\n\r\n")
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk]) for i in range(0, len(body), chunk))
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + chunk]), body[i:i + chunk])
+                      for i in range(0, len(body), chunk))
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(head + chunks + b"0\r\n\r\n")
         answer = b"".join(iter(lambda: sock.recv(65536), b""))
@@ -121,7 +124,9 @@ def post_chunked(server: Server, body: bytes, chunk: int = 64 * 1024) -> HttpRes
     return HttpResponse(int(status_line.split()[1]), {}, payload)
 
 
-def test_a_chunked_body_is_read_and_one_over_the_limit_gets_413(batch_server: Server, tt: TrainedTree) -> None:
+def test_a_chunked_body_is_read_and_one_over_the_limit_gets_413(
+    batch_server: Server, tt: TrainedTree
+) -> None:
     small = post_chunked(batch_server, csv_body(tt.X[:40]), chunk=100)
     assert small.status == 200
     assert_served([json.loads(line)["score"] for line in small.body.decode().splitlines()],  # default Accept

@@ -25,7 +25,7 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[OptMl, Ensembl
     colour = rng.integers(0, 3, size=300)
     x = rng.normal(size=(300, 2)).round(3)
     label = ((colour == 2) ^ (x[:, 0] > 0.5)).astype(int)
-    rows = [[int(y), LEVELS[c], float(a), float(b)] for y, c, (a, b) in zip(label, colour, x)]
+    rows = [[int(y), LEVELS[c], float(a), float(b)] for y, c, (a, b) in zip(label, colour, x, strict=True)]
     tree = OptMl(tmp_path_factory.mktemp("classifier") / "opt_ml")
     write_csv(tree.channel("train") / "data.csv", rows)
     result = run_training(SageMakerPaths(tree.base), TrainConfig.from_hyperparameters(FAST_HYPERPARAMETERS),
@@ -61,7 +61,8 @@ def test_a_classifier_answers_the_predicted_label_and_its_probability(server: Se
 
 def test_custom_attributes_choose_the_classification_outputs(server: Server, classifier) -> None:
     _, ensemble, rows = classifier
-    records = [{name: value for name, value in zip(ensemble.feature_names, row)} for row in rows[:3]]
+    records = [{name: value for name, value in zip(ensemble.feature_names, row, strict=True)}
+               for row in rows[:3]]
     response = server.post(json.dumps({"instances": records}).encode(), content_type="application/json",
                            accept="application/jsonlines",
                            headers={"X-Amzn-SageMaker-Custom-Attributes": "outputs=probabilities,labels"})
@@ -69,7 +70,8 @@ def test_custom_attributes_choose_the_classification_outputs(server: Server, cla
     answers = [json.loads(line) for line in response.body.decode().splitlines()]
     p1 = expected(ensemble, rows[:3])
     assert [a["labels"] for a in answers] == [[0, 1]] * 3
-    np.testing.assert_allclose([a["probabilities"] for a in answers], np.column_stack([1 - p1, p1]), atol=1e-6)
+    np.testing.assert_allclose([a["probabilities"] for a in answers], np.column_stack([1 - p1, p1]),
+                               atol=1e-6)
 
 
 def test_an_unseen_or_missing_category_is_a_missing_value_not_an_error(server: Server) -> None:

@@ -51,7 +51,8 @@ def test_binary_model_answers_the_predicted_label_and_its_probability_by_default
     response = server.post(body)
     assert response.status == 200, response.body
     lines = list(csv.reader(io.StringIO(response.body.decode())))
-    codes = np.array([[["blue", "green", "red"].index(c), x] for c, x in rows.itertuples(index=False)], dtype=float)
+    codes = np.array([[["blue", "green", "red"].index(c), x] for c, x in rows.itertuples(index=False)],
+                     dtype=float)
     p_yes = result.ensemble.predict(codes)
     expected = [("yes" if p > 0.5 else "no", p if p > 0.5 else 1 - p) for p in p_yes]
     assert [line[0] for line in lines] == [label for label, _ in expected]

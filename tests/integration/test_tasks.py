@@ -14,7 +14,9 @@ from ensemble_byoc.artifacts import load_bundle
 from ensemble_byoc.metrics import metric_definitions_for
 
 
-def classification_frame(n: int = 240, classes: tuple[str, ...] = ("no", "yes"), seed: int = 3) -> pd.DataFrame:
+def classification_frame(
+    n: int = 240, classes: tuple[str, ...] = ("no", "yes"), seed: int = 3
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4)).round(4)
     score = X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.5, size=n)
@@ -105,7 +107,8 @@ def test_text_features_with_missing_values_train_as_native_categories(opt_ml: Op
 CLASSIFICATION_FAILURES = [
     pytest.param({"problem_type": "regression"}, "data.csv, line 2: column 'label' holds",
                  id="regression-with-text-label"),
-    pytest.param({"eval_metric": "rmse"}, "Hyperparameter 'eval_metric' == 'rmse' does not fit problem_type 'binary'",
+    pytest.param({"eval_metric": "rmse"},
+                 "Hyperparameter 'eval_metric' == 'rmse' does not fit problem_type 'binary'",
                  id="metric-of-another-problem-type"),
     pytest.param({"problem_type": "binary", "k_fold": "3"}, None, id="binary-is-fine"),
     pytest.param({"problem_type": "multiclass", "k_fold": "3"}, None, id="two-classes-may-be-multiclass"),
@@ -115,7 +118,9 @@ CLASSIFICATION_FAILURES = [
 
 
 @pytest.mark.parametrize(("hyperparameters", "reason"), CLASSIFICATION_FAILURES)
-def test_classification_settings_that_do_not_fit_fail_with_a_reason(opt_ml: OptMl, hyperparameters, reason) -> None:
+def test_classification_settings_that_do_not_fit_fail_with_a_reason(
+    opt_ml: OptMl, hyperparameters, reason
+) -> None:
     opt_ml.channel("train").mkdir(parents=True)
     classification_frame().to_csv(opt_ml.channel("train") / "data.csv", index=False)
     opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "target": "label", **hyperparameters})

@@ -86,7 +86,8 @@ def test_log_says_unit_i_of_n_with_library_fold_iteration_score_and_seconds(opt_
     assert done.returncode == 0
     unit_lines = [line for line in done.stderr.splitlines() if re.search(r"unit \d+ of 9:", line)]
     assert len(unit_lines) == 9
-    assert re.search(r"unit 1 of 9: catboost fold 0: best_iteration=\d+ rmse=[0-9.]+ seconds=[0-9.]+", unit_lines[0])
+    assert re.search(r"unit 1 of 9: catboost fold 0: best_iteration=\d+ rmse=[0-9.]+ seconds=[0-9.]+",
+                     unit_lines[0])
     assert "Reporting training SUCCESS" in done.stderr
     assert "\r" not in done.stderr
 
@@ -107,10 +108,11 @@ def test_rerun_with_the_same_seed_gives_the_same_model(opt_ml: OptMl, tmp_path) 
 def test_header_csv_with_target_and_validation_channel_train_on_both(opt_ml: OptMl) -> None:
     X, y = make_regression(n_rows=150)
     header = ["a", "b", "price", "c", "d", "e"]
-    rows = [[*x[:2], label, *x[2:]] for x, label in zip(X.tolist(), y.tolist())]
+    rows = [[*x[:2], label, *x[2:]] for x, label in zip(X.tolist(), y.tolist(), strict=True)]
     write_csv(opt_ml.channel("train") / "part-0.csv", rows[:100], header)
     write_csv(opt_ml.channel("validation") / "nested" / "part-1.csv", rows[100:], header)
-    opt_ml.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File", "ContentType": "text/csv"},
+    opt_ml.write_config("inputdataconfig.json", {"train": {"TrainingInputMode": "File",
+                                                           "ContentType": "text/csv"},
                                                  "validation": {"TrainingInputMode": "File"}})
     opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "target": "price"})
     done = run_train(opt_ml)
@@ -139,8 +141,10 @@ def test_real_sagemaker_config_files_are_accepted(opt_ml: OptMl) -> None:
     opt_ml.add_training_csv(X[150:], y[150:], channel="validation")
     amt = json.loads((SHARED_CONFIGS / "amt-hyperparameters.json").read_text())
     opt_ml.hyperparameters({**amt, "num_round": "30", "k_fold": "3"})
-    opt_ml.write_config("inputdataconfig.json", json.loads((SHARED_CONFIGS / "service-inputdataconfig.json").read_text()))
-    opt_ml.write_config("resourceconfig.json", json.loads((SHARED_CONFIGS / "sdk3-local-resourceconfig.json").read_text()))
+    opt_ml.write_config("inputdataconfig.json",
+                        json.loads((SHARED_CONFIGS / "service-inputdataconfig.json").read_text()))
+    opt_ml.write_config("resourceconfig.json",
+                        json.loads((SHARED_CONFIGS / "sdk3-local-resourceconfig.json").read_text()))
     done = run_train(opt_ml)
     assert done.returncode == 0, done.stderr
     assert metric_lines(done.stdout, "validation-rmse")
@@ -148,38 +152,50 @@ def test_real_sagemaker_config_files_are_accepted(opt_ml: OptMl) -> None:
 
 FAILURES = [
     pytest.param(lambda t: None, "Channel 'train' is missing", id="no-train-channel"),
-    pytest.param(lambda t: t.channel("train").mkdir(parents=True), "Channel 'train' is empty", id="empty-train-channel"),
-    pytest.param(lambda t: (t.add_training_csv(*make_regression()), t.hyperparameters({"k_fold": "5", "max_dpeth": "3"})),
-                 "Unknown hyperparameter 'max_dpeth' (did you mean 'max_depth'?)", id="unknown-hyperparameter"),
+    pytest.param(lambda t: t.channel("train").mkdir(parents=True), "Channel 'train' is empty",
+                 id="empty-train-channel"),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression()),
+                            t.hyperparameters({"k_fold": "5", "max_dpeth": "3"})),
+                 "Unknown hyperparameter 'max_dpeth' (did you mean 'max_depth'?)",
+                 id="unknown-hyperparameter"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()), t.hyperparameters({"eta": "fast"})),
                  "Hyperparameter 'eta': could not parse 'fast' as a number", id="unparseable-hyperparameter"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()), t.hyperparameters({"k_fold": "1"})),
                  "Hyperparameter 'k_fold' == 1, must be >= 2", id="out-of-range-hyperparameter"),
-    pytest.param(lambda t: (t.add_training_csv(*make_regression(n_rows=4)), t.hyperparameters({"k_fold": "5"})),
+    pytest.param(lambda t: (t.add_training_csv(*make_regression(n_rows=4)),
+                            t.hyperparameters({"k_fold": "5"})),
                  "The data has 4 rows, fewer than k_fold == 5", id="fewer-rows-than-folds"),
     pytest.param(lambda t: write_csv(t.channel("train") / "bad.csv", [["1.0", "2.0"], ["3.0", "abc"]]),
                  "bad.csv, line 2: column 'f0' holds 'abc', which is not a number", id="non-numeric-cell"),
-    pytest.param(lambda t: write_csv(t.channel("train") / "nan.csv", [["", "2.0"], ["3.0", "1.0"], ["1", "1"]]),
+    pytest.param(lambda t: write_csv(t.channel("train") / "nan.csv",
+                                     [["", "2.0"], ["3.0", "1.0"], ["1", "1"]]),
                  "nan.csv, line 1: the label 'label' is missing", id="missing-label"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
                             t.hyperparameters({**FAST_HYPERPARAMETERS, "catboost__no_such_param": "1"})),
-                 "catboost rejected its parameters (catboost__no_such_param=1)", id="library-rejects-override"),
+                 "catboost rejected its parameters (catboost__no_such_param=1)",
+                 id="library-rejects-override"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
-                            t.write_config("inputdataconfig.json", {"train": {"ContentType": "application/x-recordio"}})),
-                 "ContentType 'application/x-recordio' is not supported; accepted:", id="unsupported-content-type"),
+                            t.write_config("inputdataconfig.json",
+                                           {"train": {"ContentType": "application/x-recordio"}})),
+                 "ContentType 'application/x-recordio' is not supported; accepted:",
+                 id="unsupported-content-type"),
     pytest.param(lambda t: (write_csv(t.channel("train") / "h.csv", [[1, 2], [3, 4], [5, 6]], ["a", "b"]),
                             t.hyperparameters({"target": "price"})),
-                 "Hyperparameter 'target' == 'price' names no column of channel 'train'; its columns are [a, b]",
+                 "Hyperparameter 'target' == 'price' names no column of channel 'train'; "
+                 "its columns are [a, b]",
                  id="target-names-no-column"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
-                            t.add_training_csv(make_regression()[0][:, :3], make_regression()[1], channel="validation")),
-                 "Channels 'train' and 'validation' have different columns", id="train-validation-columns-differ"),
+                            t.add_training_csv(make_regression()[0][:, :3], make_regression()[1],
+                                               channel="validation")),
+                 "Channels 'train' and 'validation' have different columns",
+                 id="train-validation-columns-differ"),
     pytest.param(lambda t: write_csv(t.channel("train") / "inf.csv", [["1", "2"], ["inf", "1"], ["1", "1"]]),
                  "inf.csv, line 2: the label 'label' is inf", id="infinite-label"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()), t.hyperparameters({"time_limit": "0"})),
                  "Hyperparameter 'time_limit' == 0, must be > 0", id="time-limit-not-positive"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
-                            t.hyperparameters({**FAST_HYPERPARAMETERS, "lightgbm__objective": "no_such_objective"})),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS,
+                                               "lightgbm__objective": "no_such_objective"})),
                  "lightgbm rejected its parameters (lightgbm__objective='no_such_objective')",
                  id="lightgbm-rejects-override"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
@@ -187,7 +203,8 @@ FAILURES = [
                  "xgboost does not know the parameter(s) xgboost__maxbin", id="xgboost-unknown-parameter"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
                             t.hyperparameters({**FAST_HYPERPARAMETERS, "lightgbm__num_leafs": "8"})),
-                 "lightgbm does not know the parameter(s) lightgbm__num_leafs", id="lightgbm-unknown-parameter"),
+                 "lightgbm does not know the parameter(s) lightgbm__num_leafs",
+                 id="lightgbm-unknown-parameter"),
     pytest.param(lambda t: (t.add_training_csv(*make_regression()),
                             t.hyperparameters({**FAST_HYPERPARAMETERS, "catboost__depht": "4"})),
                  "catboost rejected its parameters (catboost__depht=4)", id="catboost-unknown-parameter"),
@@ -195,7 +212,9 @@ FAILURES = [
 
 
 @pytest.mark.parametrize(("break_tree", "reason"), FAILURES)
-def test_failed_job_exits_nonzero_names_the_problem_and_leaves_no_model(opt_ml: OptMl, break_tree, reason: str) -> None:
+def test_failed_job_exits_nonzero_names_the_problem_and_leaves_no_model(
+    opt_ml: OptMl, break_tree, reason: str
+) -> None:
     break_tree(opt_ml)
     done = run_train(opt_ml)
     assert done.returncode == 1

@@ -1,4 +1,5 @@
-"""The model directory: save_bundle / load_bundle round trip, the manifest, replacement, and every way it breaks.
+"""The model directory: save_bundle / load_bundle round trip, the manifest, replacement, and every way it
+breaks.
 
 One good bundle is trained and saved once per module; each broken-directory case breaks its own copy.
 """
@@ -93,7 +94,8 @@ def test_a_loaded_bundle_keeps_feature_names_weights_and_fold_counts(bundle: Bun
     loaded, manifest = load_bundle(bundle.model_dir, n_threads=1)
     assert loaded.feature_names == FEATURES
     assert dict(loaded.weights) == _weights(LIBRARIES)
-    assert {library: len(models) for library, models in loaded.members.items()} == dict.fromkeys(LIBRARIES, K_FOLD)
+    assert ({library: len(models) for library, models in loaded.members.items()}
+            == dict.fromkeys(LIBRARIES, K_FOLD))
     assert manifest == bundle.manifest
 
 
@@ -130,7 +132,7 @@ def test_the_manifest_records_each_fold_file_checksum_best_iteration_and_library
     assert [fold["file"] for fold in entry["folds"]] == [
         f"{library}/fold-{i}{spec.file_suffix}" for i in range(K_FOLD)
     ]
-    for fold, model in zip(entry["folds"], bundle.ensemble.members[library]):
+    for fold, model in zip(entry["folds"], bundle.ensemble.members[library], strict=True):
         content = (bundle.model_dir / fold["file"]).read_bytes()
         assert fold["sha256"] == hashlib.sha256(content).hexdigest()
         assert fold["best_iteration"] == model.best_iteration_
@@ -310,12 +312,18 @@ def _garbage(content: bytes) -> bytes:
 
 
 BROKEN_CASES: list[Any] = [
-    pytest.param(_missing_manifest, r"has no manifest\.json; it is not a complete model", id="missing-manifest"),
+    pytest.param(
+        _missing_manifest, r"has no manifest\.json; it is not a complete model", id="missing-manifest"
+    ),
     pytest.param(_manifest_not_json, r"manifest\.json in .* is not readable JSON", id="manifest-not-json"),
     pytest.param(_manifest_not_utf8, r"manifest\.json in .* is not readable JSON", id="manifest-not-utf8"),
-    pytest.param(_manifest_not_an_object, r"manifest\.json in .* is not a JSON object", id="manifest-not-object"),
+    pytest.param(
+        _manifest_not_an_object, r"manifest\.json in .* is not a JSON object", id="manifest-not-object"
+    ),
     pytest.param(_schema_version(2), r"schema_version 2; this image reads schema_version 1", id="schema-2"),
-    pytest.param(_schema_version("1"), r"schema_version '1'; this image reads schema_version 1", id="schema-str"),
+    pytest.param(
+        _schema_version("1"), r"schema_version '1'; this image reads schema_version 1", id="schema-str"
+    ),
     pytest.param(_no_schema_version, r"schema_version None", id="schema-missing"),
     pytest.param(
         _delete_listed_file,
@@ -333,7 +341,9 @@ BROKEN_CASES: list[Any] = [
         _file_path(f"{LIBRARIES[0]}/../../x"), r"points outside the model directory", id="dotdot-inside-path"
     ),
     pytest.param(_file_path("/etc/passwd"), r"'/etc/passwd'.*points outside", id="absolute-path"),
-    pytest.param(_unknown_library, r"names library 'sklearn', which this image does not have", id="unknown-library"),
+    pytest.param(
+        _unknown_library, r"names library 'sklearn', which this image does not have", id="unknown-library"
+    ),
     pytest.param(
         _weights_name_a_library_without_models,
         rf"blends \[.*'{LIBRARIES[-1]}'.*\] but holds models of \[(?!.*'{LIBRARIES[-1]}')",
@@ -347,7 +357,9 @@ BROKEN_CASES: list[Any] = [
     pytest.param(_models_without_a_weight, r"blends .* but holds models of", id="models-without-weight"),
     pytest.param(_no_libraries, r"blends .* but holds models of \[\]", id="no-libraries"),
     pytest.param(_no_folds, rf"lists no fold models for '{LIBRARIES[-1]}'", id="no-folds"),
-    pytest.param(_no_feature_names, r"incomplete or malformed: KeyError: 'feature_names'", id="no-feature-names"),
+    pytest.param(
+        _no_feature_names, r"incomplete or malformed: KeyError: 'feature_names'", id="no-feature-names"
+    ),
     *[
         pytest.param(
             _unreadable(library, make),

@@ -1,4 +1,5 @@
-"""cluster.train_unit: what a Dask worker runs for one unit, called here in a plain thread as a worker would."""
+"""cluster.train_unit: what a Dask worker runs for one unit, called here in a plain thread as a worker
+would."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ PARAMS = BoosterParams(learning_rate=0.3, max_depth=3, num_round=20, early_stopp
 def small_data() -> Dataset:
     rng = np.random.default_rng(3)
     X = rng.normal(size=(120, 3))
-    return Dataset(X=X, y=X[:, 0] + rng.normal(scale=0.1, size=120), feature_names=("a", "b", "c"), target_name="y")
+    return Dataset(X=X, y=X[:, 0] + rng.normal(scale=0.1, size=120), feature_names=("a", "b", "c"),
+                   target_name="y")
 
 
 def in_a_new_thread(function: object, *args: object) -> object:
@@ -41,7 +43,8 @@ def in_a_new_thread(function: object, *args: object) -> object:
     return outcome[0]
 
 
-def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another_thread_imported_lightgbm() -> None:
+def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another_thread_imported_lightgbm(
+) -> None:
     import lightgbm  # noqa: F401 - imported by this (main) thread first, as on the first host
 
     from ensemble_byoc.cluster import train_unit

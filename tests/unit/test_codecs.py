@@ -67,7 +67,9 @@ def test_parse_media_type_lowercases_the_type_and_its_parameters(
         ("Application/JSON; Charset=UTF-8", decode_json),
     ],
 )
-def test_csv_and_json_content_types_are_decoded_with_any_case_and_parameters(content_type: str, decoder: object) -> None:
+def test_csv_and_json_content_types_are_decoded_with_any_case_and_parameters(
+    content_type: str, decoder: object
+) -> None:
     assert decoder_for(content_type) is decoder
 
 
@@ -93,10 +95,11 @@ def test_an_unknown_or_missing_content_type_is_415_listing_the_accepted_types(
            "application/x-parquet" in message
 
 
-@pytest.mark.parametrize("content_type", ["text/csv; charset=latin-1", "application/json; charset=ISO-8859-1"])
+@pytest.mark.parametrize("content_type",
+                         ["text/csv; charset=latin-1", "application/json; charset=ISO-8859-1"])
 def test_a_charset_other_than_utf8_is_415(content_type: str) -> None:
-    with pytest.raises(UnsupportedMediaTypeError, match=r"charset '(latin-1|iso-8859-1)' is not supported; send UTF-8"
-                       ) as info:
+    with pytest.raises(UnsupportedMediaTypeError,
+                       match=r"charset '(latin-1|iso-8859-1)' is not supported; send UTF-8") as info:
         decoder_for(content_type)
     assert info.value.status_code == 415
 
@@ -126,14 +129,17 @@ def test_a_missing_empty_or_wildcard_accept_gives_the_default(accept: str | None
         ("text/csv;q=oops, application/json", CSV, JSON),
     ],
 )
-def test_accept_picks_the_supported_entry_of_highest_quality(accept: str, default: str, expected: str) -> None:
+def test_accept_picks_the_supported_entry_of_highest_quality(
+    accept: str, default: str, expected: str
+) -> None:
     assert negotiate_accept(accept, default) == expected
 
 
-@pytest.mark.parametrize("accept", ["text/html", "image/*", "application/xml, text/plain;q=0.5", "text/csv;q=0"])
+@pytest.mark.parametrize("accept",
+                         ["text/html", "image/*", "application/xml, text/plain;q=0.5", "text/csv;q=0"])
 def test_an_accept_naming_no_supported_type_is_406(accept: str) -> None:
-    with pytest.raises(NotAcceptableError, match=r"names no supported type; ask for one of text/csv, application/json, "
-                                                 r"application/jsonlines") as info:
+    with pytest.raises(NotAcceptableError, match=r"names no supported type; ask for one of text/csv, "
+                                                 r"application/json, application/jsonlines") as info:
         negotiate_accept(accept, CSV)
     assert info.value.status_code == 406
 
@@ -143,7 +149,8 @@ def test_an_accept_naming_no_supported_type_is_406(accept: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"1,2,3\n4.5,-6,7e-3\n", b"1,2,3\n4.5,-6,7e-3", b"1,2,3\r\n4.5,-6,7e-3\r\n", b"1, 2 ,3\n\n4.5,-6,7e-3\n\n"],
+    [b"1,2,3\n4.5,-6,7e-3\n", b"1,2,3\n4.5,-6,7e-3", b"1,2,3\r\n4.5,-6,7e-3\r\n",
+     b"1, 2 ,3\n\n4.5,-6,7e-3\n\n"],
     ids=["trailing-newline", "no-trailing-newline", "crlf", "blank-lines-and-spaces"],
 )
 def test_csv_rows_become_a_float_matrix(body: bytes) -> None:
@@ -326,7 +333,8 @@ def test_rows_of_the_wrong_width_name_expected_and_got() -> None:
 
 
 def test_rows_one_value_too_wide_hint_at_the_label() -> None:
-    with pytest.raises(UserError, match=r"Expected 3 features per row, got 4\. Rows must not include the label\."):
+    with pytest.raises(UserError,
+                       match=r"Expected 3 features per row, got 4\. Rows must not include the label\."):
         feature_matrix(InputBatch(values=np.zeros((2, 4))), FEATURES)
 
 
@@ -348,7 +356,8 @@ def test_a_record_missing_value_stays_missing_in_model_order() -> None:
 
 
 def test_a_record_with_unknown_features_names_them_and_the_model_features() -> None:
-    batch = InputBatch(records=[{"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 1.0, "b": 2.0, "c": 3.0, "z": 0.0, "y": 0.0}])
+    batch = InputBatch(records=[{"a": 1.0, "b": 2.0, "c": 3.0},
+                                {"a": 1.0, "b": 2.0, "c": 3.0, "z": 0.0, "y": 0.0}])
     with pytest.raises(UserError, match=r"Record 2: unknown features \['y', 'z'\]; the model's features are "
                                         r"\['a', 'b', 'c'\]"):
         feature_matrix(batch, FEATURES)
@@ -367,7 +376,8 @@ def test_decoded_json_records_reach_the_model_in_its_feature_order() -> None:
 
 # -- output_fn --------------------------------------------------------------------------------------------
 
-PREDICTIONS = np.array([0.1, 1.0 / 3.0, -2.5e-300, 123456789.12345679, 1e300, -0.0, 7.0, np.nextafter(1.0, 2.0)])
+PREDICTIONS = np.array([0.1, 1.0 / 3.0, -2.5e-300, 123456789.12345679, 1e300, -0.0, 7.0,
+                        np.nextafter(1.0, 2.0)])
 
 
 def test_csv_output_is_one_line_per_prediction_at_full_precision() -> None:
@@ -377,7 +387,7 @@ def test_csv_output_is_one_line_per_prediction_at_full_precision() -> None:
     assert text.endswith("\n")
     lines = text.splitlines()
     assert len(lines) == len(PREDICTIONS)
-    for line, value in zip(lines, PREDICTIONS):
+    for line, value in zip(lines, PREDICTIONS, strict=True):
         assert float(line) == value
 
 

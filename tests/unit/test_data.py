@@ -42,7 +42,7 @@ def write_text(path: Path, text: str) -> Path:
 
 def test_headerless_csv_takes_the_label_from_the_first_column(tmp_path: Path) -> None:
     X, y = make_regression(n_rows=20, n_features=4)
-    write_csv(tmp_path / "train.csv", [[label, *row] for row, label in zip(X, y)])
+    write_csv(tmp_path / "train.csv", [[label, *row] for row, label in zip(X, y, strict=True)])
     data = load(tmp_path)
     np.testing.assert_array_equal(data.y, y)
     np.testing.assert_array_equal(data.X, X)
@@ -363,7 +363,8 @@ def test_parts_read_apart_share_one_set_of_levels_and_keep_each_rows_category() 
     levels = merged_categories([first.categories, second.categories], first.feature_names)
     assert levels == {"colour": ("blue", "green", "red")}
     recoded = [recode_categories(part, levels) for part in (first, second)]
-    decoded = [[levels["colour"][int(c)] if np.isfinite(c) else None for c in part.X[:, 0]] for part in recoded]
+    decoded = [[levels["colour"][int(c)] if np.isfinite(c) else None for c in part.X[:, 0]]
+               for part in recoded]
     assert decoded == [["red", "blue", None], ["green", "red"]]
     joined = concat_datasets(first, second)
     np.testing.assert_array_equal(joined.X, np.vstack([recoded[0].X, recoded[1].X]))
@@ -373,12 +374,15 @@ def test_a_part_where_a_text_column_is_empty_keeps_it_missing_under_the_shared_l
     text = categorical_part(["red", "blue"], [1.0, 2.0])
     empty = Dataset(X=np.array([[np.nan, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"),
                     target_name="price")
-    recoded = recode_categories(empty, merged_categories([text.categories, empty.categories], text.feature_names))
+    recoded = recode_categories(empty, merged_categories([text.categories, empty.categories],
+                                                         text.feature_names))
     assert np.isnan(recoded.X[0, 0]) and recoded.categories == {"colour": ("blue", "red")}
 
 
 def test_a_column_of_text_in_one_part_and_numbers_in_another_is_refused_naming_it() -> None:
     text = categorical_part(["red", "blue"], [1.0, 2.0])
-    numbers = Dataset(X=np.array([[7.0, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"), target_name="price")
-    with pytest.raises(UserError, match="Feature 'colour' holds text in one part of the data and numbers in another"):
+    numbers = Dataset(X=np.array([[7.0, 3.0]]), y=np.zeros(1), feature_names=("colour", "size"),
+                      target_name="price")
+    with pytest.raises(UserError,
+                       match="Feature 'colour' holds text in one part of the data and numbers in another"):
         concat_datasets(text, numbers)

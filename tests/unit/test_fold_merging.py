@@ -43,7 +43,8 @@ def fit_folds(library: str, overrides: dict[str, object] | None = None, k: int =
     for held_out in slices:
         train = np.setdiff1d(np.arange(len(y)), held_out)
         model = spec.create(PARAMS, overrides or {}, 1)
-        models.append(model.fit(X[train], y[train], X_valid=X[held_out], y_valid=y[held_out], feature_names=FEATURES))
+        models.append(model.fit(X[train], y[train], X_valid=X[held_out], y_valid=y[held_out],
+                                feature_names=FEATURES))
     return models
 
 
@@ -133,9 +134,11 @@ def test_a_served_model_makes_one_library_call_per_library_and_predicts_the_fold
 ) -> None:
     save_bundle(tmp_path / "model", fold_ensemble, blend_method="mean", extra={})
     served = model_fn(tmp_path / "model")
-    assert {library: len(models) for library, models in served.members.items()} == {lib: 1 for lib in LIBRARIES}
+    assert ({library: len(models) for library, models in served.members.items()}
+            == {lib: 1 for lib in LIBRARIES})
     unmerged = model_fn(tmp_path / "model", merge=False)
-    assert {library: len(models) for library, models in unmerged.members.items()} == {lib: K for lib in LIBRARIES}
+    assert ({library: len(models) for library, models in unmerged.members.items()}
+            == {lib: K for lib in LIBRARIES})
     X = rows_to_compare()
     expected = fold_ensemble.predict(X)
     np.testing.assert_array_equal(unmerged.predict(X), expected)
@@ -161,8 +164,10 @@ def test_a_merger_that_fails_or_declines_leaves_the_folds(
         raise RuntimeError("boom")
 
     with caplog.at_level(logging.INFO, logger="ensemble_byoc.ensemble"):
-        result = merge_folds(fold_ensemble, {"catboost": failing, "lightgbm": lambda models: None, "xgboost": None},
+        result = merge_folds(fold_ensemble,
+                             {"catboost": failing, "lightgbm": lambda models: None, "xgboost": None},
                              probe_rows(len(FEATURES)))
-    assert {library: len(models) for library, models in result.members.items()} == {lib: K for lib in LIBRARIES}
+    assert ({library: len(models) for library, models in result.members.items()}
+            == {lib: K for lib in LIBRARIES})
     assert "catboost: merging 3 fold models failed" in caplog.text
     assert "lightgbm: these 3 fold models cannot be merged exactly" in caplog.text

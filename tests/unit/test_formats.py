@@ -43,7 +43,8 @@ def parquet(table: pa.Table, **options: object) -> bytes:
 
 @pytest.mark.parametrize(
     "body",
-    [b"[1, 2, 3]\n[4, 5, 6]\n", b'{"features": [1, 2, 3]}\n{"features": [4, 5, 6]}', b"[1, 2, 3]\r\n\r\n[4, 5, 6]"],
+    [b"[1, 2, 3]\n[4, 5, 6]\n", b'{"features": [1, 2, 3]}\n{"features": [4, 5, 6]}',
+     b"[1, 2, 3]\r\n\r\n[4, 5, 6]"],
     ids=["lists", "features-objects-no-trailing-newline", "crlf-and-blank-line"],
 )
 def test_json_lines_rows_become_a_float_matrix(body: bytes) -> None:
@@ -92,7 +93,9 @@ def test_sagemaker_instances_of_features_objects_are_rows() -> None:
     (decode_csv, b"1,2,3\n\n4,5,6\n \n"),
     (decode_jsonlines, b"[1, 2, 3]\n\n[4, 5, 6]\n \n"),
 ])
-def test_in_batch_transform_a_blank_line_is_a_gap_answered_by_an_empty_line(decode: object, body: bytes) -> None:
+def test_in_batch_transform_a_blank_line_is_a_gap_answered_by_an_empty_line(
+    decode: object, body: bytes
+) -> None:
     batch = decode(body, BATCH)  # type: ignore[operator]
     assert batch.n_rows == 2
     assert batch.gaps == (1, 3)
@@ -149,7 +152,8 @@ def test_a_structured_npy_array_is_matched_to_features_by_name() -> None:
         (npy(np.array([[1 + 2j]])), r"complex128 values"),
         (npy(np.zeros((2, 2, 2))), r"must hold a 1-D row or a 2-D matrix; got shape \(2, 2, 2\)"),
         (npy(np.float64(3.0)), r"got shape \(\)"),
-        (npy(np.zeros((2, 3)))[:-8], r"announces shape \(2, 3\) of <f8 \(48 bytes\), but the body holds 40 bytes"),
+        (npy(np.zeros((2, 3)))[:-8],
+         r"announces shape \(2, 3\) of <f8 \(48 bytes\), but the body holds 40 bytes"),
         (b"1,2,3\n", r"not a readable .npy array"),
         (b"\x93NUMPY\x01\x00\x10\x00{'descr': 'zz'", r"not a readable .npy array"),
     ],
@@ -172,7 +176,8 @@ def test_an_npy_header_announcing_a_huge_array_is_refused_before_any_allocation(
 
 
 def test_parquet_columns_are_matched_to_features_by_name_and_nulls_are_missing() -> None:
-    table = pa.table({"c": [3.0, 6.0], "a": pa.array([1, None], pa.int32()), "b": pa.array([2.0, 5.0], pa.float32())})
+    table = pa.table({"c": [3.0, 6.0], "a": pa.array([1, None], pa.int32()),
+                      "b": pa.array([2.0, 5.0], pa.float32())})
     batch = decode_parquet(parquet(table))
     matrix = feature_matrix(batch, FEATURES)
     np.testing.assert_array_equal(matrix[0], [1.0, 2.0, 3.0])
@@ -185,14 +190,15 @@ def test_a_parquet_written_by_pandas_with_an_index_ignores_the_index_column() ->
     frame = pd.DataFrame({"a": [1.0], "b": [2.0], "c": [3.0]}, index=pd.Index([7], name=None))
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=True)
-    np.testing.assert_array_equal(feature_matrix(decode_parquet(buffer.getvalue()), FEATURES), [[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(feature_matrix(decode_parquet(buffer.getvalue()), FEATURES),
+                                  [[1.0, 2.0, 3.0]])
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (parquet(pa.table({"a": [1.0], "b": ["x"], "c": [True]})), r"must be numbers; these are not: b \(string\), "
-                                                                    r"c \(bool\)"),
+        (parquet(pa.table({"a": [1.0], "b": ["x"], "c": [True]})),
+         r"must be numbers; these are not: b \(string\), c \(bool\)"),
         (b"PAR1 this is not parquet", r"not a readable Parquet file"),
         (parquet(pa.table({"a": [1.0]}))[:-20], r"not a readable Parquet file"),
     ],
@@ -213,8 +219,8 @@ def test_parquet_columns_that_are_not_model_features_are_named() -> None:
 def test_a_parquet_body_that_inflates_past_the_limit_is_413() -> None:
     body = parquet(pa.table({"a": np.zeros(300_000)}), compression="zstd")
     assert len(body) < MIB / 10
-    with pytest.raises(PayloadTooLargeError, match=r"300000 rows x 1 columns, 2\.3 MiB as numbers, over the 1 MiB "
-                                                    r"payload limit"):
+    with pytest.raises(PayloadTooLargeError, match=r"300000 rows x 1 columns, 2\.3 MiB as numbers, "
+                                                    r"over the 1 MiB payload limit"):
         decode_parquet(body, DecodeOptions(max_bytes=MIB))
 
 
@@ -273,12 +279,15 @@ LIBRARIES = ("catboost", "lightgbm", "xgboost")
         ("models=none", ()),
     ],
 )
-def test_custom_attributes_choose_which_libraries_answer_too(header: str | None, expected: tuple[str, ...]) -> None:
+def test_custom_attributes_choose_which_libraries_answer_too(
+    header: str | None, expected: tuple[str, ...]
+) -> None:
     assert requested_libraries(header, LIBRARIES) == expected
 
 
 def test_custom_attributes_naming_an_unknown_library_is_a_user_error() -> None:
-    with pytest.raises(UserError, match=r"asks for models \['rf'\]; this model has \['catboost', 'lightgbm', 'xgboost'\]"):
+    with pytest.raises(UserError, match=r"asks for models \['rf'\]; "
+                                        r"this model has \['catboost', 'lightgbm', 'xgboost'\]"):
         requested_libraries("models=rf", LIBRARIES)
 
 

@@ -27,7 +27,8 @@ def test_the_first_host_in_sorted_order_leads_whatever_order_resourceconfig_list
 def test_ports_and_test_addresses_come_from_the_environment() -> None:
     environ = {"ENSEMBLE_BYOC_SCHEDULER_PORT": "9000", "ENSEMBLE_BYOC_WORKER_PORT": "9001",
                "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({"algo-1": "127.0.0.2"})}
-    layout = HostLayout.from_resource_config({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}, environ)
+    layout = HostLayout.from_resource_config({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]},
+                                             environ)
     assert layout is not None and layout.is_leader
     assert (layout.scheduler_port, layout.worker_port) == (9000, 9001)
     assert layout.address_of("algo-1") == "127.0.0.2"
@@ -35,7 +36,8 @@ def test_ports_and_test_addresses_come_from_the_environment() -> None:
 
 
 @pytest.mark.parametrize(("config", "environ", "message"), [
-    ({"current_host": "algo-9", "hosts": ["algo-1", "algo-2"]}, {}, "current_host 'algo-9' is not one of its hosts"),
+    ({"current_host": "algo-9", "hosts": ["algo-1", "algo-2"]}, {},
+     "current_host 'algo-9' is not one of its hosts"),
     ({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}, {"ENSEMBLE_BYOC_WORKER_PORT": "x"},
      "ENSEMBLE_BYOC_WORKER_PORT == 'x' is not a whole number"),
     ({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}, {"ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": "[1]"},

@@ -1,4 +1,5 @@
-"""The model zoo: every adapter found by ``available_libraries()`` honours the same contract, plus k-fold splits.
+"""The model zoo: every adapter found by ``available_libraries()`` honours the same contract, plus k-fold
+splits.
 
 Each test is parametrized over ``available_libraries()``, so a new ``<library>_model.py`` is tested as soon as
 it exists (it only needs an entry in ``REJECTED_OVERRIDES``).
@@ -236,10 +237,10 @@ def test_the_same_seed_gives_the_same_folds_and_another_seed_other_folds() -> No
     first = make_folds(n_rows=50, k_fold=5, seed=42)
     again = make_folds(n_rows=50, k_fold=5, seed=42)
     other = make_folds(n_rows=50, k_fold=5, seed=43)
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a.valid_rows, b.valid_rows)
         np.testing.assert_array_equal(a.train_rows, b.train_rows)
-    assert any(not np.array_equal(a.valid_rows, c.valid_rows) for a, c in zip(first, other))
+    assert any(not np.array_equal(a.valid_rows, c.valid_rows) for a, c in zip(first, other, strict=True))
 
 
 def test_folds_are_shuffled_not_contiguous_blocks() -> None:

@@ -1,4 +1,5 @@
-"""The WSGI app without a server (Flask's test client): the routes' answers, and what a bug of ours looks like."""
+"""The WSGI app without a server (Flask's test client): the routes' answers, and what a bug of ours looks
+like."""
 
 from __future__ import annotations
 
@@ -47,12 +48,15 @@ def test_ping_and_invocations_answer_without_a_server() -> None:
     assert answer.data == b"2.0\n2.0\n"
 
 
-def test_a_bug_of_ours_is_a_500_without_details_and_its_traceback_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_bug_of_ours_is_a_500_without_details_and_its_traceback_is_logged(
+    caplog: pytest.LogCaptureFixture
+) -> None:
     client = app_with(BrokenModel()).test_client()
     with caplog.at_level(logging.ERROR, logger="ensemble_byoc"):
         answer = client.post("/invocations", data=b"1,2\n", content_type="text/csv")
     assert answer.status_code == 500
-    assert answer.get_json() == {"error": "InternalError", "message": "The server failed to answer this request."}
+    assert answer.get_json() == {"error": "InternalError",
+                                 "message": "The server failed to answer this request."}
     assert "predictor.cc" not in answer.get_data(as_text=True)
     assert "Unexpected error while answering POST /invocations" in caplog.text
     assert "RuntimeError: the library crashed" in caplog.text

@@ -75,6 +75,7 @@ def test_sigterm_becomes_a_stop_request_once_the_handler_is_installed() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-@pytest.mark.parametrize(("rows", "cpus", "threads"), [(442, 8, 1), (19_999, 2, 1), (20_000, 2, 2), (1_000_000, 8, 8)])
+@pytest.mark.parametrize(("rows", "cpus", "threads"),
+                         [(442, 8, 1), (19_999, 2, 1), (20_000, 2, 2), (1_000_000, 8, 8)])
 def test_small_data_trains_on_fewer_threads_than_cores(rows: int, cpus: int, threads: int) -> None:
     assert training_threads(rows, cpus) == threads

@@ -45,7 +45,8 @@ class Model(Protocol):
     """
 
     name: str
-    """The library, as in the registry (``xgboost``); a portfolio member's models keep their library's name."""
+    """The library, as in the registry (``xgboost``); a portfolio member's models keep their library's
+    name."""
     best_iteration_: int
 
     def fit(
@@ -130,10 +131,14 @@ def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) ->
     return AlgorithmError(f"{library} failed to train: {reason}")
 
 
-def unknown_parameters_error(library: str, unknown: set[str], overrides: Mapping[str, Any]) -> UserError | None:
+def unknown_parameters_error(
+    library: str, unknown: set[str], overrides: Mapping[str, Any]
+) -> UserError | None:
     """A ``UserError`` naming the ``<library>__<param>`` overrides the library said it does not know."""
     given = sorted(name for name in unknown if name in overrides)
     if not given:
         return None
     names = ", ".join(f"{library}__{name}" for name in given)
-    return UserError(f"{library} does not know the parameter(s) {names}; check the spelling against its documentation.")
+    return UserError(
+        f"{library} does not know the parameter(s) {names}; check the spelling against its documentation."
+    )

@@ -102,7 +102,8 @@ class CatBoostModel:
             X = _with_category_codes(X, self.cat_features_, self.booster_.feature_names_)
         if loss in _PROBABILISTIC_LOSSES:
             probabilities = np.asarray(
-                self.booster_.predict(X, prediction_type="Probability", thread_count=self.n_threads), dtype=np.float64
+                self.booster_.predict(X, prediction_type="Probability", thread_count=self.n_threads),
+                dtype=np.float64,
             )
             return probabilities[:, 1] if loss == "Logloss" else probabilities
         prediction = self.booster_.predict(X, prediction_type="RawFormulaVal", thread_count=self.n_threads)
@@ -116,7 +117,8 @@ class CatBoostModel:
     def feature_importance(self) -> np.ndarray:
         if self.booster_ is None:
             raise NotFittedError("CatBoostModel.feature_importance called before fit.")
-        return np.asarray(self.booster_.get_feature_importance(type="PredictionValuesChange"), dtype=np.float64)
+        return np.asarray(self.booster_.get_feature_importance(type="PredictionValuesChange"),
+                          dtype=np.float64)
 
     @classmethod
     def load(cls, path: Path, n_threads: int) -> CatBoostModel:
@@ -187,8 +189,8 @@ def merge_folds(models: Sequence[Model]) -> CatBoostModel | None:
     boosters = [m.booster_ for m in fitted]
     for booster in boosters:
         loss = str(booster.get_all_params().get("loss_function", "")).split(":")[0]
-        if (loss not in _IDENTITY_LOSSES or booster.get_cat_feature_indices() or booster.get_text_feature_indices()
-                or booster.get_embedding_feature_indices()):
+        if (loss not in _IDENTITY_LOSSES or booster.get_cat_feature_indices()
+                or booster.get_text_feature_indices() or booster.get_embedding_feature_indices()):
             return None
     merged = catboost.sum_models(boosters, weights=[1.0 / len(boosters)] * len(boosters))
     model = CatBoostModel(BoosterParams(0.0, 0, 0, 0, 0), {}, fitted[0].n_threads)

@@ -142,7 +142,9 @@ STAGES = 16
 """A sharded job's LightGBM unit scores this many evenly spaced round counts to pick its best one."""
 
 
-def fit_dask(model: LightGBMModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None) -> LightGBMModel:
+def fit_dask(
+    model: LightGBMModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None
+) -> LightGBMModel:
     """Train across the cluster with ``lightgbm.dask`` (data-parallel: each host's blocks stay on it).
 
     LightGBM evaluates a validation set on each host's own rows only, so early stopping inside the
@@ -195,7 +197,8 @@ def _free_port() -> int:
 
 
 def _best_rounds(text: str, trained: int, parts: DaskParts) -> int:
-    """The round count, of ``STAGES`` evenly spaced ones, whose prediction scores best on the held-out rows."""
+    """The round count, of ``STAGES`` evenly spaced ones, whose prediction scores best on the held-out
+    rows."""
     stages = tuple(sorted({int(r) for r in np.linspace(1, trained, num=min(trained, STAGES)).round()}))
     width = lgb.Booster(model_str=text).num_model_per_iteration()
     staged = parts.X_valid.map_blocks(_staged_predict, text, stages, dtype=np.float64,
@@ -231,7 +234,8 @@ class _StopWhenAsked:
     def __call__(self, env: Any) -> None:
         results = env.evaluation_result_list or []
         if results:
-            loss = -results[0][2] if results[0][3] else results[0][2]  # (data, metric, value, higher_is_better)
+            # results[0]: (data, metric, value, higher_is_better)
+            loss = -results[0][2] if results[0][3] else results[0][2]
             if loss < self.best_score:
                 self.best_score, self.best_iteration, self.best_results = loss, env.iteration, results
         if self.should_stop():
@@ -324,7 +328,7 @@ def _split_model_text(text: str) -> tuple[str, list[str], str]:
     if not starts or end <= starts[-1]:
         raise ValueError("no trees or no end-of-trees line")
     bounds = [*starts, end]
-    return text[: starts[0]], [text[a:b] for a, b in zip(bounds, bounds[1:])], text[end:]
+    return text[: starts[0]], [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)], text[end:]
 
 
 def _header_fields(header: str) -> dict[str, str]:

@@ -151,7 +151,9 @@ class XGBoostModel:
 
 
 
-def fit_dask(model: XGBoostModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None) -> XGBoostModel:
+def fit_dask(
+    model: XGBoostModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None
+) -> XGBoostModel:
     """Train across the cluster with ``xgboost.dask``: every host boosts on its own blocks, the hosts agree
     on each round's histograms and on the held-out metric (early stopping sees every held-out row)."""
     from xgboost import collective
@@ -340,7 +342,8 @@ def _merged_document(documents: list[dict[str, Any]]) -> dict[str, Any] | None:
             if any(tree["split_type"]) or tree["tree_param"].get("size_leaf_vector", "1") not in ("0", "1"):
                 return None
             leaves = [child == -1 for child in tree["left_children"]]
-            tree["split_conditions"] = [v / k if leaf else v for v, leaf in zip(tree["split_conditions"], leaves)]
+            tree["split_conditions"] = [v / k if leaf else v
+                                        for v, leaf in zip(tree["split_conditions"], leaves, strict=True)]
             tree["base_weights"] = [v / k for v in tree["base_weights"]]
             tree["id"] = len(trees)
             trees.append(tree)

@@ -29,7 +29,9 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
         version = np.lib.format.read_magic(stream)
         read_header = _HEADER_READERS.get(version)
         if read_header is None:
-            raise UserError(f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0.")
+            raise UserError(
+                f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0."
+            )
         shape, fortran_order, dtype = read_header(stream)
     except (ValueError, EOFError, SyntaxError, TypeError) as exc:
         raise UserError(f"The request body is not a readable .npy array: {_short(exc)}") from None
@@ -48,7 +50,9 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
         raise UserError(f"A .npy body must hold {kind}; got shape {shape}.")
     if dtype.names:
         columns = tuple(str(name) for name in dtype.names)
-        values = np.column_stack([array[name].astype(np.float64) for name in dtype.names]).reshape(-1, len(columns))
+        values = np.column_stack([array[name].astype(np.float64) for name in dtype.names]).reshape(
+            -1, len(columns)
+        )
         return InputBatch(values=values, columns=columns)
     values = array.astype(np.float64).reshape(1, -1) if array.ndim == 1 else array.astype(np.float64)
     return InputBatch(values=values)
@@ -78,16 +82,21 @@ def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Inp
         if max(as_numbers, inflated) > options.max_bytes:
             raise PayloadTooLargeError(
                 f"The Parquet body holds {metadata.num_rows} rows x {metadata.num_columns} columns, "
-                f"{max(as_numbers, inflated) / MIB:.1f} MiB as numbers, over the {options.max_bytes // MIB} MiB "
+                f"{max(as_numbers, inflated) / MIB:.1f} MiB as numbers, "
+                f"over the {options.max_bytes // MIB} MiB "
                 "payload limit; split it into smaller requests."
             )
         table = parquet.read(use_threads=False)  # one thread per worker, as for the libraries
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise UserError(f"The request body is not a readable Parquet file: {_short(exc)}") from None
-    names = [name for name in table.column_names if not (name.startswith("__index_level_") and name.endswith("__"))]
+    names = [name for name in table.column_names
+             if not (name.startswith("__index_level_") and name.endswith("__"))]
     if len(set(names)) != len(names):
-        raise UserError(f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}.")
-    wrong = [f"{name} ({table.schema.field(name).type})" for name in names if not _numeric(table.schema.field(name).type)]
+        raise UserError(
+            f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}."
+        )
+    wrong = [f"{name} ({table.schema.field(name).type})" for name in names
+             if not _numeric(table.schema.field(name).type)]
     if wrong:
         raise UserError(f"Parquet columns must be numbers; these are not: {', '.join(wrong)}.")
     values = np.empty((table.num_rows, len(names)), dtype=np.float64)
@@ -97,7 +106,8 @@ def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Inp
 
 
 def _numeric(data_type: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type) or pa.types.is_null(data_type))
+    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type)
+                or pa.types.is_null(data_type))
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

@@ -57,9 +57,11 @@ def classification_fields(
     best = np.argmax(np.nan_to_num(probabilities, nan=-1.0), axis=1)
     labels = list(classes)
     columns: dict[str, list[Any]] = {
-        "predicted_label": [labels[i] if ok else None for i, ok in zip(best, present)],
-        "probability": [float(row[i]) if ok else None for row, i, ok in zip(probabilities, best, present)],
-        "probabilities": [row.tolist() if ok else None for row, ok in zip(probabilities, present)],
+        "predicted_label": [labels[i] if ok else None for i, ok in zip(best, present, strict=True)],
+        "probability": [float(row[i]) if ok else None
+                        for row, i, ok in zip(probabilities, best, present, strict=True)],
+        "probabilities": [row.tolist() if ok else None
+                          for row, ok in zip(probabilities, present, strict=True)],
         "labels": [labels if ok else None for ok in present],
     }
     return tuple((name, columns[name]) for name in outputs or DEFAULT_OUTPUTS)

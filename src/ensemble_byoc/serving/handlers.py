@@ -37,9 +37,12 @@ def model_fn(model_dir: Path, *, merge: bool = True) -> Ensemble:
     return merge_folds(ensemble, mergers, probe_rows(ensemble.n_features))
 
 
-def decode_options(model: Ensemble, *, keep_blank_lines: bool = False, max_bytes: int = DecodeOptions.max_bytes) -> DecodeOptions:
+def decode_options(
+    model: Ensemble, *, keep_blank_lines: bool = False, max_bytes: int = DecodeOptions.max_bytes
+) -> DecodeOptions:
     """How requests for ``model`` are decoded: its categorical features may arrive as text."""
-    categories = {name: {level: float(i) for i, level in enumerate(levels)} for name, levels in model.categories.items()}
+    categories = {name: {level: float(i) for i, level in enumerate(levels)}
+                  for name, levels in model.categories.items()}
     return DecodeOptions(keep_blank_lines=keep_blank_lines, max_bytes=max_bytes, categories=categories,
                          feature_names=model.feature_names)
 
@@ -85,7 +88,8 @@ def predict_fn(
         chosen = {library: _with_gaps(values, input_data.gaps) for library, values in chosen.items()}
     if model.problem_type == "regression":
         return Prediction(scores=scores, members=chosen)
-    return Prediction(scores=scores, members=chosen, fields=classification_fields(scores, model.classes, outputs))
+    return Prediction(scores=scores, members=chosen,
+                      fields=classification_fields(scores, model.classes, outputs))
 
 
 def output_fn(prediction: Prediction, accept: str, *, batch: bool = False) -> tuple[bytes, str]:
@@ -121,7 +125,9 @@ def feature_matrix(batch: InputBatch, feature_names: tuple[str, ...]) -> np.ndar
 def _check_names(given: set[str], feature_names: tuple[str, ...], what: str) -> None:
     unknown = sorted(given - set(feature_names))
     if unknown:
-        raise UserError(f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}.")
+        raise UserError(
+            f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}."
+        )
     missing = [name for name in feature_names if name not in given]
     if missing:
         raise UserError(f"{what}: missing features {missing}; send every one of {list(feature_names)}.")

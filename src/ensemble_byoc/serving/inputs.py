@@ -29,7 +29,8 @@ class DecodeOptions:
     """The model's features in order, so that positional rows know which columns are categorical."""
 
     def codes_by_position(self) -> dict[int, Mapping[str, float]]:
-        return {i: self.categories[name] for i, name in enumerate(self.feature_names) if name in self.categories}
+        return {i: self.categories[name]
+                for i, name in enumerate(self.feature_names) if name in self.categories}
 
 
 def category_code(value: Any, codes: Mapping[str, float]) -> float:
@@ -120,7 +121,7 @@ def matrix(
             pass
     width = len(rows[0])
     values = np.empty((len(rows), width), dtype=np.float64)
-    for r, (number, row) in enumerate(zip(numbers, rows)):
+    for r, (number, row) in enumerate(zip(numbers, rows, strict=True)):
         if not isinstance(row, (list, tuple)):
             raise UserError(f"Row {number} is not a list of values.")
         if len(row) != width:

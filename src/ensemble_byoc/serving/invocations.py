@@ -49,7 +49,8 @@ def invoke(model: Ensemble, settings: ServeSettings, request: Request,
     accept = negotiate_accept(request.accept, settings.default_accept)
     libraries = custom_attributes.requested_libraries(request.custom_attributes, tuple(model.weights))
     outputs = requested_outputs(request.custom_attributes) or settings.inference_output
-    body = decode_content(read_body(request.stream, settings), request.content_encoding, settings.max_payload_bytes)
+    body = decode_content(read_body(request.stream, settings), request.content_encoding,
+                          settings.max_payload_bytes)
     options = options or request_options(model, settings)
     prediction = predict_fn(input_fn(body, request.content_type, options), model, libraries, outputs)
     return output_fn(prediction, accept, batch=settings.batch)

@@ -62,7 +62,9 @@ def negotiate_accept(accept: str | None, default: str, offered: Iterable[str] = 
             for candidate in offered:
                 if candidate.startswith(family):
                     return candidate
-    raise NotAcceptableError(f"Accept {accept!r} names no supported type; ask for one of {', '.join(offered)}.")
+    raise NotAcceptableError(
+        f"Accept {accept!r} names no supported type; ask for one of {', '.join(offered)}."
+    )
 
 
 def _quality(value: str | None) -> float:

@@ -41,7 +41,9 @@ def encode_csv(prediction: Prediction, *, batch: bool = False) -> bytes:
     if not prediction.members and not prediction.fields:
         return "".join(f"{_csv_number(v)}\n" for v in prediction.scores.tolist()).encode("utf-8")
     columns = [values for _, values in prediction.columns()]
-    return "".join(",".join(_csv_cell(v) for v in row) + "\n" for row in zip(*columns)).encode("utf-8")
+    return "".join(
+        ",".join(_csv_cell(v) for v in row) + "\n" for row in zip(*columns, strict=True)
+    ).encode("utf-8")
 
 
 def encode_json(prediction: Prediction, *, batch: bool = False) -> bytes:
@@ -60,7 +62,8 @@ def encode_jsonlines(prediction: Prediction, *, batch: bool = False) -> bytes:
 def _objects(prediction: Prediction) -> list[dict[str, Any]]:
     columns = prediction.columns()
     names = [name for name, _ in columns]
-    return [dict(zip(names, map(_json_value, row))) for row in zip(*(values for _, values in columns))]
+    return [dict(zip(names, map(_json_value, row), strict=True))
+            for row in zip(*(values for _, values in columns), strict=True)]
 
 
 def _lines(objects: list[dict[str, Any]]) -> bytes:

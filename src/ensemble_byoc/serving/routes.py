@@ -40,7 +40,8 @@ class ModelRoutes:
         if allowed is None:
             return self.app(environ, start_response)
         if method not in allowed:
-            body = json.dumps({"error": "MethodNotAllowed", "message": f"{path} answers {', '.join(allowed)}."})
+            body = json.dumps({"error": "MethodNotAllowed",
+                               "message": f"{path} answers {', '.join(allowed)}."})
             start_response("405 Method Not Allowed", [("Content-Type", _JSON), ("Allow", ", ".join(allowed)),
                                                       ("Content-Length", str(len(body)))])
             return [body.encode("utf-8")]

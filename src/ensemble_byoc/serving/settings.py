@@ -47,7 +47,8 @@ class ServeSettings:
     def describe(self) -> str:
         """One log line with every setting and the variable that sets it."""
         return (
-            f"port {self.port} ({PORT}), {self.workers} workers ({WORKERS}), timeout {self.timeout} s ({TIMEOUT}), "
+            f"port {self.port} ({PORT}), {self.workers} workers ({WORKERS}), "
+            f"timeout {self.timeout} s ({TIMEOUT}), "
             f"default Accept {self.default_accept} ({DEFAULT_ACCEPT}), max payload {self.max_payload_mb} MiB "
             f"({MAX_PAYLOAD}), batch transform {'on' if self.batch else 'off'} ({BATCH}), "
             f"log level {self.log_level} ({LOG_LEVEL}), 1 library thread per worker"

@@ -23,7 +23,8 @@ def decode_csv(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
     rows = [line.split(",") for line in lines] if '"' not in text else list(csv.reader(lines))
     if len(rows) != len(lines):
         raise UserError("A quoted CSV field spans several lines; send one row per line.")
-    values = matrix(rows, [n for n, _ in numbered], may_hold_booleans=False, categorical=options.codes_by_position())
+    values = matrix(rows, [n for n, _ in numbered], may_hold_booleans=False,
+                    categorical=options.codes_by_position())
     return InputBatch(values=values, gaps=gaps)
 
 
@@ -73,17 +74,22 @@ def decode_jsonlines(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> I
             raise UserError(f"Line {number} is nested too deeply.") from None
     if not items:
         return InputBatch(gaps=gaps)
-    batch = items_batch(items, [n for n, _ in numbered], may_hold_booleans=_may_hold_booleans(text), options=options)
+    batch = items_batch(items, [n for n, _ in numbered], may_hold_booleans=_may_hold_booleans(text),
+                        options=options)
     return replace(batch, gaps=gaps)
 
 
 def items_batch(
-    items: list[Any], numbers: list[int], *, may_hold_booleans: bool = True, options: DecodeOptions = DEFAULT_OPTIONS
+    items: list[Any],
+    numbers: list[int],
+    *,
+    may_hold_booleans: bool = True,
+    options: DecodeOptions = DEFAULT_OPTIONS,
 ) -> InputBatch:
     """JSON rows (lists, ``{"features": [...]}``) to a matrix, or JSON objects to records; not a mix."""
     rows: list[Any] = []
     records: list[tuple[int, dict[str, Any]]] = []
-    for number, item in zip(numbers, items):
+    for number, item in zip(numbers, items, strict=True):
         if isinstance(item, list):
             rows.append(item)
         elif isinstance(item, dict) and len(item) == 1 and isinstance(item.get("features"), list):
@@ -92,7 +98,8 @@ def items_batch(
             records.append((number, item))
         else:
             raise UserError(
-                f"Row {number} is {type(item).__name__}; a row is a list of numbers or an object of named features."
+                f"Row {number} is {type(item).__name__}; "
+                "a row is a list of numbers or an object of named features."
             )
     if rows and records:
         raise UserError("Each JSON row must be a list of numbers or an object of named features, not a mix.")
