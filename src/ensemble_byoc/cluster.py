@@ -187,15 +187,28 @@ class LeaderCluster:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Close the client, the scheduler (which tells every worker to close) and this host's worker.
+
+        Each step is bounded and a step that fails is logged, not raised, so the job's own outcome (its
+        model, or the failure being reported) is what the process ends with, inside SageMaker's 120 s
+        between SIGTERM and SIGKILL.
+        """
         HOST_STOP.request("the end of the job")
-        if self.client is not None:
-            self.client.close(timeout=30)
-        if self._scheduler is not None:
-            self._call(self._scheduler.close(), timeout=60)  # tells every worker to close
-        if self._worker is not None:
-            self._call(self._worker.close(timeout=30), timeout=60)
+        client, scheduler, worker = self.client, self._scheduler, self._worker
+        steps: list[tuple[str, Any]] = []
+        if client is not None:
+            steps.append(("the client", lambda: client.close(timeout=10)))
+        if scheduler is not None:
+            steps.append(("the scheduler", lambda: self._call(scheduler.close(), timeout=30)))
+        if worker is not None:
+            steps.append(("this host's worker", lambda: self._call(worker.close(timeout=10), timeout=20)))
+        for what, close in steps:
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the job's outcome
+                logger.warning("Closing %s of the Dask cluster failed: %s: %s", what, type(exc).__name__, exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=10)
         self._config.__exit__(None, None, None)
 
     def _scheduler_address(self, host: str) -> str:
@@ -294,13 +307,18 @@ class ClusterUnitRunner:
                 self._check_hosts()  # a unit lost with its worker is a host failure, named as such
                 raise
         self.collected.add(key)
+        if payload["stop_reason"]:  # the unit's host was asked to stop (first): the job stops too
+            self.context.stop.request(f"{payload['stop_reason']} on {payload['host']}")
+            raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
         return self._outcome(work, payload)
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
         done = []
         for key, (work, future) in self.futures.items():
             if key not in self.collected and future.status == "finished":
-                done.append((work, self._outcome(work, future.result())))
+                payload = future.result()
+                if not payload["stop_reason"]:  # a unit cut short by a stop request is not kept
+                    done.append((work, self._outcome(work, payload)))
         return done
 
     def cancel(self) -> None:
@@ -360,6 +378,7 @@ def train_unit(
         "seconds": result.seconds,
         "hit_deadline": guard.hit_deadline,
         "host": _worker_name(),
+        "stop_reason": HOST_STOP.reason or "",
     }
 
 

@@ -58,7 +58,10 @@ class Dataset:
         digest = hashlib.sha256()
         digest.update(json.dumps([self.target_name, *self.feature_names]).encode())
         digest.update(np.ascontiguousarray(self.X).tobytes())
-        digest.update(np.ascontiguousarray(self.y).tobytes())
+        if self.y.dtype == object:  # text labels: their values (the array holds pointers to them)
+            digest.update(json.dumps([str(label) for label in self.y]).encode())
+        else:
+            digest.update(np.ascontiguousarray(self.y).tobytes())
         return digest.hexdigest()
 
 

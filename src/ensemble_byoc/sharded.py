@@ -30,10 +30,18 @@ import dask.array as da
 import numpy as np
 from distributed import Future
 
-from ensemble_byoc.cluster import POLL_SECONDS, LeaderCluster, WorkerStop, host_paths
+from ensemble_byoc.cluster import HOST_STOP, POLL_SECONDS, LeaderCluster, WorkerStop, host_paths
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, UnitResult
-from ensemble_byoc.data import Dataset, list_data_files, load_channel, merged_categories, recode_categories
+from ensemble_byoc.data import (
+    Dataset,
+    channel_format,
+    check_input_mode,
+    list_data_files,
+    load_channel,
+    merged_categories,
+    recode_categories,
+)
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import available_cpus, training_threads
 from ensemble_byoc.models import load_spec
@@ -47,7 +55,7 @@ from ensemble_byoc.training import (
     UnitContext,
     UnitOutcome,
     UnitWork,
-    load_training_data,
+    join_channels,
 )
 
 logger = logging.getLogger(__name__)
@@ -160,7 +168,8 @@ class ShardedUnitRunner:
         self.context = context
         self.data: ShardedData = context.data
         self.metric = get_metric(context.task.problem_type, context.task.eval_metric)
-        labels = np.asarray(self.data.y, dtype=np.float64)  # classification labels are class indices by now
+        self.labels = np.asarray(self.data.y, dtype=np.float64)  # class indices for a classifier, by now
+        labels = self.labels
         self.shards = [
             replace(shard, future=self.client.submit(
                 _with_labels, shard.future, labels[shard.offset:shard.offset + shard.rows],
@@ -177,8 +186,11 @@ class ShardedUnitRunner:
         plan = []
         if spread:
             plan.append(f"{', '.join(spread)} train across all of them through Dask")
-        if local:
-            largest = self._largest()
+        if local and self.context.task.is_classification:
+            plan.append(f"{', '.join(local)} (no distributed Python path) trains on one host's shard, in "
+                        "each fold the largest whose training rows hold every class")
+        elif local:
+            largest = max(self.shards, key=lambda shard: shard.rows)
             plan.append(f"{', '.join(local)} (no distributed Python path) trains on the largest shard, "
                         f"{largest.host}'s {largest.rows} rows")
         if plan:
@@ -197,14 +209,15 @@ class ShardedUnitRunner:
             model = self._watch(work, lambda: fit_dask(model, self.client, dask_parts, stop))
             where = "all hosts"
         else:
-            largest = self._largest()
-            index = self.shards.index(largest)
-            blob = self._watch(work, lambda: self.client.submit(
+            index = self._one_host_for(work, parts)
+            host = self.shards[index]
+            blob = self._watch(work, lambda: _named(host.host, self.client.submit(
                 _fit_on_host, work.unit.library, self.context.params, dict(work.overrides),
                 parts[index]["split"], self.data.feature_names, self.data.categorical_indices, stop,
-                workers=[largest.address], allow_other_workers=False, pure=False).result())
+                workers=[host.address], allow_other_workers=False, pure=False).result))
             model = _model_from_bytes(work.unit.library, blob, self.context.n_threads)
-            where = largest.host
+            where = host.host
+        self._check_stop_requests()
         oof = self._predict_valid(work, model, parts)
         seconds = time.perf_counter() - started
         result = UnitResult(
@@ -224,8 +237,32 @@ class ShardedUnitRunner:
     def cancel(self) -> None:
         self._fold = None
 
-    def _largest(self) -> Shard:
-        return max(self.shards, key=lambda shard: shard.rows)
+    def _one_host_for(self, work: UnitWork, parts: list[dict[str, Any]]) -> int:
+        """The shard a library without a distributed path trains on in this fold: the one with the most
+        training rows, among those with held-out rows and, for a classifier, training rows of every class."""
+        task = self.context.task
+        usable = []
+        for index, (part, shard) in enumerate(zip(parts, self.shards, strict=True)):
+            labels = self.labels[shard.offset + part["train_rows"]]
+            if part["valid"] > 0 and (not task.is_classification or np.unique(labels).size == task.n_classes):
+                usable.append((part["train"], -index, index))
+        if not usable:
+            raise UserError(
+                f"No host's rows hold every class ({', '.join(map(str, task.classes))}) in the training part "
+                f"of fold {work.fold.index}; in a sharded job {work.unit.library} trains on one host's rows. "
+                f"Spread each class over the channel's files, or leave {work.unit.library} out of 'models'."
+            )
+        return max(usable)[2]
+
+    def _check_stop_requests(self) -> None:
+        """A stop request that reached another host first (it ended the unit there): the job stops too."""
+        reasons = self.client.run(_stop_reason)
+        names = {address: host for host, address in self.cluster.worker_addresses().items()}
+        for address, reason in sorted(reasons.items()):
+            if reason and not self.context.stop.requested:
+                self.context.stop.request(f"{reason} on {names.get(address, address)}")
+        if self.context.stop.requested:
+            raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
 
     def _parts(self, fold: Fold) -> list[dict[str, Any]]:
         """Each shard's split for ``fold``, made on its host; the previous fold's split is released."""
@@ -242,7 +279,8 @@ class ShardedUnitRunner:
             pieces = {name: self.client.submit(getitem, split, name, workers=[shard.address],
                                                allow_other_workers=False, pure=False)
                       for name in ("X", "y", "X_valid", "y_valid")}
-            parts.append({"split": split, "train": train.size, "valid": valid.size, **pieces})
+            parts.append({"split": split, "train": train.size, "valid": valid.size, "train_rows": train,
+                          **pieces})
         self._fold = (fold.index, parts)
         return parts
 
@@ -330,16 +368,20 @@ def _local(rows: np.ndarray, shard: Shard) -> np.ndarray:
 
 
 def _load_shard(config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset | None:
-    """This host's rows of the ``train`` (and ``validation``) channel; ``None`` when it received no file."""
+    """This host's rows of the ``train`` and ``validation`` channels, each read only where this host received
+    files of it (SageMaker may give a host none); ``None`` when it received no file at all."""
     paths = host_paths()
-    train = paths.channel(TRAIN_CHANNEL)
-    if train.is_dir() and list_data_files(train):
-        return load_training_data(paths, config, input_data_config)
-    validation = paths.channel(VALIDATION_CHANNEL)
-    if validation.is_dir() and list_data_files(validation):
-        return load_channel(validation, channel=VALIDATION_CHANNEL, file_format=None, target=config.target,
-                            numeric_label=config.problem_type == REGRESSION)
-    return None
+    parts = []
+    for name in (TRAIN_CHANNEL, VALIDATION_CHANNEL):
+        check_input_mode(input_data_config, name, paths.data_dir)
+        directory = paths.channel(name)
+        if directory.is_dir() and list_data_files(directory):
+            file_format = channel_format(input_data_config, name)
+            parts.append(load_channel(directory, channel=name, file_format=file_format, target=config.target,
+                                      numeric_label=config.problem_type == REGRESSION))
+    if not parts:
+        return None
+    return join_channels(*parts) if len(parts) == 2 else parts[0]
 
 
 def _summary(shard: Dataset | None) -> dict[str, Any] | None:
@@ -382,6 +424,11 @@ def _fit_on_host(
         path = Path(tmp) / f"model{spec.file_suffix}"
         model.save(path)
         return path.read_bytes()
+
+
+def _stop_reason() -> str:
+    """Run on every host: why this host was asked to stop (SIGTERM), or ``""``."""
+    return HOST_STOP.reason or ""
 
 
 def _predict_on_host(library: str, blob: bytes, X: np.ndarray) -> np.ndarray:

@@ -178,6 +178,11 @@ def load_training_data(
         target=config.target,
         numeric_label=numeric_label,
     )
+    return join_channels(train, validation)
+
+
+def join_channels(train: Dataset, validation: Dataset) -> Dataset:
+    """The training rows followed by the validation rows, which must have the same columns."""
     if validation.feature_names != train.feature_names or validation.target_name != train.target_name:
         raise UserError(
             f"Channels 'train' and 'validation' have different columns: "

@@ -109,7 +109,8 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
 def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray,
                 hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120,
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
-                shards: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
+                shards: dict[str, list[list[Any]]] | None = None,
+                validation: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
 
     With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
@@ -130,6 +131,13 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
             tree = make_tree(tmp_path / name / "opt_ml", X[:0], y[:0], hyperparameters, distribution)
             if shards.get(name):
                 write_csv(tree.channel("train") / "part-0.csv", shards[name])
+            if validation is not None:
+                channel = {"TrainingInputMode": "File", "ContentType": "text/csv",
+                           "S3DistributionType": distribution}
+                tree.write_config("inputdataconfig.json", {"train": channel, "validation": channel})
+                tree.channel("validation").mkdir(parents=True)
+                if validation.get(name):
+                    write_csv(tree.channel("validation") / "part-0.csv", validation[name])
         if checkpoints:
             (tree.base / "checkpoints").mkdir()
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
@@ -346,6 +354,8 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     assert re.search(rf"unit \d+ of 9: catboost fold 0: .* on {largest}$", log, flags=re.M), log
     rmse = metric_lines(log, "validation-rmse")
     assert len(rmse) == 3 and rmse[-1] < 0.5 * float(np.std(y)), rmse  # every row held out once, well fitted
+    for library in ("catboost", "lightgbm", "xgboost"):  # each member's held-out rows are its own
+        assert metric_lines(log, f"validation-rmse-{library}")[-1] < 0.6 * float(np.std(y)), library
     report = json.loads((leader.tree.output_data / "cv_results.json").read_text())
     assert report["rows_scored"] == 600
     for name in names[1:]:
@@ -423,6 +433,71 @@ def test_a_sharded_classifier_with_text_labels_and_a_text_feature_shares_levels_
     answers = response.json()["predictions"]
     assert [a["predicted_label"] for a in answers] == ["yes" if p > 0.5 else "no" for p in p_yes]
     np.testing.assert_allclose([a["probability"] for a in answers], np.maximum(p_yes, 1 - p_yes), atol=1e-6)
+
+
+def test_a_sharded_validation_channel_joins_on_the_hosts_that_received_its_files(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=500)
+    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS,
+                        shards={"algo-1": rows[:200], "algo-2": rows[200:400]},
+                        validation={"algo-2": rows[400:]})
+    try:
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+    finally:
+        stop_all(hosts)
+    log = hosts["algo-1"].log()
+    assert "Sharded data: 500 rows in all (algo-1 200, algo-2 300), 5 features." in log
+    assert len(metric_lines(log, "validation-rmse")) == 3
+
+
+def test_a_sharded_classifier_trains_catboost_on_the_largest_shard_that_holds_every_class(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    rng = np.random.default_rng(11)
+    X = rng.normal(size=(450, 3)).round(3)
+    label = np.digitize(X[:, 0], [-0.4, 0.4])  # classes 0, 1, 2
+    rows = [[int(c), *features] for c, features in zip(label.tolist(), X.tolist(), strict=True)]
+    without_2 = [row for row in rows if row[0] != 2]
+    with_2 = [row for row in rows if row[0] == 2]
+    shards = {"algo-1": without_2[:60] + with_2, "algo-2": without_2[60:]}  # algo-2 is larger, lacks class 2
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, label, FAST_HYPERPARAMETERS,
+                        shards=shards)
+    try:
+        for host in hosts.values():
+            assert host.wait() == 0, host.log()
+    finally:
+        stop_all(hosts)
+    log = hosts["algo-1"].log()
+    assert "problem_type inferred as multiclass" in log
+    assert len(re.findall(r"unit \d+ of 9: catboost fold \d: .* on algo-1$", log, flags=re.M)) == 3, log
+    assert len(metric_lines(log, "validation-mlogloss")) == 3
+
+
+def test_a_sharded_classifier_whose_classes_no_host_holds_all_of_fails_saying_what_to_do(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    rows = [[i % 2, 0.1 * i, 0.3 * (i % 7)] for i in range(120)]
+    shards = {"algo-1": [row for row in rows if row[0] == 0], "algo-2": [row for row in rows if row[0] == 1]}
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], np.empty((0, 0)), np.empty(0),
+                        FAST_HYPERPARAMETERS, shards=shards)
+    try:
+        assert hosts["algo-1"].wait() == 1, hosts["algo-1"].log()
+        assert hosts["algo-2"].wait() == 0, hosts["algo-2"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-1"].tree.failure_file.read_text()
+    assert reason.startswith(
+        "UserError: No host's rows hold every class (0, 1) in the training part of fold 0; "
+        "in a sharded job catboost trains on one host's rows."
+    ), reason
+    assert hosts["algo-1"].tree.model_files() == []
 
 
 def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
@@ -512,6 +587,8 @@ def test_a_sharded_job_under_time_limit_cuts_its_units_short_on_every_host_and_s
     assert ("xgboost", "all hosts") in units and ("catboost", "algo-2") in units, log
     assert "time_limit 30 s: the job took" in log
     assert hosts["algo-1"].tree.model_files()
+    report = json.loads((hosts["algo-1"].tree.output_data / "cv_results.json").read_text())
+    assert all(unit["best_iteration"] < 100000 for unit in report["units"]), report["units"]
 
 
 @pytest.mark.parametrize(

@@ -386,3 +386,13 @@ def test_a_column_of_text_in_one_part_and_numbers_in_another_is_refused_naming_i
     with pytest.raises(UserError,
                        match="Feature 'colour' holds text in one part of the data and numbers in another"):
         concat_datasets(text, numbers)
+
+
+def test_the_same_file_with_text_labels_gives_the_same_digest_every_time_it_is_read(tmp_path: Path) -> None:
+    write_csv(tmp_path / "train.csv", [["yes", 1.0], ["no", 2.0], ["yes", 3.0]])
+    first = load_channel(tmp_path, channel="train", file_format=None, target=None, numeric_label=False)
+    again = load_channel(tmp_path, channel="train", file_format=None, target=None, numeric_label=False)
+    assert first.y.dtype == object and first.digest() == again.digest()
+    write_csv(tmp_path / "train.csv", [["yes", 1.0], ["no", 2.0], ["no", 3.0]])
+    other = load_channel(tmp_path, channel="train", file_format=None, target=None, numeric_label=False)
+    assert other.digest() != first.digest()

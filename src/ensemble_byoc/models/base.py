@@ -82,14 +82,14 @@ class ModelSpec:
     """``load(path, n_threads)`` reads a model saved by ``Model.save``."""
     library_version: Callable[[], str]
     merge_folds: Callable[[Sequence[Model]], Model | None] | None = None
+    """``merge_folds(models)`` returns one model whose prediction is the mean of the fold models'
+    predictions (up to floating-point rounding), so serving makes one library call instead of k; or
+    None when these models cannot be merged exactly (serving then keeps the fold models)."""
     fit_dask: Callable[..., Model] | None = None
     """``fit_dask(model, client, parts, should_stop)`` trains an unfitted ``model`` across a Dask cluster on
     the row blocks of ``parts`` (a ``DaskParts``), each block staying on the host that loaded it, and returns
     the fitted model in the library's native form; ``None`` when the library has no distributed Python path
     (a sharded job then trains it on one host's shard)."""
-    """``merge_folds(models)`` returns one model whose prediction is the mean of the fold models'
-    predictions (up to floating-point rounding), so serving makes one library call instead of k; or
-    None when these models cannot be merged exactly (serving then keeps the fold models)."""
 
 
 @dataclass(frozen=True)

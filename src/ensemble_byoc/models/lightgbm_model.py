@@ -138,6 +138,9 @@ class LightGBMModel:
         return model
 
 
+NETWORK_TIMEOUT_MINUTES = 10
+"""LightGBM's socket timeout between hosts (its default is 120 minutes); the job notices a lost host
+sooner through Dask, this bounds how long a host waits for a peer that will not answer."""
 STAGES = 16
 """A sharded job's LightGBM unit scores this many evenly spaced round counts to pick its best one."""
 
@@ -161,6 +164,7 @@ def fit_dask(
     params = {k: v for k, v in model._library_params().items() if k != "num_threads"}  # each host: its cores
     params["verbosity"] = -1  # the hosts' library logs would print raw, once per host and round
     params["machines"] = _machines(client, parts.workers)
+    params["time_out"] = NETWORK_TIMEOUT_MINUTES
     estimator = dlgb.DaskLGBMRegressor(client=client, n_estimators=num_round, **params)
     try:
         with warnings.catch_warnings(), client.as_current():  # lightgbm.dask waits through the current client
@@ -198,25 +202,22 @@ def _free_port() -> int:
 
 def _best_rounds(text: str, trained: int, parts: DaskParts) -> int:
     """The round count, of ``STAGES`` evenly spaced ones, whose prediction scores best on the held-out
-    rows."""
-    stages = tuple(sorted({int(r) for r in np.linspace(1, trained, num=min(trained, STAGES)).round()}))
+    rows. One stage at a time: the client holds one prediction of the held-out rows, not ``STAGES``."""
+    stages = sorted({int(r) for r in np.linspace(1, trained, num=min(trained, STAGES)).round()})
     width = lgb.Booster(model_str=text).num_model_per_iteration()
-    staged = parts.X_valid.map_blocks(_staged_predict, text, stages, dtype=np.float64,
-                                      chunks=(parts.X_valid.chunks[0], (len(stages) * width,)),
-                                      meta=np.empty((0, 0), dtype=np.float64)).compute()
     scores = []
-    for i in range(len(stages)):
-        prediction = staged[:, i * width:(i + 1) * width]
+    for rounds in stages:
+        prediction = parts.X_valid.map_blocks(_predict_block, text, rounds, dtype=np.float64,
+                                              chunks=(parts.X_valid.chunks[0], (width,)),
+                                              meta=np.empty((0, 0), dtype=np.float64)).compute()
         scores.append(parts.score_valid(prediction[:, 0] if width == 1 else prediction))
     return stages[int(np.argmin(scores))]
 
 
-def _staged_predict(X: np.ndarray, text: str, stages: tuple[int, ...]) -> np.ndarray:
-    """Run on the host holding ``X``: the prediction after each of ``stages`` rounds, side by side."""
+def _predict_block(X: np.ndarray, text: str, rounds: int) -> np.ndarray:
+    """Run on the host holding ``X``: the model's prediction after ``rounds`` rounds, one row per row."""
     booster = lgb.Booster(model_str=text)
-    columns = [np.asarray(booster.predict(X, num_iteration=rounds), dtype=np.float64).reshape(X.shape[0], -1)
-               for rounds in stages]
-    return np.hstack(columns) if columns else np.empty((X.shape[0], 0))
+    return np.asarray(booster.predict(X, num_iteration=rounds), dtype=np.float64).reshape(X.shape[0], -1)
 
 
 class _StopWhenAsked:
