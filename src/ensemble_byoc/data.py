@@ -224,9 +224,10 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
                     f"Feature {name!r} holds text in one part of the data and numbers in another."
                 )
             continue
-        X[:, column] = encode_categories(
-            np.array([old[int(c)] if np.isfinite(c) else None for c in X[:, column]], dtype=object), levels
-        )
+        index = {level: float(i) for i, level in enumerate(levels)}
+        new_code = np.array([index[level] for level in old] + [np.nan], dtype=np.float64)
+        codes = X[:, column]
+        X[:, column] = new_code[np.where(np.isfinite(codes), codes, len(old)).astype(np.int64)]
     return Dataset(X=X, y=data.y, feature_names=data.feature_names, target_name=data.target_name,
                    categories=dict(categories))
 

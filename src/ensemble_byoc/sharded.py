@@ -180,6 +180,7 @@ class ShardedUnitRunner:
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
         del budget  # each unit's share of time_limit is its deadline when it runs
+        self._check_parameters(work)
         libraries = sorted({w.unit.library for w in work})
         spread = [name for name in libraries if load_spec(name).fit_dask is not None]
         local = [name for name in libraries if name not in spread]
@@ -253,6 +254,29 @@ class ShardedUnitRunner:
                 f"Spread each class over the channel's files, or leave {work.unit.library} out of 'models'."
             )
         return max(usable)[2]
+
+    def _check_parameters(self, work: Sequence[UnitWork]) -> None:
+        """Each distributed member's ``<library>__<param>`` overrides, checked here by a two-round fit on a
+        few made-up rows: on the hosts, a library's complaint about a parameter it does not know would
+        only reach their logs, and the job would train without it."""
+        task = self.context.task
+        rows = max(20, 2 * task.n_classes)
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(rows, len(self.data.feature_names)))
+        X[:, list(self.data.categorical_indices)] = 0.0
+        y = np.arange(rows) % task.n_classes if task.is_classification else rng.normal(size=rows)
+        y = y.astype(np.float64)
+        params = replace(self.context.params, num_round=2, early_stopping_rounds=0)
+        checked: set[tuple[str, str]] = set()
+        for item in work:
+            key = (item.unit.library, repr(sorted(item.overrides.items())))
+            if not item.overrides or key in checked or load_spec(item.unit.library).fit_dask is None:
+                continue
+            checked.add(key)
+            overrides = {k: v for k, v in item.overrides.items() if k != "num_boost_round"}
+            load_spec(item.unit.library).create(params, overrides, 1).fit(
+                X, y, X_valid=X, y_valid=y, feature_names=self.data.feature_names,
+                categorical_features=self.data.categorical_indices)
 
     def _check_stop_requests(self) -> None:
         """A stop request that reached another host first (it ended the unit there): the job stops too."""

@@ -592,6 +592,33 @@ def test_a_sharded_job_under_time_limit_cuts_its_units_short_on_every_host_and_s
 
 
 @pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("lightgbm__min_data_in_lef",
+         "UserError: lightgbm does not know the parameter(s) lightgbm__min_data_in_lef"),
+        ("xgboost__max_bins", "UserError: xgboost does not know the parameter(s) xgboost__max_bins"),
+    ],
+    ids=["lightgbm", "xgboost"],
+)
+def test_a_misspelt_library_parameter_fails_a_sharded_job_before_any_unit_trains(
+    network: list[str], tmp_path: Path, override: str, message: str
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=200)
+    names = ["algo-1", "algo-2"]
+    hosts = start_hosts(network, tmp_path, names, X, y, {**FAST_HYPERPARAMETERS, override: "3"},
+                        shards=shard_rows(X, y, names))
+    try:
+        assert hosts["algo-1"].wait() == 1, hosts["algo-1"].log()
+        assert hosts["algo-2"].wait() == 0, hosts["algo-2"].log()
+    finally:
+        stop_all(hosts)
+    reason = hosts["algo-1"].tree.failure_file.read_text()
+    assert reason.startswith(message), reason
+    assert "unit 1 of" not in hosts["algo-1"].log()
+
+
+@pytest.mark.parametrize(
     ("second_shard", "message"),
     [
         ([[1.0, 0.5, 0.5], [2.0, "abc", 0.1]],

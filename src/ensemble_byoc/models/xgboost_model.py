@@ -190,7 +190,12 @@ def fit_dask(
 
 class _AgreedStop(xgb.callback.TrainingCallback):
     """``_StopWhenAsked`` across hosts: a round ends the training on every host once any host's
-    ``should_stop`` answers True (a host stopping alone would leave the others waiting for it)."""
+    ``should_stop`` answers True (a host stopping alone would leave the others waiting for it).
+
+    Every host calls it after every round, and the allreduce inside is matched on every host, because
+    XGBoost runs the user's callbacks before its own early stopping and ends the round loop at the first
+    True: early stopping too decides on an allreduced metric, so all hosts leave the loop together.
+    """
 
     def __init__(self, should_stop: Callable[[], bool]) -> None:
         super().__init__()
