@@ -48,7 +48,7 @@ from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, DaskParts, Model
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.scoring import REGRESSION, get_metric
-from ensemble_byoc.stopping import TimeBudget
+from ensemble_byoc.stopping import StopRequest, TimeBudget
 from ensemble_byoc.training import (
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
@@ -106,14 +106,16 @@ def load_sharded_data(
     del paths  # each host reads its own /opt/ml
     assert cluster.client is not None
     client = cluster.client
+    cluster.check_hosts()
     addresses = cluster.worker_addresses()
     hosts = list(cluster.layout.hosts)
     loaded = {host: client.submit(_load_shard, config, dict(input_data_config), workers=[addresses[host]],
                                   allow_other_workers=False, pure=False, key=f"shard-{host}")
               for host in hosts}
-    summaries = {host: _named(host, client.submit(_summary, future, workers=[addresses[host]],
-                                                  allow_other_workers=False, pure=False).result)
-                 for host, future in loaded.items()}
+    described = {host: client.submit(_summary, future, workers=[addresses[host]], allow_other_workers=False,
+                                     pure=False) for host, future in loaded.items()}
+    summaries = _watched(cluster, HOST_STOP, lambda: {host: _named(host, future.result)
+                                                      for host, future in described.items()}, "loading")
     present = [host for host in hosts if summaries[host] is not None]
     if not present:
         raise UserError(f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)}).")
@@ -346,26 +348,30 @@ class ShardedUnitRunner:
         return np.concatenate(predictions, axis=0)[order]
 
     def _watch(self, work: UnitWork, call: Callable[[], T]) -> T:
-        """``call()`` in a helper thread, while this one checks every host is still there and no stop came."""
-        outcome: dict[str, Any] = {}
+        return _watched(self.cluster, self.context.stop, call, f"unit-{work.unit.name}-{work.unit.fold}")
 
-        def target() -> None:
-            try:
-                outcome["value"] = call()
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                outcome["error"] = exc
 
-        thread = threading.Thread(target=target, name=f"unit-{work.unit.name}-{work.unit.fold}", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            thread.join(POLL_SECONDS)
-            self.cluster.check_hosts()
-            if self.context.stop.requested and thread.is_alive():
-                raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
-        if "error" in outcome:
-            self.cluster.check_hosts()  # a unit lost with its host is a host failure, named as such
-            raise outcome["error"]
-        return outcome["value"]  # type: ignore[no-any-return]
+def _watched(cluster: LeaderCluster, stop: StopRequest, call: Callable[[], T], name: str) -> T:
+    """``call()`` in a helper thread, while this one checks every host is still there and no stop came."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(POLL_SECONDS)
+        cluster.check_hosts()
+        if stop.requested and thread.is_alive():
+            raise TrainingStoppedError(f"stopped by {stop.reason}")
+    if "error" in outcome:
+        cluster.check_hosts()  # a task lost with its host is a host failure, named as such
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 def _named(host: str, call: Callable[[], T]) -> T:
