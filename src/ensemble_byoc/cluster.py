@@ -257,7 +257,7 @@ class LeaderCluster:
         if gone:
             raise PlatformError(
                 f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
-                f"the network);"
+                f"the network)"
             )
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:

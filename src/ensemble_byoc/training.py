@@ -271,7 +271,7 @@ def run_training(
                     try:
                         outcome = runner.run(work[key], budget.unit_deadline(total - len(results)))
                     except PlatformError as exc:
-                        raise PlatformError(f"{exc} {_kept(store)}.") from exc
+                        raise PlatformError(f"{exc}; {_kept(store)}.") from exc
                     except TrainingStoppedError:
                         raise _stopped(stop, results, total, store) from None
                     if stop.requested:
