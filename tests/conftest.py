@@ -195,11 +195,15 @@ def wait_until_healthy(server: Server, deadline_s: float = 60) -> None:
     raise AssertionError(f"server not healthy within {deadline_s} s:\n{server.log()}")
 
 
-@contextlib.contextmanager
-def serving(tree: OptMl, **env: str) -> Iterator[Server]:
+def serving(tree: OptMl, **env: str) -> contextlib.AbstractContextManager[Server]:
     """A healthy server started by ``start_server``, stopped (SIGTERM, so no worker outlives it) after the
     block."""
-    server = start_server(tree, **env)
+    return healthy_until_stopped(start_server(tree, **env))
+
+
+@contextlib.contextmanager
+def healthy_until_stopped(server: Server) -> Iterator[Server]:
+    """``server`` once it answers /ping; stopped with SIGTERM (SIGKILL after 30 s) when the block ends."""
     try:
         wait_until_healthy(server)
         yield server
@@ -234,21 +238,9 @@ def start_server_with(tree: OptMl, env: Mapping[str, str]) -> Server:
     return Server(process, f"http://127.0.0.1:{port}", log_path)
 
 
-@contextlib.contextmanager
-def serving_with(tree: OptMl, env: Mapping[str, str]) -> Iterator[Server]:
+def serving_with(tree: OptMl, env: Mapping[str, str]) -> contextlib.AbstractContextManager[Server]:
     """A healthy server started by ``start_server_with``, stopped (SIGTERM) when the block ends."""
-    server = start_server_with(tree, env)
-    try:
-        wait_until_healthy(server)
-        yield server
-    finally:
-        if server.process.poll() is None:
-            server.process.send_signal(signal.SIGTERM)
-            try:
-                server.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait(timeout=30)
+    return healthy_until_stopped(start_server_with(tree, env))
 
 
 def worker_pids(server: Server) -> list[int]:

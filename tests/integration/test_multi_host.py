@@ -150,6 +150,15 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
     return started
 
 
+def wait_all(hosts: dict[str, Host], timeout: float = 300) -> None:
+    """Wait for every host's process to end; each must exit 0. Whatever still runs is stopped."""
+    try:
+        for host in hosts.values():
+            assert host.wait(timeout) == 0, host.log()
+    finally:
+        stop_all(hosts)
+
+
 def stop_all(hosts: dict[str, Host]) -> None:
     for host in hosts.values():
         if host.process.poll() is None:
@@ -180,11 +189,7 @@ def test_multi_host_job_spreads_units_over_every_host_and_equals_the_single_host
     single = run_train(opt_ml)
     assert single.returncode == 0, single.stderr
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS)
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     leader = hosts["algo-1"]
     log = leader.log()
     assert f"All {len(names)} hosts joined the Dask cluster" in log
@@ -337,11 +342,7 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     X, y = make_regression(n_rows=600)
     shards = shard_rows(X, y, names)
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shards)
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     leader = hosts["algo-1"]
     log = leader.log()
     sizes = ", ".join(f"{name} {len(shards[name])}" for name in names)
@@ -410,11 +411,7 @@ def test_a_sharded_classifier_with_text_labels_and_a_text_feature_shares_levels_
     hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], np.empty((0, 0)), np.empty(0),
                         {**FAST_HYPERPARAMETERS, "eval_metric": "auc"},
                         shards={"algo-1": rows[:200], "algo-2": rows[200:]})
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     leader = hosts["algo-1"]
     log = leader.log()
     assert "problem_type inferred as binary: the label holds text (2 distinct values)" in log
@@ -445,11 +442,7 @@ def test_a_sharded_validation_channel_joins_on_the_hosts_that_received_its_files
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS,
                         shards={"algo-1": rows[:200], "algo-2": rows[200:400]},
                         validation={"algo-2": rows[400:]})
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     log = hosts["algo-1"].log()
     assert "Sharded data: 500 rows in all (algo-1 200, algo-2 300), 5 features." in log
     assert len(metric_lines(log, "validation-rmse")) == 3
@@ -468,11 +461,7 @@ def test_a_sharded_classifier_trains_catboost_on_the_largest_shard_that_holds_ev
     shards = {"algo-1": without_2[:60] + with_2, "algo-2": without_2[60:]}  # algo-2 is larger, lacks class 2
     hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, label, FAST_HYPERPARAMETERS,
                         shards=shards)
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     log = hosts["algo-1"].log()
     assert "problem_type inferred as multiclass" in log
     assert len(re.findall(r"unit \d+ of 9: catboost fold \d: .* on algo-1$", log, flags=re.M)) == 3, log
@@ -509,11 +498,7 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
     both = shard_rows(X, y, ["algo-1", "algo-3"])
     shards = {"algo-1": both["algo-1"], "algo-3": both["algo-3"]}
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shards)
-    try:
-        for host in hosts.values():
-            assert host.wait() == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts)
     log = hosts["algo-1"].log()
     assert "Host algo-2 received no files of channel 'train'" in log
     assert "Sharded data: 400 rows in all (algo-1 133, algo-3 267), 5 features." in log
@@ -576,11 +561,7 @@ def test_a_sharded_job_under_time_limit_cuts_its_units_short_on_every_host_and_s
                "models": "xgboost,catboost", "time_limit": "30"}
     names = ["algo-1", "algo-2"]
     hosts = start_hosts(network, tmp_path, names, X, y, endless, shards=shard_rows(X, y, names))
-    try:
-        for host in hosts.values():
-            assert host.wait(timeout=240) == 0, host.log()
-    finally:
-        stop_all(hosts)
+    wait_all(hosts, timeout=240)
     log = hosts["algo-1"].log()
     units = re.findall(r"unit \d+ of 6: (\w+) fold \d: .*\(cut short by time_limit\) on (.+)$", log,
                        flags=re.M)
