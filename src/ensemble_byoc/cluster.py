@@ -19,11 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -36,7 +34,7 @@ from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
 from ensemble_byoc.data import Dataset
 from ensemble_byoc.errors import PlatformError, TrainingStoppedError
 from ensemble_byoc.host import HostLayout, available_cpus
-from ensemble_byoc.models import load_spec
+from ensemble_byoc.models import model_bytes, model_from_bytes
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.scoring import get_metric
@@ -331,11 +329,7 @@ class ClusterUnitRunner:
         self.cluster.check_hosts()
 
     def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
-        spec = load_spec(work.unit.library)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"model{spec.file_suffix}"
-            path.write_bytes(payload["model"])
-            model = spec.load(path, self.context.n_threads)
+        model = model_from_bytes(work.unit.library, payload["model"], self.context.n_threads)
         metric = get_metric(self.context.task.problem_type, self.context.task.eval_metric)
         oof = payload["oof"]
         result = UnitResult(
@@ -366,13 +360,8 @@ def train_unit(
     guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
     result = fit_unit(unit, data, fold, params, overrides, n_threads, guard,
                       get_metric(problem_type, eval_metric))
-    spec = load_spec(unit.library)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"model{spec.file_suffix}"
-        result.model.save(path)
-        blob = path.read_bytes()
     return {
-        "model": blob,
+        "model": model_bytes(unit.library, result.model),
         "oof": np.asarray(result.oof_prediction),
         "best_iteration": result.best_iteration,
         "seconds": result.seconds,

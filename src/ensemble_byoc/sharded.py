@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from operator import getitem
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any, TypeVar
 
 import dask.array as da
@@ -44,7 +42,7 @@ from ensemble_byoc.data import (
 )
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import available_cpus, training_threads
-from ensemble_byoc.models import load_spec
+from ensemble_byoc.models import load_spec, model_bytes, model_from_bytes
 from ensemble_byoc.models.base import BoosterParams, DaskParts, Model
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.scoring import REGRESSION, get_metric
@@ -171,10 +169,9 @@ class ShardedUnitRunner:
         self.data: ShardedData = context.data
         self.metric = get_metric(context.task.problem_type, context.task.eval_metric)
         self.labels = np.asarray(self.data.y, dtype=np.float64)  # class indices for a classifier, by now
-        labels = self.labels
         self.shards = [
             replace(shard, future=self.client.submit(
-                _with_labels, shard.future, labels[shard.offset:shard.offset + shard.rows],
+                _with_labels, shard.future, self.labels[shard.offset:shard.offset + shard.rows],
                 workers=[shard.address], allow_other_workers=False, pure=False))
             for shard in self.data.shards
         ]
@@ -218,7 +215,7 @@ class ShardedUnitRunner:
                 _fit_on_host, work.unit.library, self.context.params, dict(work.overrides),
                 parts[index]["split"], self.data.feature_names, self.data.categorical_indices, stop,
                 workers=[host.address], allow_other_workers=False, pure=False).result))
-            model = _model_from_bytes(work.unit.library, blob, self.context.n_threads)
+            model = model_from_bytes(work.unit.library, blob, self.context.n_threads)
             where = host.host
         self._check_stop_requests()
         oof = self._predict_valid(work, model, parts)
@@ -335,11 +332,7 @@ class ShardedUnitRunner:
     def _predict_valid(self, work: UnitWork, model: Model, parts: list[dict[str, Any]]) -> np.ndarray:
         """The model's prediction of the fold's held-out rows, made on the hosts holding them, in row
         order."""
-        spec = load_spec(work.unit.library)
-        with TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"model{spec.file_suffix}"
-            model.save(path)
-            blob = path.read_bytes()
+        blob = model_bytes(work.unit.library, model)
         futures = [self.client.submit(_predict_on_host, work.unit.library, blob, part["X_valid"],
                                       workers=[shard.address], allow_other_workers=False, pure=False)
                    for part, shard in zip(parts, self.shards, strict=True) if part["valid"] > 0]
@@ -450,10 +443,7 @@ def _fit_on_host(
         split["X"], split["y"], X_valid=split["X_valid"], y_valid=split["y_valid"],
         feature_names=feature_names, should_stop=should_stop, categorical_features=categorical_features,
     )
-    with TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"model{spec.file_suffix}"
-        model.save(path)
-        return path.read_bytes()
+    return model_bytes(library, model)
 
 
 def _stop_reason() -> str:
@@ -462,12 +452,4 @@ def _stop_reason() -> str:
 
 
 def _predict_on_host(library: str, blob: bytes, X: np.ndarray) -> np.ndarray:
-    return np.asarray(_model_from_bytes(library, blob, available_cpus()).predict(X))
-
-
-def _model_from_bytes(library: str, blob: bytes, n_threads: int) -> Model:
-    spec = load_spec(library)
-    with TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"model{spec.file_suffix}"
-        path.write_bytes(blob)
-        return spec.load(path, n_threads)
+    return np.asarray(model_from_bytes(library, blob, available_cpus()).predict(X))

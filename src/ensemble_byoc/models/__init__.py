@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.models.base import ModelSpec
+from ensemble_byoc.models.base import Model, ModelSpec
 
 _SUFFIX = "_model"
 
@@ -35,3 +37,21 @@ def load_spec(library: str) -> ModelSpec:
     module = importlib.import_module(f"{__name__}.{library}{_SUFFIX}")
     spec: ModelSpec = module.SPEC
     return spec
+
+
+def model_bytes(library: str, model: Model) -> bytes:
+    """``model``'s file in its library's native format, as bytes (to send between hosts; never pickled)."""
+    spec = load_spec(library)
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{spec.file_suffix}"
+        model.save(path)
+        return path.read_bytes()
+
+
+def model_from_bytes(library: str, blob: bytes, n_threads: int) -> Model:
+    """The model whose native file ``model_bytes`` gave."""
+    spec = load_spec(library)
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"model{spec.file_suffix}"
+        path.write_bytes(blob)
+        return spec.load(path, n_threads)
