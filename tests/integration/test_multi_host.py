@@ -505,20 +505,33 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
     assert len(metric_lines(log, "validation-rmse")) == 3
 
 
-@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
-def test_a_host_killed_during_a_distributed_unit_fails_the_sharded_job_naming_the_host(
-    network: list[str], tmp_path: Path, library: str
-) -> None:
+def start_long_sharded_job(network: list[str], tmp_path: Path, library: str,
+                           checkpoints: bool = False) -> dict[str, Host]:
+    """Two hosts on one long ``library`` job of 3,000 rows, returned once both are inside its first unit
+    (the library's collective training)."""
     needs_own_addresses(network)
     X, y = make_regression(n_rows=3000)
     slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
             "early_stopping_rounds": "0", "models": library}
     names = ["algo-1", "algo-2"]
-    hosts = start_hosts(network, tmp_path, names, X, y, slow, shards=shard_rows(X, y, names))
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=checkpoints,
+                        shards=shard_rows(X, y, names))
+    try:
+        wait_for(hosts["algo-1"], "Sharded training on 2 hosts")
+    except BaseException:
+        stop_all(hosts)
+        raise
+    time.sleep(2)  # into the first unit
+    return hosts
+
+
+@pytest.mark.parametrize("library", ["xgboost", "lightgbm"])
+def test_a_host_killed_during_a_distributed_unit_fails_the_sharded_job_naming_the_host(
+    network: list[str], tmp_path: Path, library: str
+) -> None:
+    hosts = start_long_sharded_job(network, tmp_path, library)
     leader, worker = hosts["algo-1"], hosts["algo-2"]
     try:
-        wait_for(leader, "Sharded training on 2 hosts")
-        time.sleep(2)  # into the first unit: both hosts inside the library's collective training
         worker.process.send_signal(signal.SIGKILL)
         assert leader.wait(timeout=180) == 1, leader.log()
     finally:
@@ -533,17 +546,9 @@ def test_a_host_killed_during_a_distributed_unit_fails_the_sharded_job_naming_th
 def test_sigterm_to_every_host_stops_a_sharded_job_and_every_host_exits(
     network: list[str], tmp_path: Path, library: str
 ) -> None:
-    needs_own_addresses(network)
-    X, y = make_regression(n_rows=3000)
-    slow = {**FAST_HYPERPARAMETERS, "num_round": "3000", "eta": "0.005", "max_depth": "6",
-            "early_stopping_rounds": "0", "models": library}
-    names = ["algo-1", "algo-2"]
-    hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=True,
-                        shards=shard_rows(X, y, names))
+    hosts = start_long_sharded_job(network, tmp_path, library, checkpoints=True)
     leader, worker = hosts["algo-1"], hosts["algo-2"]
-    try:
-        wait_for(leader, "Sharded training on 2 hosts")
-        time.sleep(2)  # into the first unit, trained on both hosts (LightGBM's cannot be cut short)
+    try:  # the unit under way is trained on both hosts (LightGBM's cannot be cut short)
         for host in (worker, leader):  # StopTrainingJob signals every instance
             host.process.send_signal(signal.SIGTERM)
         assert leader.wait(timeout=120) == 1, leader.log()
