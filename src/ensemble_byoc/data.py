@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ensemble_byoc.errors import PlatformError, UserError
+from ensemble_byoc.missing_values import MISSING_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -328,7 +329,8 @@ def _read_file(path: Path, *, file_format: str | None, header: bool) -> _FilePar
             compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
         # Blank lines are kept while reading so that every row knows its line in the file.
         frame = pd.read_csv(path, header=0 if header else None, compression=compression,
-                            skip_blank_lines=False)
+                            skip_blank_lines=False, keep_default_na=False,
+                            na_values=sorted(MISSING_TOKENS))
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         kind = "Parquet" if is_parquet else "CSV"
         raise UserError(f"{path.name} is not readable {kind}: {str(exc).strip().splitlines()[0]}") from exc
