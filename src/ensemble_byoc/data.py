@@ -228,7 +228,7 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         if old is None:
             if np.isfinite(X[:, column]).any():
                 raise UserError(
-                    f"Feature {name!r} holds text in one part of the data and numbers in another."
+                    f"Feature {cell_text(name)} holds text in one part of the data and numbers in another."
                 )
             continue
         index = {level: float(i) for i, level in enumerate(levels)}

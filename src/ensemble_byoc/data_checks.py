@@ -62,7 +62,7 @@ def check_cells(part: FilePart, target_name: str, *, numeric_label: bool, label_
         if column == target_name and label_first:
             hint += f" A regression label must be a number. {LABEL_FIRST}."
         raise UserError(
-            f"{part.where(index)}: column {column!r} holds {cell_text(values.iloc[index])}, "
+            f"{part.where(index)}: column {cell_text(column)} holds {cell_text(values.iloc[index])}, "
             f"which is not a number.{hint}"
         )
     if numeric_label:

@@ -206,3 +206,10 @@ def test_a_label_given_as_a_missing_value_token_is_refused_as_missing(
     write_csv(tmp_path / "train.csv", [[1.5, 1.0], [token, 2.0], [3.5, 3.0]])
     with pytest.raises(UserError, match=re.escape("train.csv, line 2: the label 'label' is missing.")):
         load(tmp_path, numeric_label=numeric_label)
+
+
+def test_a_long_column_name_from_a_header_is_cut_in_a_bad_cell_message(tmp_path: Path) -> None:
+    write_text(tmp_path / "train.csv", "y,first data row read as a header by mistake\n1,2\n3,x\n")
+    with pytest.raises(UserError, match=re.escape(
+            "train.csv, line 3: column 'first data row read ...' holds 'x', which is not a number.")):
+        load(tmp_path, target="y")
