@@ -166,12 +166,7 @@ def load_channel(
     check_label_column(frame[target_name], channel=channel, label_first=target is None,
                        label_check=label_check)
     features = frame.drop(columns=[target_name])
-    categories = {}
-    for column in categorical:
-        text = features[column].map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
-        levels = tuple(sorted(text.dropna().unique()))
-        categories[str(column)] = levels
-        features[column] = encode_categories(text.to_numpy(dtype=object), levels)
+    categories = _encode_text_columns(features, categorical)
     if categories:
         logger.info("Channel %r: categorical features %s.", channel,
                     ", ".join(f"{name} ({len(levels)} levels)" for name, levels in categories.items()))
@@ -237,6 +232,17 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         X[:, column] = new_code[np.where(np.isfinite(codes), codes, len(old)).astype(np.int64)]
     return Dataset(X=X, y=data.y, feature_names=data.feature_names, target_name=data.target_name,
                    categories=dict(categories))
+
+
+def _encode_text_columns(features: pd.DataFrame, categorical: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each text column of ``features`` replaced, in place, by its levels' codes; the levels by column."""
+    categories = {}
+    for column in categorical:
+        text = features[column].map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
+        levels = tuple(sorted(text.dropna().unique()))
+        categories[str(column)] = levels
+        features[column] = encode_categories(text.to_numpy(dtype=object), levels)
+    return categories
 
 
 def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ...]:
