@@ -147,6 +147,7 @@ _RULES: dict[str, _Rule] = {
     "portfolio_size": _Rule(_parse_int, minimum=1, maximum=MAX_PORTFOLIO_SIZE),
     "eval_metric": _Rule(_choice(*all_metric_names())),
     "target": _Rule(_parse_text),
+    "label_check": _Rule(_parse_bool),
 }
 
 
@@ -193,6 +194,8 @@ class TrainConfig:
     presets: str = "medium"
     portfolio_size: int = 1
     target: str | None = None
+    label_check: bool = True
+    """Refuse a first column that counts the rows (a row id) as the label; false lets such a label train."""
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ensemble_byoc.data_checks import cell_text, check_cells, check_label_column
+from ensemble_byoc.data_files import read_file, separator_hint
 from ensemble_byoc.errors import PlatformError, UserError
-from ensemble_byoc.missing_values import MISSING_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,6 @@ CONTENT_TYPES: Mapping[str, str] = {
 """Accepted channel content types (parameters such as ``; charset=utf-8`` are allowed) and their format."""
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,8 @@ def list_data_files(directory: Path) -> list[Path]:
 
 
 def load_channel(
-    directory: Path, *, channel: str, file_format: str | None, target: str | None, numeric_label: bool = True
+    directory: Path, *, channel: str, file_format: str | None, target: str | None, numeric_label: bool = True,
+    label_check: bool = True,
 ) -> Dataset:
     """Read every file of a channel into one ``Dataset``.
 
@@ -125,6 +126,7 @@ def load_channel(
     Without ``target``, CSV files have no header and the label is the first column (the convention of
     SageMaker's built-in algorithms). With ``target``, CSV files have a header row and the label is the
     column of that name. Parquet files always carry names; the label is ``target`` or the first column.
+    A label taken from the first column must not count the rows (a row id), unless ``label_check`` is off.
     """
     if not directory.is_dir():
         raise UserError(f"Channel {channel!r} is missing: no directory {directory}.")
@@ -132,11 +134,12 @@ def load_channel(
     if not files:
         raise UserError(f"Channel {channel!r} is empty: no data files under {directory}.")
     header = target is not None
-    parts = [_read_file(path, file_format=file_format, header=header) for path in files]
+    parts = [read_file(path, is_parquet=_is_parquet(path, file_format), header=header) for path in files]
     columns = list(parts[0].frame.columns)
     if len(columns) < 2:
+        hint = "" if parts[0].is_parquet else separator_hint(files[0])
         raise UserError(
-            f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature."
+            f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature.{hint}"
         )
     if target is None:
         target_name = str(columns[0])
@@ -155,17 +158,15 @@ def load_channel(
             )
     categorical = _categorical_columns(pd.concat([p.frame for p in parts], ignore_index=True), target_name)
     for part in parts:
-        part.check(target_name, numeric_label=numeric_label, categorical=categorical)
+        check_cells(part, target_name, numeric_label=numeric_label, label_first=target is None,
+                    categorical=categorical)
     frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
     if frame.shape[0] == 0:
         raise UserError(f"Channel {channel!r} has no rows.")
+    check_label_column(frame[target_name], channel=channel, label_first=target is None,
+                       label_check=label_check)
     features = frame.drop(columns=[target_name])
-    categories = {}
-    for column in categorical:
-        text = features[column].map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
-        levels = tuple(sorted(text.dropna().unique()))
-        categories[str(column)] = levels
-        features[column] = encode_categories(text.to_numpy(dtype=object), levels)
+    categories = _encode_text_columns(features, categorical)
     if categories:
         logger.info("Channel %r: categorical features %s.", channel,
                     ", ".join(f"{name} ({len(levels)} levels)" for name, levels in categories.items()))
@@ -222,7 +223,7 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         if old is None:
             if np.isfinite(X[:, column]).any():
                 raise UserError(
-                    f"Feature {name!r} holds text in one part of the data and numbers in another."
+                    f"Feature {cell_text(name)} holds text in one part of the data and numbers in another."
                 )
             continue
         index = {level: float(i) for i, level in enumerate(levels)}
@@ -231,6 +232,17 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         X[:, column] = new_code[np.where(np.isfinite(codes), codes, len(old)).astype(np.int64)]
     return Dataset(X=X, y=data.y, feature_names=data.feature_names, target_name=data.target_name,
                    categories=dict(categories))
+
+
+def _encode_text_columns(features: pd.DataFrame, categorical: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each text column of ``features`` replaced, in place, by its levels' codes; the levels by column."""
+    categories = {}
+    for column in categorical:
+        text = features[column].map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
+        levels = tuple(sorted(text.dropna().unique()))
+        categories[str(column)] = levels
+        features[column] = encode_categories(text.to_numpy(dtype=object), levels)
+    return categories
 
 
 def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ...]:
@@ -253,98 +265,12 @@ def _categorical_columns(frame: pd.DataFrame, target_name: str) -> tuple[str, ..
     return tuple(found)
 
 
-@dataclass
-class _FilePart:
-    """One file's rows, with what is needed to name a bad cell by file and line (CSV) or row (Parquet)."""
-
-    path: Path
-    frame: pd.DataFrame
-    is_parquet: bool
-    header: bool
-    line_numbers: np.ndarray
-
-    def where(self, index: int) -> str:
-        if self.is_parquet:
-            return f"{self.path.name}, row {index + 1}"
-        return f"{self.path.name}, line {int(self.line_numbers[index])}"
-
-    def check(self, target_name: str, *, numeric_label: bool, categorical: tuple[str, ...] = ()) -> None:
-        """Every feature numeric and every label present (and finite, if numeric), or a ``UserError``
-        naming the first bad cell."""
-        if not numeric_label:
-            missing = self.frame[target_name].isna().to_numpy()
-            if missing.any():
-                index = int(np.flatnonzero(missing)[0])
-                raise UserError(f"{self.where(index)}: the label {target_name!r} is missing.")
-            as_numbers = pd.to_numeric(self.frame[target_name], errors="coerce").to_numpy(dtype=np.float64)
-            infinite = np.isinf(as_numbers)
-            if infinite.any():
-                index = int(np.flatnonzero(infinite)[0])
-                raise UserError(
-                    f"{self.where(index)}: the label {target_name!r} is {as_numbers[index]}; "
-                    "labels must be finite."
-                )
-        for column in self.frame.columns:
-            if (column == target_name and not numeric_label) or column in categorical:
-                continue
-            values = self.frame[column]
-            if pd.api.types.is_numeric_dtype(values):
-                continue
-            numeric = pd.to_numeric(values, errors="coerce")
-            bad = numeric.isna() & values.notna()
-            if not bad.any():
-                self.frame[column] = numeric
-                continue
-            index = int(np.flatnonzero(bad.to_numpy())[0])
-            hint = (
-                " It looks like a header row: set the hyperparameter 'target' to the label column's name."
-                if not self.is_parquet and not self.header and index == 0
-                else ""
-            )
-            raise UserError(
-                f"{self.where(index)}: column {column!r} holds {values.iloc[index]!r}, "
-                f"which is not a number.{hint}"
-            )
-        if not numeric_label:
-            return
-        labels = self.frame[target_name].to_numpy(dtype=np.float64)
-        bad_labels = ~np.isfinite(labels)
-        if bad_labels.any():
-            index = int(np.flatnonzero(bad_labels)[0])
-            raise UserError(
-                f"{self.where(index)}: the label {target_name!r} is {labels[index]}; "
-                "labels must be finite numbers."
-            )
-
-
-def _read_file(path: Path, *, file_format: str | None, header: bool) -> _FilePart:
-    is_parquet = file_format == PARQUET or (
-        file_format is None and path.name.lower().endswith(_PARQUET_SUFFIXES)
-    )
-    try:
-        if is_parquet:
-            frame = pd.read_parquet(path)
-            return _FilePart(path, frame, True, True, np.arange(1, len(frame) + 1))
-        with path.open("rb") as handle:
-            compression = "gzip" if handle.read(2) == _GZIP_MAGIC else None
-        # Blank lines are kept while reading so that every row knows its line in the file.
-        frame = pd.read_csv(path, header=0 if header else None, compression=compression,
-                            skip_blank_lines=False, keep_default_na=False,
-                            na_values=sorted(MISSING_TOKENS))
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        kind = "Parquet" if is_parquet else "CSV"
-        raise UserError(f"{path.name} is not readable {kind}: {str(exc).strip().splitlines()[0]}") from exc
-    if not header:
-        frame.columns = [f"f{i - 1}" if i else "label" for i in range(frame.shape[1])]
-    line_numbers = np.arange(1, len(frame) + 1) + (1 if header else 0)
-    blank = frame.isna().all(axis=1).to_numpy()
-    if blank.any():
-        frame = frame.loc[~blank].reset_index(drop=True)
-        line_numbers = line_numbers[~blank]
-    return _FilePart(path, frame, False, header, line_numbers)
-
-
 def _names(columns: Any, limit: int = 8) -> str:
-    names = [str(c) for c in columns]
+    """Column names for a message, each cut like a cell (a header-less file's first row gives the names)."""
+    names = [cell_text(c)[1:-1] for c in columns]
     shown = ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
     return f"[{shown}]"
+
+
+def _is_parquet(path: Path, file_format: str | None) -> bool:
+    return file_format == PARQUET or (file_format is None and path.name.lower().endswith(_PARQUET_SUFFIXES))

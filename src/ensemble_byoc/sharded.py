@@ -401,7 +401,8 @@ def _load_shard(config: TrainConfig, input_data_config: Mapping[str, Any]) -> Da
         if directory.is_dir() and list_data_files(directory):
             file_format = channel_format(input_data_config, name)
             parts.append(load_channel(directory, channel=name, file_format=file_format, target=config.target,
-                                      numeric_label=config.problem_type == REGRESSION))
+                                      numeric_label=config.problem_type == REGRESSION,
+                                      label_check=config.label_check))
     if not parts:
         return None
     return join_channels(*parts) if len(parts) == 2 else parts[0]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ensemble_byoc.data_checks import LABEL_FIRST, cell_text
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.scoring import BINARY, DEFAULT_EVAL_METRIC, MULTICLASS, REGRESSION, metrics_for
 
@@ -58,6 +59,10 @@ def resolve_task(
     numeric = pd.to_numeric(series, errors="coerce")
     is_numeric = bool(numeric.notna().all())
     distinct = series.nunique(dropna=True)
+    if distinct == 1 and len(series) > 1:
+        raise UserError(
+            f"The label holds one value in all {len(series)} rows: there is nothing to learn. {LABEL_FIRST}."
+        )
     if problem_type is None:
         if not is_numeric:
             problem_type = BINARY if distinct == 2 else MULTICLASS
@@ -82,7 +87,8 @@ def resolve_task(
         if not is_numeric:
             row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
             raise UserError(
-                f"problem_type 'regression' needs a numeric label, but row {row + 1} holds {labels[row]!r}."
+                f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
+                f"{cell_text(labels[row])}. {LABEL_FIRST}."
             )
         values = numeric.to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
@@ -98,5 +104,6 @@ def resolve_task(
     index = {value: i for i, value in enumerate(classes)}
     encoded = np.fromiter((index[value] for value in keys), dtype=np.int64, count=len(keys))
     task = Task(problem_type, metric, tuple(_json_value(c) for c in classes))
-    logger.info("%s classification: %d classes %s.", problem_type, len(classes), list(task.classes)[:10])
+    logger.info("%s classification: %d classes [%s].", problem_type, len(classes),
+                ", ".join(cell_text(c) if isinstance(c, str) else str(c) for c in task.classes[:10]))
     return task, encoded

@@ -166,6 +166,7 @@ def load_training_data(
         file_format=channel_format(input_data_config, TRAIN_CHANNEL),
         target=config.target,
         numeric_label=numeric_label,
+        label_check=config.label_check,
     )
     validation_dir = paths.channel(VALIDATION_CHANNEL)
     declared = VALIDATION_CHANNEL in input_data_config
@@ -177,6 +178,7 @@ def load_training_data(
         file_format=channel_format(input_data_config, VALIDATION_CHANNEL),
         target=config.target,
         numeric_label=numeric_label,
+        label_check=config.label_check,
     )
     return join_channels(train, validation)
 

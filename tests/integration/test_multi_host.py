@@ -624,7 +624,7 @@ def test_a_misspelt_library_parameter_fails_a_sharded_job_before_any_unit_trains
 def test_a_bad_shard_fails_the_job_naming_its_host(
     network: list[str], tmp_path: Path, second_shard: list[list[Any]], message: str
 ) -> None:
-    first_shard = [[float(i), 0.1 * i, 0.2 * i] for i in range(30)]
+    first_shard = [[0.5 * i, 0.1 * i, 0.2 * i] for i in range(30)]  # a label, not a row id
     hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], np.empty((0, 0)), np.empty(0),
                         FAST_HYPERPARAMETERS, shards={"algo-1": first_shard, "algo-2": second_shard})
     try:

@@ -142,3 +142,61 @@ def test_a_class_with_fewer_rows_than_folds_is_named(opt_ml: OptMl) -> None:
     done = run_train(opt_ml)
     assert done.returncode == 1
     assert "Class 'rare' has 2 rows, fewer than k_fold == 3" in opt_ml.failure_file.read_text()
+
+
+# --- data that would be misread: refused with a reason, never trained on -----------------------
+
+
+def row_id_first_rows(n: int = 200) -> list[list[object]]:
+    """What a pandas user writes with ``to_csv(header=False)``: the row index first, the label last."""
+    frame = classification_frame(n=n)
+    return [[i, *row[1:], 3.0 * row[1] + row[2]] for i, row in enumerate(frame.itertuples(index=False))]
+
+
+def write_rows(tree: OptMl, rows: list[list[object]], name: str = "data.csv") -> None:
+    tree.channel("train").mkdir(parents=True, exist_ok=True)
+    lines = [",".join(str(v) for v in row) for row in rows]
+    (tree.channel("train") / name).write_text("\n".join(lines) + "\n")
+
+
+MISREAD_DATA = [
+    pytest.param(lambda t: write_rows(t, row_id_first_rows()),
+                 "Channel 'train': the first column counts the rows (0, 1, 2, ... in file order), so it is a "
+                 "row id, not a label. The label is the first column (the label-first convention of "
+                 "SageMaker's built-in algorithms); for a label in another column, name it with the "
+                 "hyperparameter 'target'", id="row-id-first-label-last"),
+    pytest.param(lambda t: write_rows(t, [[1.5, 2, 3], [2.5, 4, 5], [3.5, 6]] + [[0.5, 1, 2]] * 20),
+                 "data.csv is not readable CSV: line 3 has 2 fields, but the file has 3 columns",
+                 id="short-row"),
+    pytest.param(lambda t: (t.channel("train").mkdir(parents=True),
+                            (t.channel("train") / "data.csv").write_text("1.5;2;3\n2.5;4;5\n")),
+                 "The first line of data.csv holds ';' but no ','; write comma-separated values",
+                 id="semicolon-separated"),
+    pytest.param(lambda t: write_rows(t, [[7.25, i, i % 3] for i in range(40)]),
+                 "The label holds one value in all 40 rows: there is nothing to learn.", id="constant-label"),
+    pytest.param(lambda t: (write_rows(t, [[1.5, 2, 3], [2.5, 4, 5], ["high", 6, 7]] * 10),
+                            t.hyperparameters({**FAST_HYPERPARAMETERS, "problem_type": "regression"})),
+                 "data.csv, line 3: column 'label' holds 'high', which is not a number. A regression label "
+                 "must be a number. The label is the first column (the label-first convention",
+                 id="text-label-in-regression"),
+]
+
+
+@pytest.mark.parametrize(("write", "reason"), MISREAD_DATA)
+def test_data_that_would_be_misread_fails_the_job_with_the_reason(opt_ml: OptMl, write, reason: str) -> None:
+    write(opt_ml)
+    done = run_train(opt_ml)
+    assert done.returncode == 1
+    first_line = opt_ml.failure_file.read_text().splitlines()[0]
+    assert first_line.startswith("UserError: ") and reason in first_line
+    assert opt_ml.model_files() == []
+
+
+def test_label_check_false_trains_on_a_first_column_that_counts_the_rows(opt_ml: OptMl) -> None:
+    write_rows(opt_ml, row_id_first_rows())
+    opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "models": "xgboost", "label_check": "false"})
+    done = run_train(opt_ml)
+    assert done.returncode == 0, done.stderr
+    assert "Channel 'train': the label has 200 distinct values in 200 rows, numbers from 0 to 199." in (
+        done.stdout + done.stderr)
+    assert not opt_ml.failure_file.exists()

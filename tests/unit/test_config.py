@@ -297,3 +297,15 @@ def test_portfolio_members_are_named_after_their_library_and_user_overrides_win(
 def test_ensemble_options_with_bad_values_fail_naming_the_rule(raw, message: str) -> None:
     with pytest.raises(UserError, match=re.escape(message)):
         TrainConfig.from_hyperparameters(raw)
+
+
+def test_label_check_is_on_by_default_and_parsed_as_true_or_false() -> None:
+    assert TrainConfig.from_hyperparameters({}).label_check is True
+    assert TrainConfig.from_hyperparameters({"label_check": "false"}).label_check is False
+    assert TrainConfig.from_hyperparameters({"label_check": '"False"'}).label_check is False
+    with pytest.raises(UserError, match=re.escape(
+            "Hyperparameter 'label_check': could not parse 'off' as true or false.")):
+        TrainConfig.from_hyperparameters({"label_check": "off"})
+    with pytest.raises(UserError, match=re.escape(
+            "Unknown hyperparameter 'label_chek' (did you mean 'label_check'?).")):
+        TrainConfig.from_hyperparameters({"label_chek": "false"})
