@@ -25,6 +25,9 @@ class RealTime:
     instance_count: int = 1
 
     def variant(self, model_name: str) -> shapes.ProductionVariant:
+        if self.instance_count < 1:
+            msg = f"instance_count == {self.instance_count}, must be >= 1."
+            raise UserError(msg)
         return shapes.ProductionVariant(
             variant_name=VARIANT_NAME,
             model_name=model_name,

@@ -7,11 +7,12 @@ with the SDK's client, or, with ``dry_run=True``, returns them unsent.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemaker.core.common_utils import name_from_base
 from sagemaker.core.deserializers import CSVDeserializer
 from sagemaker.core.deserializers.base import BaseDeserializer
 from sagemaker.core.parameter import ParameterRange
@@ -33,6 +34,13 @@ from ensemble_byoc.launcher.tuning import TuningSettings
 
 BASE_NAME = "ensemble-byoc"
 TUNING_NAME_MAX_LENGTH = 32
+
+
+def unique_name(base: str, max_length: int = 63) -> str:
+    """``<base>-<yymmdd-HHMMSS>-<4 random hex digits>``, at most ``max_length`` characters: two jobs
+    started in the same second (or two deploys of one endpoint name) never share a name."""
+    suffix = f"-{time.strftime('%y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    return base[: max_length - len(suffix)].rstrip("-") + suffix
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,7 @@ class Launcher:
             UserError: a hyperparameter the container would reject, or inconsistent spot settings.
         """
         compute = compute or Compute()
-        name = job_name or name_from_base(self.base_name)
+        name = job_name or unique_name(self.base_name)
         encoded, config = training_jobs.checked_hyperparameters(hyperparameters or {}, problem_type)
         request = build_request(
             TrainingJobName=name,
@@ -137,7 +145,7 @@ class Launcher:
         """
         settings = settings or TuningSettings()
         compute = compute or Compute()
-        name = job_name or name_from_base(self.base_name, max_length=TUNING_NAME_MAX_LENGTH, short=True)
+        name = job_name or unique_name(self.base_name, TUNING_NAME_MAX_LENGTH)
         encoded, config = training_jobs.checked_hyperparameters(hyperparameters or {}, problem_type)
         tuned = tuning.resolve_ranges(ranges, encoded)
         objective, direction = training_jobs.objective_metric(config)
@@ -169,7 +177,7 @@ class Launcher:
         self, model_data: str, *, model_name: str | None = None, environment: Mapping[str, str] | None = None
     ) -> Submission:
         """Register ``model_data`` (a training job's ``model.tar.gz``) with our image (CreateModel)."""
-        name = model_name or name_from_base(self.base_name)
+        name = model_name or unique_name(self.base_name)
         request = build_request(
             ModelName=name,
             PrimaryContainer=hosting.container(self.image_uri, model_data, environment or {}),
@@ -185,18 +193,22 @@ class Launcher:
         endpoint_name: str | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> Submission:
-        """Create the model, an endpoint configuration and the endpoint, all named ``endpoint_name``.
+        """Create the model and an endpoint configuration (both named ``<endpoint_name>-<time>-<hex>``),
+        then the endpoint ``endpoint_name``.
 
         ``hosting_mode`` is :class:`RealTime` (default: one ``ml.m5.large``) or :class:`Serverless`.
         """
         mode = hosting_mode or RealTime()
-        name = endpoint_name or name_from_base(self.base_name)
-        variant = mode.variant(name)  # checks the settings before anything is sent
-        model = self.create_model(model_data, model_name=name, environment=environment)
+        name = endpoint_name or unique_name(self.base_name)
+        # The model and the configuration get names of their own, so deploying again under the same
+        # endpoint name never collides with the models and configurations of an earlier deploy.
+        version = unique_name(name)
+        variant = mode.variant(version)  # checks the settings before anything is sent
+        model = self.create_model(model_data, model_name=version, environment=environment)
         config = self._send(
-            "CreateEndpointConfig", build_request(EndpointConfigName=name, ProductionVariants=[variant])
+            "CreateEndpointConfig", build_request(EndpointConfigName=version, ProductionVariants=[variant])
         )
-        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=name))
+        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version))
         return Submission(name, (*model.calls, config, endpoint))
 
     def transform(
@@ -217,7 +229,7 @@ class Launcher:
         if (model_data is None) == (model_name is None):
             msg = "Give exactly one of model_data and model_name."
             raise UserError(msg)
-        name = job_name or name_from_base(self.base_name)
+        name = job_name or unique_name(self.base_name)
         calls: tuple[ApiCall, ...] = ()
         if model_data is not None:
             created = self.create_model(model_data, model_name=name)
