@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from moto_recorder import IMAGE_URI, ROLE_ARN, MotoServer, aws_fixture, moto_server_fixture  # noqa: F401 (fixtures)
+from test_launcher_requests import versions_named
 
 from ensemble_byoc.launcher.command_line import main
-from test_launcher_requests import versions_named
 
 COMMON = ["--image", IMAGE_URI, "--role", ROLE_ARN]
 TRAIN = [

@@ -72,7 +72,7 @@ def launcher(dry_run: bool = False) -> Launcher:
 
 
 def versions_named(value: Any) -> Any:
-    """``value`` (requests) with each generated name suffix ``-<yymmdd>-<HHMMSS>-<hex>`` written ``-<version>``."""
+    """``value`` with each generated name suffix (``-<yymmdd>-<HHMMSS>-<hex>``) as ``-<version>``."""
     if isinstance(value, str):
         return VERSION.sub("-<version>", value)
     if isinstance(value, (list, tuple)):

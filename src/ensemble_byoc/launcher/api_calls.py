@@ -66,14 +66,14 @@ def check_request(operation: str, request: Mapping[str, Any], service: str = "sa
         UserError: naming every field that is missing, unknown or of the wrong type or length.
         InvalidRequestError: a field that breaks its pattern, enumeration or range.
     """
+    violations = rule_violations(operation, dict(request), service)
+    if violations:
+        raise InvalidRequestError(operation, violations)
     shape = _service_model(service).operation_model(operation).input_shape
     report = ParamValidator().validate(dict(request), shape)
     if report.has_errors():
         msg = f"{operation} request is invalid: {report.generate_report()}"
         raise UserError(msg)
-    violations = rule_violations(operation, dict(request), service)
-    if violations:
-        raise InvalidRequestError(operation, violations)
 
 
 def send(

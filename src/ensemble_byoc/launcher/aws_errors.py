@@ -11,9 +11,13 @@ _BAD_KEYS = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSign
 _SERVICES = {"InvokeEndpoint": "sagemaker-runtime"}
 
 NO_REGION = "no AWS region is set: pass --region, set AWS_REGION, or run `aws configure`."
-NO_CREDENTIALS = ("no AWS credentials were found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE "
-                  "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
-EXPIRED = "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary keys) and run again."
+NO_CREDENTIALS = (
+    "no AWS credentials were found: run `aws configure` (or `aws sso login`), or set AWS_PROFILE "
+    "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
+)
+EXPIRED = (
+    "the AWS credentials have expired: refresh them (`aws sso login`, or new temporary keys) and run again."
+)
 
 
 def aws_error_line(error: BaseException) -> str | None:
@@ -33,14 +37,17 @@ def aws_error_line(error: BaseException) -> str | None:
 
 def _client_error_line(error: aws.ClientError) -> str:
     details = error.response.get("Error", {})
-    code, message = details.get("Code", ""), details.get("Message", "")
+    code, message = str(details.get("Code", "")), str(details.get("Message", ""))
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = "" if message.lstrip().startswith("<") else message  # an XML page, not a message
     operation = error.operation_name
     if code in _EXPIRED:
         return EXPIRED
     if code in _BAD_KEYS:
         return f"AWS did not accept the credentials ({code}); check them with `aws sts get-caller-identity`."
-    if code in _DENIED:
+    if code in _DENIED or status == 403:
         action = f"{_SERVICES.get(operation, 'sagemaker')}:{operation}"
-        return (f"AWS refused {operation}: {message} The caller needs the IAM action {action}"
+        said = f" ({message.rstrip('.')})" if message else ""
+        return (f"AWS refused {operation}{said}: the caller needs the IAM action {action}"
                 + ("" if operation == "InvokeEndpoint" else " (and iam:PassRole on --role)") + ".")
     return f"AWS refused {operation} ({code}): {message}"

@@ -127,7 +127,7 @@ def _train(commands: Any) -> None:
     _common(train)
     _training_arguments(train)
     train.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
-                       help="default: the problem_type hyperparameter, else inferred by the job from the label")
+                       help="default: the problem_type hyperparameter, else inferred from the label")
 
 
 def _tune(commands: Any) -> None:
@@ -137,7 +137,7 @@ def _tune(commands: Any) -> None:
     tune.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
                       help="required (or the problem_type hyperparameter): it names the objective metric")
     tune.add_argument("-r", "--range", action="append", type=range_text, default=[], dest="ranges",
-                      metavar="NAME=MIN:MAX[:SCALING]", help="a tuned range (repeat); default: built-in ranges")
+                      metavar="NAME=MIN:MAX[:SCALING]", help="a tuned range (repeat); default: built-ins")
     tune.add_argument("--max-jobs", type=positive_int, help="default 20; not with --strategy Grid")
     tune.add_argument("--max-parallel-jobs", type=positive_int, default=2)
     tune.add_argument("--strategy", default="Bayesian", choices=("Bayesian", "Random", "Hyperband", "Grid"))
@@ -169,7 +169,8 @@ def _predict(commands: Any) -> None:
 def _transform(commands: Any) -> None:
     transform = commands.add_parser("transform", help="start a batch transform job")
     _common(transform)
-    transform.add_argument("--model-data", help="S3 URI of model.tar.gz (creates a model; needs --image, --role)")
+    transform.add_argument("--model-data",
+                           help="S3 URI of model.tar.gz (creates a model; needs --image and --role)")
     transform.add_argument("--model-name", help="an existing model instead of --model-data")
     transform.add_argument("--input", required=True, help="S3 prefix of the rows to predict")
     transform.add_argument("--output", required=True, help="S3 prefix for the predictions")

@@ -55,7 +55,8 @@ def _check_modes(args: argparse.Namespace) -> None:
         given = [flag for flag in unused if getattr(args, flag[2:].replace("-", "_")) is not None]
         if given:
             mode = "a serverless endpoint" if args.serverless else "a real-time endpoint (add --serverless)"
-            msg = f"{', '.join(given)} do(es) not apply to {mode}; drop it."
+            pronoun = "it" if len(given) == 1 else "them"
+            msg = f"{' and '.join(given)} cannot be used with {mode}; drop {pronoun}."
             raise UserError(msg)
     if args.command == "transform" and (args.model_data is None) == (args.model_name is None):
         msg = "give exactly one of --model-data (creates a model) and --model-name (an existing model)."

@@ -69,9 +69,9 @@ def explain(violation: Violation) -> str:
 
 
 def _closest(value: str, allowed: tuple[str, ...]) -> str:
+    if f"ml.{value}" in allowed:
+        return f"did you mean ml.{value}?"
     candidates = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6)
-    if not candidates and f"ml.{value}" in allowed:
-        candidates = [f"ml.{value}"]
     if candidates:
         return f"did you mean {candidates[0]}?"
     shown = ", ".join(allowed[:8]) + (", ..." if len(allowed) > 8 else "")

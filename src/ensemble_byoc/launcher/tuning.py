@@ -53,7 +53,7 @@ class TuningSettings:
     def early_stopping_type(self) -> str:
         if self.strategy == "Hyperband":
             if self.early_stopping:
-                msg = "Hyperband stops unpromising training jobs itself; SageMaker requires early stopping Off."
+                msg = "Hyperband stops unpromising jobs itself; SageMaker requires early stopping Off."
                 raise UserError(msg)
             return "Off"
         return "Off" if self.early_stopping is False else "Auto"
