@@ -92,14 +92,41 @@ def range_text(text: str) -> tuple[str, list[str]]:
     return name, parts
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def _common(parser: argparse.ArgumentParser, *, image: bool = True) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the API requests as JSON, send nothing")
+    parser.add_argument("--save-requests", type=Path, metavar="DIR",
+                        help="with --dry-run: also write each request to DIR/<n>-<Operation>.json, as "
+                             "`aws sagemaker <operation> --cli-input-json file://...` takes it")
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
     if image:
         parser.add_argument("--image", default=os.environ.get("ENSEMBLE_BYOC_IMAGE_URI"),
                             help="image URI in ECR (default: $ENSEMBLE_BYOC_IMAGE_URI)")
         parser.add_argument("--role", default=os.environ.get("ENSEMBLE_BYOC_ROLE_ARN"),
                             help="SageMaker execution role ARN (default: $ENSEMBLE_BYOC_ROLE_ARN)")
+        parser.add_argument("--tag", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                            help="a tag on what is created (repeat)")
+
+
+def _security(parser: argparse.ArgumentParser, *, volumes: bool = True, output: bool = True) -> None:
+    parser.add_argument("--network-isolation", action="store_true",
+                        help="no outbound network from the container")
+    parser.add_argument("--subnets", type=comma_list, default=(), metavar="ID,ID",
+                        help="VPC subnets (with --security-group-ids)")
+    parser.add_argument("--security-group-ids", type=comma_list, default=(), metavar="ID,ID",
+                        help="VPC security groups (with --subnets)")
+    if volumes:
+        parser.add_argument("--volume-kms-key", help="KMS key for the instances' volumes")
+    if output:
+        parser.add_argument("--output-kms-key", help="KMS key for what is written to S3")
+
+
+def _environment(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env", action="append", type=key_value, default=[], metavar="NAME=VALUE",
+                        help="an environment variable of the container (repeat)")
 
 
 def _training_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +137,8 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-mode", default="File", choices=("File", "FastFile"))
     parser.add_argument("-p", "--hyperparameter", action="append", type=key_value, default=[],
                         metavar="NAME=VALUE", help="a hyperparameter (repeat), e.g. -p k_fold=5")
+    parser.add_argument("--hyperparameters-file", type=existing_file, metavar="FILE.json",
+                        help="a JSON object of hyperparameters; -p values win over it")
     parser.add_argument("--instance-type", default="ml.m5.xlarge")
     parser.add_argument("--instance-count", type=positive_int, default=1)
     parser.add_argument("--volume-size", type=positive_int, default=30, help="GB")
@@ -120,6 +149,17 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-s3",
                         help="checkpoint S3 prefix (default <output>/<job>/checkpoints with --spot)")
     parser.add_argument("--job-name", help="default: ensemble-byoc-<timestamp>")
+    _security(parser)
+    parser.add_argument("--no-inter-container-encryption", action="store_true",
+                        help="do not encrypt traffic between instances (on when --instance-count > 1)")
+    parser.epilog = _hyperparameter_epilog()
+
+
+def _hyperparameter_epilog() -> str:
+    from ensemble_byoc.config import hyperparameter_names
+
+    return ("hyperparameters (-p): " + ", ".join(hyperparameter_names())
+            + ", and <library>__<parameter> for catboost, lightgbm or xgboost")
 
 
 def _train(commands: Any) -> None:
@@ -128,6 +168,7 @@ def _train(commands: Any) -> None:
     _training_arguments(train)
     train.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
                        help="default: the problem_type hyperparameter, else inferred from the label")
+    _environment(train)
 
 
 def _tune(commands: Any) -> None:
@@ -155,6 +196,8 @@ def _deploy(commands: Any) -> None:
     deploy.add_argument("--serverless", action="store_true", help="a serverless endpoint instead")
     deploy.add_argument("--memory-size", type=positive_int, help="serverless only: MB (default 2048)")
     deploy.add_argument("--max-concurrency", type=positive_int, help="serverless only (default 5)")
+    _security(deploy, output=False)
+    _environment(deploy)
 
 
 def _predict(commands: Any) -> None:
@@ -181,10 +224,15 @@ def _transform(commands: Any) -> None:
     transform.add_argument("--input-filter", help='e.g. "$[1:]" to drop a label in the first column')
     transform.add_argument("--join-source", choices=("Input", "None"))
     transform.add_argument("--job-name", help="default: ensemble-byoc-<timestamp>")
+    _security(transform)
+    _environment(transform)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ensemble_byoc import __version__
+
     parser = Parser(prog="ensemble-byoc", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for add in (_train, _tune, _deploy, _predict, _transform):
         add(commands)

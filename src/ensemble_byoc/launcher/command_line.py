@@ -39,12 +39,43 @@ def run(args: argparse.Namespace) -> Any:
             msg = f"--{option} is required (or set ${variable})."
             raise UserError(msg)
     launcher = api.Launcher(image_uri=args.image or "", role_arn=args.role or "", region=args.region,
-                            session=session, dry_run=args.dry_run)
+                            session=session, dry_run=args.dry_run, security=_security(args),
+                            tags=dict(args.tag))
     if args.command in ("train", "tune"):
         return _train_or_tune(args, launcher)
     if args.command == "deploy":
         return _deploy(args, launcher)
     return _transform(args, launcher)
+
+
+def _security(args: argparse.Namespace) -> Any:
+    from ensemble_byoc.launcher.security import Security
+
+    return Security(
+        inter_container_encryption=False if getattr(args, "no_inter_container_encryption", False) else None,
+        network_isolation=args.network_isolation,
+        subnets=args.subnets,
+        security_group_ids=args.security_group_ids,
+        volume_kms_key=getattr(args, "volume_kms_key", None),
+        output_kms_key=getattr(args, "output_kms_key", None),
+    )
+
+
+def _hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
+    """``--hyperparameters-file`` (a JSON object), then each ``-p``, which wins."""
+    values: dict[str, Any] = {}
+    if args.hyperparameters_file is not None:
+        try:
+            loaded = json.loads(args.hyperparameters_file.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            msg = f"--hyperparameters-file {args.hyperparameters_file}: not a JSON file ({error})."
+            raise UserError(msg) from None
+        if not isinstance(loaded, dict) or any(isinstance(v, (dict, list)) for v in loaded.values()):
+            msg = f"--hyperparameters-file {args.hyperparameters_file}: write one JSON object of values."
+            raise UserError(msg)
+        values.update(loaded)
+    values.update(dict(args.hyperparameter))
+    return values
 
 
 def _check_modes(args: argparse.Namespace) -> None:
@@ -63,6 +94,9 @@ def _check_modes(args: argparse.Namespace) -> None:
         raise UserError(msg)
     if args.command in ("train", "tune") and args.max_wait is not None and not args.spot:
         msg = "--max-wait applies to spot training only; add --spot or drop it."
+        raise UserError(msg)
+    if args.save_requests is not None and not args.dry_run:
+        msg = "--save-requests writes what a dry run would send; add --dry-run."
         raise UserError(msg)
 
 
@@ -90,10 +124,10 @@ def _train_or_tune(args: argparse.Namespace, launcher: Any) -> Any:
     channels = Channels(args.train, args.validation, args.content_type, args.input_mode)
     compute = Compute(args.instance_type, args.instance_count, args.volume_size, args.max_runtime,
                       args.spot, args.max_wait, args.checkpoint_s3)
-    hyperparameters = dict(args.hyperparameter)
+    hyperparameters = _hyperparameters(args)
     if args.command == "train":
-        return launcher.train(channels, args.output, hyperparameters, compute,
-                              problem_type=args.problem_type, job_name=args.job_name)
+        return launcher.train(channels, args.output, hyperparameters, compute, problem_type=args.problem_type,
+                              environment=dict(args.env), job_name=args.job_name)
     ranges = {name: range_from_text(name, parts) for name, parts in args.ranges} or None
     settings = TuningSettings(args.max_jobs, args.max_parallel_jobs, args.strategy,
                               False if args.no_early_stopping else None)
@@ -108,14 +142,16 @@ def _deploy(args: argparse.Namespace, launcher: Any) -> Any:
         mode: Any = Serverless(args.memory_size or 2048, args.max_concurrency or 5)
     else:
         mode = RealTime(args.instance_type or "ml.m5.large", args.instance_count or 1)
-    return launcher.deploy(args.model_data, mode, endpoint_name=args.endpoint_name)
+    return launcher.deploy(args.model_data, mode, endpoint_name=args.endpoint_name,
+                           environment=dict(args.env))
 
 
 def _transform(args: argparse.Namespace, launcher: Any) -> Any:
     from ensemble_byoc.launcher.hosting import BatchTransform
 
     batch = BatchTransform(args.instance_type, args.instance_count, args.content_type, args.accept,
-                           input_filter=args.input_filter, join_source=args.join_source)
+                           input_filter=args.input_filter, join_source=args.join_source,
+                           environment=dict(args.env))
     return launcher.transform(args.input, args.output, model_data=args.model_data,
                               model_name=args.model_name, batch=batch, job_name=args.job_name)
 
@@ -157,9 +193,20 @@ def _print_result(args: argparse.Namespace, result: Any) -> None:
         print(text, end="" if str(text).endswith("\n") else "\n")
     elif args.dry_run:
         print(json.dumps(result.requests(), indent=2, default=_text))
+        if args.save_requests is not None:
+            _save_requests(args.save_requests, result.requests())
     else:
         responses = [dict(call.response or {}) for call in result.calls]
         print(json.dumps({"name": result.name, "responses": responses}, indent=2, default=str))
+
+
+def _save_requests(directory: Any, requests: list[dict[str, Any]]) -> None:
+    """One file per request, ``01-CreateModel.json``: the request alone, as the AWS CLI's
+    ``--cli-input-json`` takes it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, item in enumerate(requests, start=1):
+        path = directory / f"{number:02d}-{item['operation']}.json"
+        path.write_text(json.dumps(item["request"], indent=2, default=_text) + "\n", encoding="utf-8")
 
 
 def _text(value: Any) -> Any:

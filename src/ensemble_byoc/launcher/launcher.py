@@ -23,12 +23,14 @@ from sagemaker.core.shapes import (
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
     OutputDataConfig,
+    Tag,
 )
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher import hosting, training_jobs, tuning
 from ensemble_byoc.launcher.api_calls import ApiCall, build_request, check_request, send
 from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
+from ensemble_byoc.launcher.security import Security
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
 from ensemble_byoc.launcher.tuning import TuningSettings
 
@@ -71,6 +73,7 @@ class Launcher:
         session: a ``boto3.Session``; None uses the default credential chain.
         dry_run: build and check every request, send none (needs no credentials).
         base_name: prefix of the generated job, model and endpoint names.
+        security: network isolation, VPC, encryption between instances and KMS keys for every request.
     """
 
     image_uri: str
@@ -79,6 +82,23 @@ class Launcher:
     session: Any = field(default=None, compare=False, repr=False)
     dry_run: bool = False
     base_name: str = BASE_NAME
+    security: Security = field(default_factory=Security)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every job, model, endpoint configuration and endpoint created."""
+
+    def _tags(self, compute: Compute | None = None) -> list[Tag] | None:
+        """The launcher's tags and the compute's (those win), as the API's list."""
+        merged = {**self.tags, **(compute.tags if compute is not None else {})}
+        return [Tag(key=key, value=value) for key, value in merged.items()] or None
+
+    def _output_config(self, output_path: str) -> OutputDataConfig:
+        return OutputDataConfig(s3_output_path=output_path, kms_key_id=self.security.output_kms_key)
+
+    def _endpoint_volume_key(self, mode: RealTime | Serverless) -> str | None:
+        if isinstance(mode, Serverless) and self.security.volume_kms_key:
+            msg = "A serverless endpoint has no volume to encrypt; drop the volume key (--volume-kms-key)."
+            raise UserError(msg)
+        return self.security.volume_kms_key
 
     def _send(self, operation: str, request: Mapping[str, Any]) -> ApiCall:
         return send(operation, request, dry_run=self.dry_run, session=self.session, region=self.region)
@@ -114,13 +134,16 @@ class Launcher:
             RoleArn=self.role_arn,
             HyperParameters=encoded or None,
             InputDataConfig=channels.to_shapes(),
-            OutputDataConfig=OutputDataConfig(s3_output_path=output_path),
-            ResourceConfig=compute.resource_config(),
+            OutputDataConfig=self._output_config(output_path),
+            ResourceConfig=compute.resource_config(self.security.volume_kms_key),
+            VpcConfig=self.security.vpc_config(),
             StoppingCondition=compute.stopping_condition(),
+            EnableNetworkIsolation=self.security.isolation(),
+            EnableInterContainerTrafficEncryption=self.security.encrypt_between(compute.instance_count),
             EnableManagedSpotTraining=compute.spot or None,
             CheckpointConfig=compute.checkpoint_config(output_path, name),
             Environment=dict(environment or {}) or None,
-            Tags=compute.tag_shapes(),
+            Tags=self._tags(compute),
         )
         return Submission(name, (self._send("CreateTrainingJob", request),))
 
@@ -159,9 +182,12 @@ class Launcher:
             role_arn=self.role_arn,
             static_hyper_parameters=encoded or None,
             input_data_config=channels.to_shapes(),
-            output_data_config=OutputDataConfig(s3_output_path=output_path),
-            resource_config=compute.resource_config(),
+            output_data_config=self._output_config(output_path),
+            resource_config=compute.resource_config(self.security.volume_kms_key),
+            vpc_config=self.security.vpc_config(),
             stopping_condition=compute.stopping_condition(),
+            enable_network_isolation=self.security.isolation(),
+            enable_inter_container_traffic_encryption=self.security.encrypt_between(compute.instance_count),
             enable_managed_spot_training=compute.spot or None,
             checkpoint_config=compute.checkpoint_config(output_path, name),
         )
@@ -169,7 +195,7 @@ class Launcher:
             HyperParameterTuningJobName=name,
             HyperParameterTuningJobConfig=tuning.tuning_job_config(settings, tuned, objective, direction),
             TrainingJobDefinition=definition,
-            Tags=compute.tag_shapes(),
+            Tags=self._tags(compute),
         )
         return Submission(name, (self._send("CreateHyperParameterTuningJob", request),))
 
@@ -182,6 +208,9 @@ class Launcher:
             ModelName=name,
             PrimaryContainer=hosting.container(self.image_uri, model_data, environment or {}),
             ExecutionRoleArn=self.role_arn,
+            VpcConfig=self.security.vpc_config(),
+            EnableNetworkIsolation=self.security.isolation(),
+            Tags=self._tags(),
         )
         return Submission(name, (self._send("CreateModel", request),))
 
@@ -206,9 +235,12 @@ class Launcher:
         variant = mode.variant(version)  # checks the settings before anything is sent
         model = self.create_model(model_data, model_name=version, environment=environment)
         config = self._send(
-            "CreateEndpointConfig", build_request(EndpointConfigName=version, ProductionVariants=[variant])
+            "CreateEndpointConfig",
+            build_request(EndpointConfigName=version, ProductionVariants=[variant],
+                          KmsKeyId=self._endpoint_volume_key(mode), Tags=self._tags()),
         )
-        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version))
+        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version,
+                                                           Tags=self._tags()))
         return Submission(name, (*model.calls, config, endpoint))
 
     def transform(
@@ -238,13 +270,14 @@ class Launcher:
             TransformJobName=name,
             ModelName=model_name,
             TransformInput=batch.transform_input(input_path),
-            TransformOutput=batch.transform_output(output_path),
-            TransformResources=batch.transform_resources(),
+            TransformOutput=batch.transform_output(output_path, self.security.output_kms_key),
+            TransformResources=batch.transform_resources(self.security.volume_kms_key),
             BatchStrategy=batch.batch_strategy,
             MaxPayloadInMB=batch.max_payload_mb,
             MaxConcurrentTransforms=batch.max_concurrent_transforms,
             DataProcessing=batch.data_processing(),
             Environment=dict(batch.environment) or None,
+            Tags=self._tags(),
         )
         return Submission(name, (*calls, self._send("CreateTransformJob", request)))
 

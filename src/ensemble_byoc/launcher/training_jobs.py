@@ -85,7 +85,7 @@ class Compute:
             uri = f"{output_path.rstrip('/')}/{job_name}/checkpoints"
         return None if uri is None else shapes.CheckpointConfig(s3_uri=uri, local_path=CHECKPOINT_LOCAL_PATH)
 
-    def resource_config(self) -> shapes.ResourceConfig:
+    def resource_config(self, volume_kms_key: str | None = None) -> shapes.ResourceConfig:
         if self.instance_count < 1:
             msg = f"instance_count == {self.instance_count}, must be >= 1."
             raise UserError(msg)
@@ -93,10 +93,8 @@ class Compute:
             instance_type=self.instance_type,
             instance_count=self.instance_count,
             volume_size_in_gb=self.volume_size_gb,
+            volume_kms_key_id=volume_kms_key,
         )
-
-    def tag_shapes(self) -> list[shapes.Tag] | None:
-        return [shapes.Tag(key=k, value=v) for k, v in self.tags.items()] or None
 
 
 def encode_hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
