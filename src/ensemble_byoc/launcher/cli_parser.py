@@ -18,12 +18,23 @@ DESCRIPTION = "Launch the ensemble_byoc image on SageMaker (training, tuning, en
 _UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Each flag's default after its help, when it has one worth showing (not None, False or empty)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, [], ()) or default is argparse.SUPPRESS or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` without abbreviations, whose unknown-flag error names the closest flag."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsShown)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
@@ -134,13 +145,15 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation", help="S3 prefix of the validation channel (optional)")
     parser.add_argument("--output", required=True, help="S3 prefix for model.tar.gz and output")
     parser.add_argument("--content-type", default="text/csv", help="channel content type")
-    parser.add_argument("--input-mode", default="File", choices=("File", "FastFile"))
+    parser.add_argument("--input-mode", default="File", choices=("File", "FastFile"),
+                        help="how SageMaker gives the job its channels")
     parser.add_argument("-p", "--hyperparameter", action="append", type=key_value, default=[],
                         metavar="NAME=VALUE", help="a hyperparameter (repeat), e.g. -p k_fold=5")
     parser.add_argument("--hyperparameters-file", type=existing_file, metavar="FILE.json",
                         help="a JSON object of hyperparameters; -p values win over it")
-    parser.add_argument("--instance-type", default="ml.m5.xlarge")
-    parser.add_argument("--instance-count", type=positive_int, default=1)
+    parser.add_argument("--instance-type", default="ml.m5.xlarge", help="training instance type")
+    parser.add_argument("--instance-count", type=positive_int, default=1,
+                        help="instances; more than one trains on Dask")
     parser.add_argument("--volume-size", type=positive_int, default=30, help="GB")
     parser.add_argument("--max-runtime", type=positive_int, default=24 * 3600, help="seconds")
     parser.add_argument("--spot", action="store_true", help="managed spot training, with checkpoints")
@@ -180,8 +193,9 @@ def _tune(commands: Any) -> None:
     tune.add_argument("-r", "--range", action="append", type=range_text, default=[], dest="ranges",
                       metavar="NAME=MIN:MAX[:SCALING]", help="a tuned range (repeat); default: built-ins")
     tune.add_argument("--max-jobs", type=positive_int, help="default 20; not with --strategy Grid")
-    tune.add_argument("--max-parallel-jobs", type=positive_int, default=2)
-    tune.add_argument("--strategy", default="Bayesian", choices=("Bayesian", "Random", "Hyperband", "Grid"))
+    tune.add_argument("--max-parallel-jobs", type=positive_int, default=2, help="training jobs at once")
+    tune.add_argument("--strategy", default="Bayesian", choices=("Bayesian", "Random", "Hyperband", "Grid"),
+                      help="how AMT searches")
     tune.add_argument("--no-early-stopping", action="store_true",
                       help="never stop a training job early (Hyperband always runs with it off)")
 
@@ -203,10 +217,12 @@ def _deploy(commands: Any) -> None:
 def _predict(commands: Any) -> None:
     predict = commands.add_parser("predict", help="send a file to an endpoint and print the answer")
     _common(predict, image=False)
-    predict.add_argument("--endpoint-name", required=True)
+    predict.add_argument("--endpoint-name", required=True, help="the endpoint to call")
     predict.add_argument("--data", required=True, type=existing_file, help="a file of rows without the label")
-    predict.add_argument("--content-type", default="text/csv", choices=("text/csv", "application/json"))
-    predict.add_argument("--accept", default="text/csv", choices=("text/csv", "application/json"))
+    predict.add_argument("--content-type", default="text/csv", choices=("text/csv", "application/json"),
+                         help="the format of --data")
+    predict.add_argument("--accept", default="text/csv", choices=("text/csv", "application/json"),
+                         help="the format of the answer")
 
 
 def _transform(commands: Any) -> None:
@@ -217,12 +233,13 @@ def _transform(commands: Any) -> None:
     transform.add_argument("--model-name", help="an existing model instead of --model-data")
     transform.add_argument("--input", required=True, help="S3 prefix of the rows to predict")
     transform.add_argument("--output", required=True, help="S3 prefix for the predictions")
-    transform.add_argument("--instance-type", default="ml.m5.large")
-    transform.add_argument("--instance-count", type=positive_int, default=1)
-    transform.add_argument("--content-type", default="text/csv")
-    transform.add_argument("--accept", default="text/csv")
+    transform.add_argument("--instance-type", default="ml.m5.large", help="transform instance type")
+    transform.add_argument("--instance-count", type=positive_int, default=1, help="instances")
+    transform.add_argument("--content-type", default="text/csv", help="the format of the input files")
+    transform.add_argument("--accept", default="text/csv", help="the format of the predictions")
     transform.add_argument("--input-filter", help='e.g. "$[1:]" to drop a label in the first column')
-    transform.add_argument("--join-source", choices=("Input", "None"))
+    transform.add_argument("--join-source", choices=("Input", "None"),
+                           help="Input: write each input line next to its prediction")
     transform.add_argument("--job-name", help="default: ensemble-byoc-<timestamp>")
     _security(transform)
     _environment(transform)
