@@ -272,3 +272,8 @@ class TrainConfig:
         data["models"] = list(self.models)
         data["library_params"] = {k: dict(v) for k, v in self.library_params.items()}
         return data
+
+
+def hyperparameter_names() -> tuple[str, ...]:
+    """Every hyperparameter name a job accepts (aliases included), besides ``<library>__<parameter>``."""
+    return tuple(sorted(set(_RULES) | set(ALIASES)))

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from moto_recorder import IMAGE_URI, ROLE_ARN, MotoServer, aws_fixture, moto_server_fixture  # noqa: F401 (fixtures)
+from test_launcher_requests import versions_named
 
 from ensemble_byoc.launcher.command_line import main
 
@@ -47,11 +48,8 @@ def test_train_dry_run_prints_the_request_that_a_real_run_sends(
     assert status == 0
     assert aws.requests() == [(item["operation"], item["request"]) for item in printed]
     assert printed[0]["request"]["CheckpointConfig"]["S3Uri"] == "s3://bucket/output/cli-train/checkpoints"
-    assert printed[0]["request"]["HyperParameters"] == {
-        "k_fold": "5",
-        "eta": "0.2",
-        "problem_type": "regression",
-    }
+    # No problem_type: the job infers it from the label, as the container alone would.
+    assert printed[0]["request"]["HyperParameters"] == {"k_fold": "5", "eta": "0.2"}
     assert sent["name"] == "cli-train"
     assert "TrainingJobArn" in sent["responses"][0]
 
@@ -71,6 +69,8 @@ def test_train_dry_run_prints_the_request_that_a_real_run_sends(
                 "eta=0.05:0.2:Logarithmic",
                 "-r",
                 "max_depth=3:8",
+                "--problem-type",
+                "regression",
                 "--job-name",
                 "cli-tune",
             ],
@@ -123,7 +123,10 @@ def test_each_subcommand_dry_run_prints_what_a_real_run_sends(
 
     assert run_cli(args, capsys)[0] == 0
 
-    assert aws.requests() == [(item["operation"], item["request"]) for item in printed]
+    # Generated model and configuration names differ by their time and random suffix, nothing else.
+    assert versions_named(aws.requests()) == versions_named(
+        [(item["operation"], item["request"]) for item in printed]
+    )
 
 
 def test_tune_command_line_ranges_become_integer_and_continuous_ranges(
@@ -138,6 +141,8 @@ def test_tune_command_line_ranges_become_integer_and_continuous_ranges(
             "--output",
             "s3://b/o/",
             "--dry-run",
+            "--problem-type",
+            "regression",
             "-r",
             "eta=0.05:0.2:Logarithmic",
             "-r",

@@ -5,6 +5,7 @@ The metric definitions follow the order of the `models` hyperparameter, the ense
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import boto3
@@ -55,6 +56,8 @@ CHANNELS = [
     },
 ]
 MODEL_DATA = "s3://bucket/output/job/output/model.tar.gz"
+VERSION = re.compile(r"-\d{6}-\d{6}-[0-9a-f]{4}$")
+"""The suffix the launcher gives generated names (``unique_name``)."""
 
 
 def launcher(dry_run: bool = False) -> Launcher:
@@ -66,6 +69,17 @@ def launcher(dry_run: bool = False) -> Launcher:
         dry_run=dry_run,
         session=boto3.Session(region_name=REGION),
     )
+
+
+def versions_named(value: Any) -> Any:
+    """``value`` with each generated name suffix (``-<yymmdd>-<HHMMSS>-<hex>``) as ``-<version>``."""
+    if isinstance(value, str):
+        return VERSION.sub("-<version>", value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(versions_named(item) for item in value)
+    if isinstance(value, dict):
+        return {key: versions_named(item) for key, item in value.items()}
+    return value
 
 
 def create_model_request(name: str) -> dict[str, Any]:
@@ -84,6 +98,7 @@ def test_train_sends_create_training_job_with_metric_definitions_spot_and_checkp
         "s3://bucket/output/",
         {"k_fold": 5, "eta": 0.2, "models": ["xgboost", "lightgbm"]},
         Compute(instance_type="ml.m5.2xlarge", max_runtime_s=3600, spot=True),
+        problem_type="regression",
         job_name="ensemble-train-1",
     )
 
@@ -122,7 +137,8 @@ def test_train_sends_create_training_job_with_metric_definitions_spot_and_checkp
 
 
 def test_train_without_spot_sends_no_spot_or_checkpoint_settings(aws: MotoServer) -> None:
-    launcher().train(Channels("s3://bucket/train/"), "s3://bucket/output/", job_name="plain")
+    launcher().train(Channels("s3://bucket/train/"), "s3://bucket/output/", problem_type="regression",
+                     job_name="plain")
 
     ((operation, request),) = aws.requests()
     assert operation == "CreateTrainingJob"
@@ -144,6 +160,7 @@ def test_tune_sends_default_ranges_minimize_ensemble_rmse_and_early_stopping(aws
         "s3://bucket/output/",
         {"k_fold": 5, "models": "xgboost,lightgbm", "max_depth": 6},
         settings=TuningSettings(max_jobs=12, max_parallel_jobs=3),
+        problem_type="regression",
         job_name="ensemble-tune-1",
     )
 
@@ -219,6 +236,7 @@ def test_tune_with_own_ranges_sends_only_those_ranges(aws: MotoServer) -> None:
         "s3://bucket/output/",
         ranges={"eta": ContinuousParameter(0.05, 0.2)},
         settings=TuningSettings(early_stopping=False, strategy="Random"),
+        problem_type="regression",
         job_name="own-ranges",
     )
 
@@ -236,16 +254,16 @@ def test_tune_with_own_ranges_sends_only_those_ranges(aws: MotoServer) -> None:
 def test_deploy_real_time_sends_model_endpoint_config_and_endpoint(aws: MotoServer) -> None:
     submission = launcher().deploy(MODEL_DATA, RealTime("ml.c5.xlarge", 2), endpoint_name="ensemble-rt")
 
-    assert aws.requests() == [
-        ("CreateModel", create_model_request("ensemble-rt")),
+    assert versions_named(aws.requests()) == [
+        ("CreateModel", create_model_request("ensemble-rt-<version>")),
         (
             "CreateEndpointConfig",
             {
-                "EndpointConfigName": "ensemble-rt",
+                "EndpointConfigName": "ensemble-rt-<version>",
                 "ProductionVariants": [
                     {
                         "VariantName": "AllTraffic",
-                        "ModelName": "ensemble-rt",
+                        "ModelName": "ensemble-rt-<version>",
                         "InstanceType": "ml.c5.xlarge",
                         "InitialInstanceCount": 2,
                         "InitialVariantWeight": 1.0,
@@ -253,7 +271,7 @@ def test_deploy_real_time_sends_model_endpoint_config_and_endpoint(aws: MotoServ
                 ],
             },
         ),
-        ("CreateEndpoint", {"EndpointName": "ensemble-rt", "EndpointConfigName": "ensemble-rt"}),
+        ("CreateEndpoint", {"EndpointName": "ensemble-rt", "EndpointConfigName": "ensemble-rt-<version>"}),
     ]
     assert submission.name == "ensemble-rt"
 
@@ -263,14 +281,14 @@ def test_deploy_serverless_sends_memory_size_and_max_concurrency(aws: MotoServer
         MODEL_DATA, Serverless(memory_size_mb=3072, max_concurrency=10), endpoint_name="ensemble-sl"
     )
 
-    assert aws.requests()[1] == (
+    assert versions_named(aws.requests())[1] == (
         "CreateEndpointConfig",
         {
-            "EndpointConfigName": "ensemble-sl",
+            "EndpointConfigName": "ensemble-sl-<version>",
             "ProductionVariants": [
                 {
                     "VariantName": "AllTraffic",
-                    "ModelName": "ensemble-sl",
+                    "ModelName": "ensemble-sl-<version>",
                     "ServerlessConfig": {"MemorySizeInMB": 3072, "MaxConcurrency": 10},
                 }
             ],
@@ -427,7 +445,8 @@ def test_multiclass_tuning_minimizes_the_default_mlogloss(aws: MotoServer) -> No
 
 def test_an_eval_metric_of_another_problem_type_fails_before_any_request(aws: MotoServer) -> None:
     with pytest.raises(UserError, match="eval_metric 'auc' does not apply to problem_type 'regression'"):
-        launcher().tune(Channels("s3://bucket/train/"), "s3://bucket/output/", {"eval_metric": "auc"})
+        launcher().tune(Channels("s3://bucket/train/"), "s3://bucket/output/", {"eval_metric": "auc"},
+                        problem_type="regression")
     assert aws.requests() == []
 
 

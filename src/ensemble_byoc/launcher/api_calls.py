@@ -19,6 +19,7 @@ from sagemaker.core.resources import Base
 from sagemaker.core.utils.utils import serialize
 
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.launcher.service_rules import Violation, rule_violations
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,25 @@ def _service_model(service: str) -> ServiceModel:
     return botocore.session.get_session().get_service_model(service)
 
 
+class InvalidRequestError(UserError):
+    """A request the service would refuse; ``violations`` name each field and its rule."""
+
+    def __init__(self, operation: str, violations: list[Violation]) -> None:
+        super().__init__(f"{operation} request is invalid: " + "; ".join(map(str, violations)))
+        self.violations = violations
+
+
 def check_request(operation: str, request: Mapping[str, Any], service: str = "sagemaker") -> None:
-    """Validate ``request`` against botocore's model of ``operation``, offline.
+    """Validate ``request`` against botocore's model of ``operation``, offline: types, required fields,
+    and the service's own patterns, allowed values and ranges (:mod:`.service_rules`).
 
     Raises:
         UserError: naming every field that is missing, unknown or of the wrong type or length.
+        InvalidRequestError: a field that breaks its pattern, enumeration or range.
     """
+    violations = rule_violations(operation, dict(request), service)
+    if violations:
+        raise InvalidRequestError(operation, violations)
     shape = _service_model(service).operation_model(operation).input_shape
     report = ParamValidator().validate(dict(request), shape)
     if report.has_errors():

@@ -25,6 +25,9 @@ class RealTime:
     instance_count: int = 1
 
     def variant(self, model_name: str) -> shapes.ProductionVariant:
+        if self.instance_count < 1:
+            msg = f"instance_count == {self.instance_count}, must be >= 1."
+            raise UserError(msg)
         return shapes.ProductionVariant(
             variant_name=VARIANT_NAME,
             model_name=model_name,
@@ -97,14 +100,18 @@ class BatchTransform:
             split_type=self.split_type,
         )
 
-    def transform_output(self, output_path: str) -> shapes.TransformOutput:
+    def transform_output(self, output_path: str, kms_key: str | None = None) -> shapes.TransformOutput:
         assemble_with = "Line" if self.split_type == "Line" else None
         return shapes.TransformOutput(
-            s3_output_path=output_path, accept=self.accept, assemble_with=assemble_with
+            s3_output_path=output_path, accept=self.accept, assemble_with=assemble_with, kms_key_id=kms_key
         )
 
-    def transform_resources(self) -> shapes.TransformResources:
-        return shapes.TransformResources(instance_type=self.instance_type, instance_count=self.instance_count)
+    def transform_resources(self, volume_kms_key: str | None = None) -> shapes.TransformResources:
+        if self.instance_count < 1:
+            msg = f"instance_count == {self.instance_count}, must be >= 1."
+            raise UserError(msg)
+        return shapes.TransformResources(instance_type=self.instance_type, instance_count=self.instance_count,
+                                         volume_kms_key_id=volume_kms_key)
 
     def data_processing(self) -> shapes.DataProcessing | None:
         if self.input_filter is None and self.join_source is None and self.output_filter is None:

@@ -7,11 +7,12 @@ with the SDK's client, or, with ``dry_run=True``, returns them unsent.
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemaker.core.common_utils import name_from_base
 from sagemaker.core.deserializers import CSVDeserializer
 from sagemaker.core.deserializers.base import BaseDeserializer
 from sagemaker.core.parameter import ParameterRange
@@ -22,17 +23,26 @@ from sagemaker.core.shapes import (
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
     OutputDataConfig,
+    Tag,
 )
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher import hosting, training_jobs, tuning
 from ensemble_byoc.launcher.api_calls import ApiCall, build_request, check_request, send
 from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
+from ensemble_byoc.launcher.security import Security
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
 from ensemble_byoc.launcher.tuning import TuningSettings
 
 BASE_NAME = "ensemble-byoc"
 TUNING_NAME_MAX_LENGTH = 32
+
+
+def unique_name(base: str, max_length: int = 63) -> str:
+    """``<base>-<yymmdd-HHMMSS>-<4 random hex digits>``, at most ``max_length`` characters: two jobs
+    started in the same second (or two deploys of one endpoint name) never share a name."""
+    suffix = f"-{time.strftime('%y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
+    return base[: max_length - len(suffix)].rstrip("-") + suffix
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ class Launcher:
         session: a ``boto3.Session``; None uses the default credential chain.
         dry_run: build and check every request, send none (needs no credentials).
         base_name: prefix of the generated job, model and endpoint names.
+        security: network isolation, VPC, encryption between instances and KMS keys for every request.
     """
 
     image_uri: str
@@ -71,6 +82,23 @@ class Launcher:
     session: Any = field(default=None, compare=False, repr=False)
     dry_run: bool = False
     base_name: str = BASE_NAME
+    security: Security = field(default_factory=Security)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every job, model, endpoint configuration and endpoint created."""
+
+    def _tags(self, compute: Compute | None = None) -> list[Tag] | None:
+        """The launcher's tags and the compute's (those win), as the API's list."""
+        merged = {**self.tags, **(compute.tags if compute is not None else {})}
+        return [Tag(key=key, value=value) for key, value in merged.items()] or None
+
+    def _output_config(self, output_path: str) -> OutputDataConfig:
+        return OutputDataConfig(s3_output_path=output_path, kms_key_id=self.security.output_kms_key)
+
+    def _endpoint_volume_key(self, mode: RealTime | Serverless) -> str | None:
+        if isinstance(mode, Serverless) and self.security.volume_kms_key:
+            msg = "A serverless endpoint has no volume to encrypt; drop the volume key (--volume-kms-key)."
+            raise UserError(msg)
+        return self.security.volume_kms_key
 
     def _send(self, operation: str, request: Mapping[str, Any]) -> ApiCall:
         return send(operation, request, dry_run=self.dry_run, session=self.session, region=self.region)
@@ -96,7 +124,7 @@ class Launcher:
             UserError: a hyperparameter the container would reject, or inconsistent spot settings.
         """
         compute = compute or Compute()
-        name = job_name or name_from_base(self.base_name)
+        name = job_name or unique_name(self.base_name)
         encoded, config = training_jobs.checked_hyperparameters(hyperparameters or {}, problem_type)
         request = build_request(
             TrainingJobName=name,
@@ -106,13 +134,16 @@ class Launcher:
             RoleArn=self.role_arn,
             HyperParameters=encoded or None,
             InputDataConfig=channels.to_shapes(),
-            OutputDataConfig=OutputDataConfig(s3_output_path=output_path),
-            ResourceConfig=compute.resource_config(),
+            OutputDataConfig=self._output_config(output_path),
+            ResourceConfig=compute.resource_config(self.security.volume_kms_key),
+            VpcConfig=self.security.vpc_config(),
             StoppingCondition=compute.stopping_condition(),
+            EnableNetworkIsolation=self.security.isolation(),
+            EnableInterContainerTrafficEncryption=self.security.encrypt_between(compute.instance_count),
             EnableManagedSpotTraining=compute.spot or None,
             CheckpointConfig=compute.checkpoint_config(output_path, name),
             Environment=dict(environment or {}) or None,
-            Tags=compute.tag_shapes(),
+            Tags=self._tags(compute),
         )
         return Submission(name, (self._send("CreateTrainingJob", request),))
 
@@ -137,7 +168,7 @@ class Launcher:
         """
         settings = settings or TuningSettings()
         compute = compute or Compute()
-        name = job_name or name_from_base(self.base_name, max_length=TUNING_NAME_MAX_LENGTH, short=True)
+        name = job_name or unique_name(self.base_name, TUNING_NAME_MAX_LENGTH)
         encoded, config = training_jobs.checked_hyperparameters(hyperparameters or {}, problem_type)
         tuned = tuning.resolve_ranges(ranges, encoded)
         objective, direction = training_jobs.objective_metric(config)
@@ -151,9 +182,12 @@ class Launcher:
             role_arn=self.role_arn,
             static_hyper_parameters=encoded or None,
             input_data_config=channels.to_shapes(),
-            output_data_config=OutputDataConfig(s3_output_path=output_path),
-            resource_config=compute.resource_config(),
+            output_data_config=self._output_config(output_path),
+            resource_config=compute.resource_config(self.security.volume_kms_key),
+            vpc_config=self.security.vpc_config(),
             stopping_condition=compute.stopping_condition(),
+            enable_network_isolation=self.security.isolation(),
+            enable_inter_container_traffic_encryption=self.security.encrypt_between(compute.instance_count),
             enable_managed_spot_training=compute.spot or None,
             checkpoint_config=compute.checkpoint_config(output_path, name),
         )
@@ -161,7 +195,7 @@ class Launcher:
             HyperParameterTuningJobName=name,
             HyperParameterTuningJobConfig=tuning.tuning_job_config(settings, tuned, objective, direction),
             TrainingJobDefinition=definition,
-            Tags=compute.tag_shapes(),
+            Tags=self._tags(compute),
         )
         return Submission(name, (self._send("CreateHyperParameterTuningJob", request),))
 
@@ -169,11 +203,14 @@ class Launcher:
         self, model_data: str, *, model_name: str | None = None, environment: Mapping[str, str] | None = None
     ) -> Submission:
         """Register ``model_data`` (a training job's ``model.tar.gz``) with our image (CreateModel)."""
-        name = model_name or name_from_base(self.base_name)
+        name = model_name or unique_name(self.base_name)
         request = build_request(
             ModelName=name,
             PrimaryContainer=hosting.container(self.image_uri, model_data, environment or {}),
             ExecutionRoleArn=self.role_arn,
+            VpcConfig=self.security.vpc_config(),
+            EnableNetworkIsolation=self.security.isolation(),
+            Tags=self._tags(),
         )
         return Submission(name, (self._send("CreateModel", request),))
 
@@ -185,18 +222,25 @@ class Launcher:
         endpoint_name: str | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> Submission:
-        """Create the model, an endpoint configuration and the endpoint, all named ``endpoint_name``.
+        """Create the model and an endpoint configuration (both named ``<endpoint_name>-<time>-<hex>``),
+        then the endpoint ``endpoint_name``.
 
         ``hosting_mode`` is :class:`RealTime` (default: one ``ml.m5.large``) or :class:`Serverless`.
         """
         mode = hosting_mode or RealTime()
-        name = endpoint_name or name_from_base(self.base_name)
-        variant = mode.variant(name)  # checks the settings before anything is sent
-        model = self.create_model(model_data, model_name=name, environment=environment)
+        name = endpoint_name or unique_name(self.base_name)
+        # The model and the configuration get names of their own, so deploying again under the same
+        # endpoint name never collides with the models and configurations of an earlier deploy.
+        version = unique_name(name)
+        variant = mode.variant(version)  # checks the settings before anything is sent
+        model = self.create_model(model_data, model_name=version, environment=environment)
         config = self._send(
-            "CreateEndpointConfig", build_request(EndpointConfigName=name, ProductionVariants=[variant])
+            "CreateEndpointConfig",
+            build_request(EndpointConfigName=version, ProductionVariants=[variant],
+                          KmsKeyId=self._endpoint_volume_key(mode), Tags=self._tags()),
         )
-        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=name))
+        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version,
+                                                           Tags=self._tags()))
         return Submission(name, (*model.calls, config, endpoint))
 
     def transform(
@@ -217,7 +261,7 @@ class Launcher:
         if (model_data is None) == (model_name is None):
             msg = "Give exactly one of model_data and model_name."
             raise UserError(msg)
-        name = job_name or name_from_base(self.base_name)
+        name = job_name or unique_name(self.base_name)
         calls: tuple[ApiCall, ...] = ()
         if model_data is not None:
             created = self.create_model(model_data, model_name=name)
@@ -226,13 +270,14 @@ class Launcher:
             TransformJobName=name,
             ModelName=model_name,
             TransformInput=batch.transform_input(input_path),
-            TransformOutput=batch.transform_output(output_path),
-            TransformResources=batch.transform_resources(),
+            TransformOutput=batch.transform_output(output_path, self.security.output_kms_key),
+            TransformResources=batch.transform_resources(self.security.volume_kms_key),
             BatchStrategy=batch.batch_strategy,
             MaxPayloadInMB=batch.max_payload_mb,
             MaxConcurrentTransforms=batch.max_concurrent_transforms,
             DataProcessing=batch.data_processing(),
             Environment=dict(batch.environment) or None,
+            Tags=self._tags(),
         )
         return Submission(name, (*calls, self._send("CreateTransformJob", request)))
 

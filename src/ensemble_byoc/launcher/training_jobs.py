@@ -18,13 +18,10 @@ from sagemaker.core import shapes
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.metrics import metric_definitions, metric_definitions_for
-from ensemble_byoc.scoring import DEFAULT_EVAL_METRIC, REGRESSION, get_metric
+from ensemble_byoc.scoring import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 """Where SageMaker syncs the checkpoint S3 location; the job resumes finished units from it."""
-
-DEFAULT_PROBLEM_TYPE = REGRESSION
-
 
 @dataclass(frozen=True)
 class Channels:
@@ -88,15 +85,16 @@ class Compute:
             uri = f"{output_path.rstrip('/')}/{job_name}/checkpoints"
         return None if uri is None else shapes.CheckpointConfig(s3_uri=uri, local_path=CHECKPOINT_LOCAL_PATH)
 
-    def resource_config(self) -> shapes.ResourceConfig:
+    def resource_config(self, volume_kms_key: str | None = None) -> shapes.ResourceConfig:
+        if self.instance_count < 1:
+            msg = f"instance_count == {self.instance_count}, must be >= 1."
+            raise UserError(msg)
         return shapes.ResourceConfig(
             instance_type=self.instance_type,
             instance_count=self.instance_count,
             volume_size_in_gb=self.volume_size_gb,
+            volume_kms_key_id=volume_kms_key,
         )
-
-    def tag_shapes(self) -> list[shapes.Tag] | None:
-        return [shapes.Tag(key=k, value=v) for k, v in self.tags.items()] or None
 
 
 def encode_hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
@@ -118,10 +116,11 @@ def encode_hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
 def checked_hyperparameters(
     values: Mapping[str, Any], problem_type: str | None = None
 ) -> tuple[dict[str, str], TrainConfig]:
-    """Encode ``values``, state the problem type in them, and parse them with the container's rules.
+    """Encode ``values`` and parse them with the container's rules.
 
-    The problem type is ``values["problem_type"]``, else ``problem_type``, else regression. It is always
-    sent, so the job never infers another one than the metric definitions were made for.
+    The problem type is ``values["problem_type"]``, else ``problem_type``; it is sent only when given,
+    so that a job left to itself infers it from the label as the container does (a 0/1 label trains
+    as binary), and the metric definitions then cover every problem type (:func:`metric_definition_shapes`).
 
     Raises:
         UserError: an unknown hyperparameter (with the closest name), a value out of range, two
@@ -132,20 +131,30 @@ def checked_hyperparameters(
     if given is not None and problem_type is not None and given != problem_type:
         msg = f"problem_type {problem_type!r} disagrees with the hyperparameter problem_type={given!r}."
         raise UserError(msg)
-    encoded["problem_type"] = given or problem_type or DEFAULT_PROBLEM_TYPE
+    if given or problem_type:
+        encoded["problem_type"] = given or problem_type or ""
     config = TrainConfig.from_hyperparameters(encoded)
-    objective_metric(config)  # an eval_metric of another problem type fails here
+    if config.problem_type is not None or config.eval_metric is not None:
+        objective_metric(config)  # an eval_metric of another problem type fails here
     return encoded, config
-
-
-def _problem_type(config: TrainConfig) -> str:
-    return config.problem_type or DEFAULT_PROBLEM_TYPE
 
 
 def objective_metric(config: TrainConfig) -> tuple[str, str]:
     """AMT's objective: the ensemble's line of ``eval_metric`` (or the problem type's default) and its
-    direction, e.g. ``("validation:rmse", "Minimize")``, ``("validation:auc", "Maximize")``."""
-    problem_type = _problem_type(config)
+    direction, e.g. ``("validation:rmse", "Minimize")``, ``("validation:auc", "Maximize")``.
+
+    Raises:
+        UserError: no problem type (a tuning job names its objective before any job runs, so the
+            problem type cannot be left to inference), or an ``eval_metric`` it does not print.
+    """
+    problem_type = config.problem_type or _only_problem_type_of(config.eval_metric)
+    if problem_type is None:
+        msg = (
+            "A tuning job names its objective metric before any training job runs, so the problem type "
+            "cannot be inferred from the label: pass --problem-type regression, binary or multiclass "
+            "(or the problem_type hyperparameter)."
+        )
+        raise UserError(msg)
     name = config.eval_metric or DEFAULT_EVAL_METRIC[problem_type]
     try:
         metric = get_metric(problem_type, name)
@@ -156,12 +165,22 @@ def objective_metric(config: TrainConfig) -> tuple[str, str]:
     return definition["Name"], "Maximize" if metric.greater_is_better else "Minimize"
 
 
+def _only_problem_type_of(eval_metric: str | None) -> str | None:
+    """The problem type an ``eval_metric`` belongs to, when exactly one prints it (``auc``: binary)."""
+    if eval_metric is None:
+        return None
+    owners = [kind for kind in PROBLEM_TYPES if eval_metric in metrics_for(kind)]
+    return owners[0] if len(owners) == 1 else None
+
+
 def metric_definition_shapes(config: TrainConfig) -> list[shapes.MetricDefinition]:
-    """Every line the job prints for its problem type: per metric, the ensemble's then each library's."""
-    return [
-        shapes.MetricDefinition(name=item["Name"], regex=item["Regex"])
-        for item in metric_definitions_for(_problem_type(config), config.models)
-    ]
+    """Every line the job may print: per metric, the ensemble's then each library's. Without a problem
+    type (the job infers it), the lines of every problem type, each name once (within SageMaker's 40)."""
+    kinds = (config.problem_type,) if config.problem_type else PROBLEM_TYPES
+    unique = {
+        item["Name"]: item for kind in kinds for item in metric_definitions_for(kind, config.models)
+    }
+    return [shapes.MetricDefinition(name=item["Name"], regex=item["Regex"]) for item in unique.values()]
 
 
 def algorithm_specification(

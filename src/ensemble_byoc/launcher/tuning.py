@@ -32,27 +32,88 @@ def default_ranges() -> dict[str, ParameterRange]:
     }
 
 
+SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+DEFAULT_MAX_JOBS = 20
+
+
 @dataclass(frozen=True)
 class TuningSettings:
     """How AMT searches: strategy, budget and early stopping of unpromising training jobs."""
 
-    max_jobs: int = 20
+    max_jobs: int | None = None
+    """Training jobs at most; default 20. Grid search runs every combination and takes none."""
     max_parallel_jobs: int = 2
     strategy: str = "Bayesian"
-    early_stopping: bool = True
-    """AMT stops jobs whose running objective (printed after each fold) trails the others'."""
+    early_stopping: bool | None = None
+    """AMT stops jobs whose running objective (printed after each fold) trails the others'. Default: on,
+    except with Hyperband, which stops jobs itself and requires it off."""
     max_runtime_s: int | None = None
     """A limit on the whole tuning job; None leaves SageMaker's."""
 
+    def early_stopping_type(self) -> str:
+        if self.strategy == "Hyperband":
+            if self.early_stopping:
+                msg = "Hyperband stops unpromising jobs itself; SageMaker requires early stopping Off."
+                raise UserError(msg)
+            return "Off"
+        return "Off" if self.early_stopping is False else "Auto"
+
     def resource_limits(self) -> shapes.ResourceLimits:
-        if not 1 <= self.max_parallel_jobs <= self.max_jobs:
-            msg = f"max_parallel_jobs == {self.max_parallel_jobs}, must be in 1..max_jobs ({self.max_jobs})."
+        if self.strategy == "Grid" and self.max_jobs is not None:
+            msg = "Grid search runs every combination of the categorical ranges; drop max_jobs (--max-jobs)."
+            raise UserError(msg)
+        max_jobs = None if self.strategy == "Grid" else (self.max_jobs or DEFAULT_MAX_JOBS)
+        if not 1 <= self.max_parallel_jobs <= (max_jobs or self.max_parallel_jobs):
+            msg = f"max_parallel_jobs == {self.max_parallel_jobs}, must be in 1..max_jobs ({max_jobs})."
             raise UserError(msg)
         return shapes.ResourceLimits(
-            max_number_of_training_jobs=self.max_jobs,
+            max_number_of_training_jobs=max_jobs,
             max_parallel_training_jobs=self.max_parallel_jobs,
             max_runtime_in_seconds=self.max_runtime_s,
         )
+
+
+def check_strategy(strategy: str, ranges: Mapping[str, ParameterRange]) -> None:
+    """Grid search takes categorical ranges only (SageMaker's rule).
+
+    Raises:
+        UserError: a continuous or integer range with Grid search.
+    """
+    if strategy != "Grid":
+        return
+    numeric = sorted(name for name, rng in ranges.items() if not isinstance(rng, CategoricalParameter))
+    if numeric:
+        msg = (
+            f"Grid search takes categorical ranges only, not {', '.join(numeric)}; "
+            "give each as NAME=A|B|C (e.g. -r max_depth=4|6|8), or use another strategy."
+        )
+        raise UserError(msg)
+
+
+def check_range(name: str, rng: ParameterRange) -> None:
+    """A numeric range's bounds and scaling, by SageMaker's rules.
+
+    Raises:
+        UserError: min above max, an unknown scaling, a logarithmic range that reaches 0 or below, or a
+            reverse-logarithmic one outside [0, 1).
+    """
+    if isinstance(rng, CategoricalParameter):
+        return
+    low, high = float(rng.min_value), float(rng.max_value)
+    scaling = rng.scaling_type
+    where = f"Range of {name!r} ({rng.min_value}:{rng.max_value}:{scaling})"
+    if scaling not in SCALING_TYPES:
+        msg = f"{where}: scaling {scaling!r} is not one of {', '.join(SCALING_TYPES)}."
+        raise UserError(msg)
+    if low > high:
+        msg = f"{where}: min {rng.min_value} is above max {rng.max_value}; write MIN:MAX."
+        raise UserError(msg)
+    if scaling == "Logarithmic" and low <= 0:
+        msg = f"{where}: Logarithmic scaling needs bounds above 0."
+        raise UserError(msg)
+    if scaling == "ReverseLogarithmic" and (isinstance(rng, IntegerParameter) or not 0 <= low < high < 1):
+        msg = f"{where}: ReverseLogarithmic scaling needs a continuous range within [0, 1)."
+        raise UserError(msg)
 
 
 def resolve_ranges(
@@ -67,6 +128,7 @@ def resolve_ranges(
     if ranges is None:
         return {name: rng for name, rng in default_ranges().items() if name not in fixed}
     for name, rng in ranges.items():
+        check_range(name, rng)
         if name in fixed:
             msg = f"Hyperparameter {name!r} is both fixed and tuned; give it in one place only."
             raise UserError(msg)
@@ -120,6 +182,7 @@ def _snake(tuning_range: Mapping[str, object]) -> dict[str, object]:
 def tuning_job_config(
     settings: TuningSettings, ranges: Mapping[str, ParameterRange], objective_name: str, direction: str
 ) -> shapes.HyperParameterTuningJobConfig:
+    check_strategy(settings.strategy, ranges)
     return shapes.HyperParameterTuningJobConfig(
         strategy=settings.strategy,
         hyper_parameter_tuning_job_objective=shapes.HyperParameterTuningJobObjective(
@@ -127,7 +190,7 @@ def tuning_job_config(
         ),
         resource_limits=settings.resource_limits(),
         parameter_ranges=parameter_ranges(ranges),
-        training_job_early_stopping_type="Auto" if settings.early_stopping else "Off",
+        training_job_early_stopping_type=settings.early_stopping_type(),
     )
 
 
