@@ -60,7 +60,7 @@ def save_bundle(
     staging = model_dir / _STAGING_NAME
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    guard = SpaceGuard(model_dir, "the model", sum(map(len, ensemble.members.values())) + 1, disk_usage)
+    guard = SpaceGuard(model_dir, "the model", sum(map(len, ensemble.members.values())), disk_usage)
     try:
         libraries: dict[str, Any] = {}
         for library, models in ensemble.members.items():
@@ -87,7 +87,8 @@ def save_bundle(
             **extra,
         }
         text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
-        guard.write(staging / MANIFEST_NAME, lambda path: path.write_text(text, encoding="utf-8"))
+        guard.write(staging / MANIFEST_NAME, lambda path: path.write_text(text, encoding="utf-8"),
+                    counted=False)
         _fsync_tree(staging)
         _swap_into_place(staging, model_dir, list(libraries))
     except OSError as exc:  # a folder or an fsync on a full volume

@@ -22,6 +22,9 @@ DiskUsage = Callable[[Path], Any]
 MARGIN_BYTES = 64 * 1024
 """Kept free beyond an estimate: file-system blocks and metadata, and the failure file written last."""
 _MARGIN_SHARE = 0.05
+NEARLY_FULL_BYTES = 2**20
+"""A write that fails with less than this free (or less than a file of its kind) ran out of space: a
+library's buffered writer can stop with part of a buffer's worth still free."""
 _OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -31,7 +34,7 @@ def margin(estimate: int) -> int:
 
 
 def megabytes(n_bytes: float) -> str:
-    return f"{n_bytes / 2**20:.1f} MB"
+    return f"{n_bytes / 2**20:.2f} MB"
 
 
 def no_space_error(what: str, directory: Path, needed: float, free: float) -> UserError:
@@ -97,10 +100,12 @@ class SpaceGuard:
         self.written += path.stat().st_size
         self.done += 1
 
-    def write(self, path: Path, write: Callable[[Path], object]) -> None:
+    def write(self, path: Path, write: Callable[[Path], object], *, counted: bool = True) -> None:
         """``write(path)`` after ``before_file``; a failure to write on a full volume becomes the
-        ``no_space_error`` (raised from the library's or the system's own error)."""
-        self.before_file()
+        ``no_space_error`` (raised from the library's or the system's own error). A small file that is
+        not one of the ``n_files`` (a manifest) is written with ``counted=False``: no check, no estimate."""
+        if counted:
+            self.before_file()
         try:
             write(path)
         except Exception as exc:
@@ -108,13 +113,14 @@ class SpaceGuard:
             if no_space is None:
                 raise
             raise no_space from exc
-        self.wrote(path)
+        if counted:
+            self.wrote(path)
 
     def failed(self, exc: BaseException, partial: Path | None = None) -> UserError | None:
         """The ``no_space_error`` when ``exc`` (raised writing ``partial``) came from a full volume."""
         free = free_bytes(self.directory, self.disk_usage)
-        if not is_out_of_space(exc) and free >= MARGIN_BYTES:
-            return None
         size = partial.stat().st_size if partial is not None and partial.is_file() else 0
+        if not is_out_of_space(exc) and free >= max(NEARLY_FULL_BYTES, self.estimate(size) - self.written):
+            return None
         available = free + self.written + size  # what this write may use once its own files are removed
         return no_space_error(self.what, self.directory, max(self.estimate(size), 1), available)
