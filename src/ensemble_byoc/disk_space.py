@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import EnsembleError, UserError
 
 DiskUsage = Callable[[Path], Any]
 """``shutil.disk_usage``, or any function of a path whose answer has ``.free`` (bytes)."""
@@ -94,7 +94,7 @@ class SpaceGuard:
         total = self.estimate()
         free = free_bytes(self.directory, self.disk_usage)
         if free < total - self.written + margin(total):
-            raise no_space_error(self.what, self.directory, total, free + self.written)
+            raise no_space_error(self.what, self.directory, max(total, MARGIN_BYTES), free + self.written)
 
     def wrote(self, path: Path) -> None:
         self.written += path.stat().st_size
@@ -108,6 +108,8 @@ class SpaceGuard:
             self.before_file()
         try:
             write(path)
+        except EnsembleError:
+            raise  # ours (a model not fitted): never a full disk
         except Exception as exc:
             no_space = self.failed(exc, path)
             if no_space is None:

@@ -145,12 +145,14 @@ def _render(
 
     def add(title: str, draw: Any) -> None:
         figure, axes = plt.subplots(figsize=(6, 4))
-        draw(axes)
-        axes.set_title(title)
-        figure.tight_layout()
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg")
-        plt.close(figure)
+        try:
+            draw(axes)
+            axes.set_title(title)
+            figure.tight_layout()
+            figure.savefig(buffer, format="svg")
+        finally:
+            plt.close(figure)  # also when drawing fails: the job goes on
         svg = buffer.getvalue()
         figures.append((title, svg[svg.index("<svg"):]))
 
