@@ -4,7 +4,9 @@ so (end to end through ``container/train``)."""
 
 from __future__ import annotations
 
+import io
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,10 @@ from conftest import FAST_HYPERPARAMETERS, OptMl, make_regression, run_train, se
 from tmpfs_mount import tmpfs
 
 from ensemble_byoc.artifacts import load_bundle
+from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.training import run_training
 
 NASTY_NAMES = [
     "bmi_$_x_$",
@@ -126,3 +132,21 @@ def test_the_failure_reason_is_cut_at_1024_bytes_never_inside_a_character(opt_ml
     text = raw.decode("utf-8")  # whole characters only
     assert text.startswith("UserError: ") and text.endswith("ü\n")
     assert len(raw) >= 1022  # cut at the limit, not far before it
+
+
+def test_reports_that_run_out_of_disk_after_the_model_is_saved_are_removed_and_the_model_kept(
+    opt_ml: OptMl
+) -> None:
+    X, y = make_regression()
+    opt_ml.add_training_csv(X, y)
+    plenty = SimpleNamespace(total=2**40, used=0, free=2**40)  # the checks pass; the volume is what it is
+    with tmpfs(opt_ml.output_data, size_kib=64), pytest.raises(UserError, match="writing the reports to"):
+        try:
+            run_training(SageMakerPaths(opt_ml.base), TrainConfig.from_hyperparameters(FAST_HYPERPARAMETERS),
+                         input_data_config={"train": {"ContentType": "text/csv"}}, n_threads=1,
+                         metric_stream=io.StringIO(), disk_usage=lambda path: plenty)
+        finally:
+            left_in_output_data = _output_files(opt_ml)
+    assert left_in_output_data == []  # neither a report nor a .partial file
+    ensemble, _ = load_bundle(opt_ml.model_dir, n_threads=1)  # the model was saved first, whole
+    assert ensemble.predict(X[:3]).shape == (3,)
