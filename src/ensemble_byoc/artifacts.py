@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ensemble_byoc import __version__
+from ensemble_byoc.disk_space import DiskUsage, SpaceGuard, is_out_of_space
 from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PlatformError
 from ensemble_byoc.models import available_libraries, load_spec
@@ -42,6 +43,7 @@ def save_bundle(
     blend_method: str,
     extra: Mapping[str, Any],
     file_stem: str = "fold",
+    disk_usage: DiskUsage = shutil.disk_usage,
 ) -> dict[str, Any]:
     """Write ``ensemble`` into ``model_dir`` and return the manifest that was written.
 
@@ -50,12 +52,15 @@ def save_bundle(
     models refitted on all rows.
 
     Files are written to a staging folder first; the old model (if any) loses its manifest before its
-    files are replaced, and the new manifest is renamed into place last.
+    files are replaced, and the new manifest is renamed into place last. Before each file, the files
+    still to come must fit in the free space (``disk_space.SpaceGuard``, ``disk_usage`` answers how much is
+    free); a full volume is a ``UserError`` that says so, and leaves the previous model (if any) as it was.
     """
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = model_dir / _STAGING_NAME
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    guard = SpaceGuard(model_dir, "the model", sum(map(len, ensemble.members.values())), disk_usage)
     try:
         libraries: dict[str, Any] = {}
         for library, models in ensemble.members.items():
@@ -64,7 +69,7 @@ def save_bundle(
             folds = []
             for index, model in enumerate(models):
                 relative = f"{library}/{file_stem}-{index}{spec.file_suffix}"
-                model.save(staging / relative)
+                guard.write(staging / relative, model.save)
                 folds.append(
                     {
                         "file": relative,
@@ -81,11 +86,16 @@ def save_bundle(
             "libraries": libraries,
             **extra,
         }
-        (staging / MANIFEST_NAME).write_text(
-            json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8"
-        )
+        text = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+        guard.write(staging / MANIFEST_NAME, lambda path: path.write_text(text, encoding="utf-8"),
+                    counted=False)
         _fsync_tree(staging)
         _swap_into_place(staging, model_dir, list(libraries))
+    except OSError as exc:  # a folder or an fsync on a full volume
+        no_space = guard.failed(exc) if is_out_of_space(exc) else None
+        if no_space is None:
+            raise
+        raise no_space from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest

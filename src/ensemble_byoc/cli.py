@@ -14,7 +14,7 @@ from ensemble_byoc.config import TrainConfig, decode_value
 from ensemble_byoc.data import read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import HostLayout, available_cpus
-from ensemble_byoc.logs import configure_logging
+from ensemble_byoc.logs import configure_logging, defuse_handlers
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.stopping import StopRequest
 from ensemble_byoc.training import run_training
@@ -24,6 +24,7 @@ logger = logging.getLogger("ensemble_byoc.train")
 SUCCESS_LINE = "Reporting training SUCCESS"
 FAILURE_LINE = "Reporting training FAILURE"
 _FAILURE_LIMIT = 1024
+"""Bytes of ``output/failure`` that SageMaker shows as the job's ``FailureReason``."""
 
 
 def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -31,7 +32,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     del argv  # SageMaker passes only the word "train"
     env = os.environ if environ is None else environ
     paths = SageMakerPaths.from_env(env)
-    configure_logging(env.get("LOG_LEVEL", "INFO"))
+    configure_logging(env.get("LOG_LEVEL", "INFO"), whole_process=True)
     paths.failure_file.unlink(missing_ok=True)
     try:
         hyperparameters = read_json_config(paths.hyperparameters_file, default={})
@@ -67,6 +68,8 @@ def _train_on_hosts(
     """A multi-host job on Dask; True on the first host, which trained and wrote the model, False
     elsewhere."""
     from ensemble_byoc import cluster  # Dask is imported only by multi-host jobs
+
+    defuse_handlers("distributed")  # Dask logs task errors through its own handler
 
     sharded = _sharded_channels(input_data_config)
     if sharded and config.refit_full:
@@ -106,9 +109,16 @@ def _sharded_channels(input_data_config: Mapping[str, Any]) -> bool:
     return bool(sharded)
 
 
+def failure_reason(reason: str) -> str:
+    """``reason`` on one line, cut to fit ``_FAILURE_LIMIT`` bytes of UTF-8 with its newline (SageMaker
+    keeps that many of the file), never inside a character."""
+    encoded = " ".join(reason.split()).encode("utf-8", errors="replace")[:_FAILURE_LIMIT - 1]
+    return encoded.decode("utf-8", errors="ignore")  # drops only a character cut at the end
+
+
 def _fail(paths: SageMakerPaths, reason: str) -> int:
     """Write the failure file (first line = the reason, as SageMaker's FailureReason) and log it."""
-    first_line = " ".join(reason.split())[:_FAILURE_LIMIT - 1]
+    first_line = failure_reason(reason)
     logger.error("%s: %s", FAILURE_LINE, first_line)
     try:
         paths.failure_file.parent.mkdir(parents=True, exist_ok=True)

@@ -9,19 +9,28 @@ from __future__ import annotations
 import html
 import io
 import json
-import os
+import logging
+import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ensemble_byoc.cv import UnitResult
+from ensemble_byoc.report_files import ReportFiles
 from ensemble_byoc.task import Task
+
+logger = logging.getLogger(__name__)
 
 TOP_FEATURES = 20
 REPORT_SECONDS = 5.0
 """Time the HTML report may take (plotting library import and rendering); skipped when time_limit has less."""
+LABEL_CHARS = 40
+"""A feature name or class label longer than this is cut (with an ellipsis) on a plot."""
+PLOT_POINTS = 5000
+"""At most this many rows are drawn in a scatter plot (an even sample), so the page stays small."""
+_PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
+"""Every label is drawn as written: ``$`` in a feature name is not the start of math text."""
 
 
 def leaderboard(
@@ -74,7 +83,7 @@ def feature_importance(
 
 
 def write_insight(
-    directory: Path,
+    files: ReportFiles,
     *,
     task: Task,
     board: list[dict[str, Any]],
@@ -85,20 +94,25 @@ def write_insight(
     with_report: bool = True,
 ) -> None:
     """``leaderboard.json``, ``feature_importance.json``, ``blend_weights.json`` and (``with_report``)
-    ``report.html``."""
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_atomic(directory / "leaderboard.json", json.dumps(board, indent=2) + "\n")
-    _write_atomic(directory / "feature_importance.json", json.dumps(importance, indent=2) + "\n")
-    _write_atomic(directory / "blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
-    if with_report:
-        _write_atomic(directory / "report.html",
-                      render_report(task, board, importance, weights, y, oof_ensemble))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    ``report.html``. A report that cannot be drawn is a warning in the log, never a failed job: the
+    model is saved before, and the JSON reports hold the same numbers."""
+    files.write_text("leaderboard.json", json.dumps(board, indent=2) + "\n")
+    files.write_text("feature_importance.json", json.dumps(importance, indent=2) + "\n")
+    files.write_text("blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
+    if not with_report:
+        return
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            page = render_report(task, board, importance, weights, y, oof_ensemble)
+    except Exception as exc:  # noqa: BLE001 - a plot is never worth the job; the JSON reports are written
+        logger.warning("report.html not written: drawing it failed (%s: %s); the JSON reports in %s hold "
+                       "the same numbers.", type(exc).__name__, " ".join(str(exc).split())[:300],
+                       files.directory)
+        return
+    for warning in {str(w.message) for w in caught}:
+        logger.debug("report.html: %s", warning)
+    files.write_text("report.html", page)
 
 
 def render_report(
@@ -113,24 +127,39 @@ def render_report(
     import matplotlib
 
     matplotlib.use("Agg")
+    with matplotlib.rc_context(_PLAIN_TEXT):
+        return _render(task, board, importance, weights, y, oof_ensemble)
+
+
+def _render(
+    task: Task,
+    board: list[dict[str, Any]],
+    importance: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float],
+    y: np.ndarray,
+    oof_ensemble: np.ndarray,
+) -> str:
     import matplotlib.pyplot as plt
 
     figures: list[tuple[str, str]] = []
 
     def add(title: str, draw: Any) -> None:
         figure, axes = plt.subplots(figsize=(6, 4))
-        draw(axes)
-        axes.set_title(title)
-        figure.tight_layout()
         buffer = io.StringIO()
-        figure.savefig(buffer, format="svg")
-        plt.close(figure)
+        try:
+            draw(axes)
+            axes.set_title(title)
+            figure.tight_layout()
+            figure.savefig(buffer, format="svg")
+        finally:
+            plt.close(figure)  # also when drawing fails: the job goes on
         svg = buffer.getvalue()
         figures.append((title, svg[svg.index("<svg"):]))
 
     if task.problem_type == "regression":
         def scatter(axes: Any) -> None:
-            axes.scatter(y, oof_ensemble, s=8, alpha=0.5)
+            shown = np.linspace(0, len(y) - 1, num=min(len(y), PLOT_POINTS)).round().astype(int)
+            axes.scatter(y[shown], oof_ensemble[shown], s=8, alpha=0.5)
             low, high = float(min(y.min(), oof_ensemble.min())), float(max(y.max(), oof_ensemble.max()))
             axes.plot([low, high], [low, high], color="grey", linewidth=1)
             axes.set_xlabel("actual")
@@ -161,7 +190,7 @@ def render_report(
             matrix = np.zeros((k, k), dtype=int)
             np.add.at(matrix, (np.asarray(y, dtype=int), predicted), 1)
             axes.imshow(matrix, cmap="Blues")
-            labels = [str(c) for c in task.classes]
+            labels = [_label(c) for c in task.classes]
             axes.set_xticks(range(k), labels, rotation=45)
             axes.set_yticks(range(k), labels)
             axes.set_xlabel("predicted")
@@ -175,12 +204,15 @@ def render_report(
     blended = sorted(importance["ensemble"].items(), key=lambda item: item[1], reverse=True)[:TOP_FEATURES]
 
     def bars_importance(axes: Any) -> None:
-        names = [name for name, _ in reversed(blended)]
-        axes.barh(names, [value for _, value in reversed(blended)])
+        # positions, not the names, place the bars: two names cut alike keep a bar each
+        shown = list(reversed(blended))
+        axes.barh(range(len(shown)), [value for _, value in shown])
+        axes.set_yticks(range(len(shown)), [_label(name) for name, _ in shown])
         axes.set_xlabel("share of total gain (blend-weighted)")
 
     def bars_weights(axes: Any) -> None:
-        axes.bar(list(weights), list(weights.values()))
+        axes.bar(range(len(weights)), list(weights.values()))
+        axes.set_xticks(range(len(weights)), [_label(name) for name in weights])
         axes.set_ylabel("blend weight")
 
     add("Feature importance", bars_importance)
@@ -203,6 +235,12 @@ def _page(task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]
         f"metric: {html.escape(task.eval_metric)} (out-of-fold).</p>"
         f"<h2>Leaderboard</h2><table><tr>{head}</tr>{body}</table>{plots}</body></html>\n"
     )
+
+
+def _label(text: Any) -> str:
+    """``text`` as a plot label: as written, cut to ``LABEL_CHARS`` characters."""
+    text = str(text)
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
 
 
 def _cell(value: Any) -> str:

@@ -1,7 +1,10 @@
 """Scores, and the single writer of the metric lines SageMaker and AMT read from the training log.
 
 The regexes the launcher hands to SageMaker are generated here, from the same format that prints the
-lines, so the two cannot drift apart.
+lines, so the two cannot drift apart. They are anchored (``^validation-rmse:([0-9\\.]+);$``): SageMaker
+applies them to each line of the log, and only ``emit_metric`` writes a whole line of that shape. The log
+itself (``logs.configure_logging``) writes user text (column names, labels, file names) through
+``defuse_metric_text``, so not even an unanchored regex finds a metric line there.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 ENSEMBLE_PREFIX = "validation"
 _VALUE_FORMAT = "{value:.6f}"
 _VALUE_REGEX = r"([0-9\.]+)"
+_METRIC_NAME_START = re.compile(rf"({re.escape(ENSEMBLE_PREFIX)})-", re.IGNORECASE)
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -37,8 +41,15 @@ def format_metric_line(name: str, value: float) -> str:
 
 
 def metric_regex(name: str) -> str:
-    """The regex that captures the value of ``format_metric_line(name, value)``."""
-    return f"{re.escape(name)}:{_VALUE_REGEX};"
+    """The regex that captures the value of ``format_metric_line(name, value)``: the whole line, and
+    nothing else (a column named ``validation-rmse:0.1;`` in the middle of a log line is not a metric)."""
+    return f"^{re.escape(name)}:{_VALUE_REGEX};$"
+
+
+def defuse_metric_text(text: str) -> str:
+    """``text`` with every metric name's start ``validation-`` written ``validation\\-``, so that no regex
+    naming a metric (``validation-rmse:(.*?);``, anchored or not) matches it; used on every log record."""
+    return _METRIC_NAME_START.sub(r"\1\\-", text)
 
 
 def metric_definitions(metric: str, libraries: tuple[str, ...]) -> list[dict[str, str]]:

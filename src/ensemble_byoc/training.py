@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
-import os
+import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import numpy as np
@@ -27,6 +25,7 @@ from ensemble_byoc.data import (
     list_data_files,
     load_channel,
 )
+from ensemble_byoc.disk_space import DiskUsage
 from ensemble_byoc.ensemble import Ensemble, blend
 from ensemble_byoc.errors import PlatformError, TrainingStoppedError, UserError
 from ensemble_byoc.host import training_threads
@@ -35,6 +34,7 @@ from ensemble_byoc.metrics import emit_metric, ensemble_metric_name, library_met
 from ensemble_byoc.models.base import BoosterParams, Model
 from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.portfolio import Member
+from ensemble_byoc.report_files import ReportFiles, report_bytes
 from ensemble_byoc.scoring import MULTICLASS, REGRESSION, get_metric, metrics_for
 from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
 from ensemble_byoc.task import Task, resolve_task
@@ -206,6 +206,7 @@ def run_training(
     stop: StopRequest | None = None,
     runner_factory: Callable[[UnitContext], UnitRunner] | None = None,
     loader: DataLoader = load_training_data,
+    disk_usage: DiskUsage = shutil.disk_usage,
 ) -> TrainingResult:
     """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports.
 
@@ -217,6 +218,7 @@ def run_training(
     ``runner_factory`` makes what runs the units (a Dask cluster in a multi-host job); by default they
     run here, one at a time. Either way the results are gathered, reported and blended fold by fold.
     ``loader`` reads the channels (a sharded job leaves the rows on the hosts that loaded them).
+    The model is saved before the reports; free space for both is checked first (``disk_usage``).
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
@@ -326,18 +328,8 @@ def run_training(
         "library_scores": library_scores,
         "blend": {"method": blended.method, "weights": blended.weights, "fallback": blended.fallback},
     }
-    _write_reports(paths.output_data_dir, data, task, covered, scored, oof_ensemble, results, cv_summary)
-    write_insight(
-        paths.output_data_dir,
-        task=task,
-        board=leaderboard(library_scores, results, blended.weights, cv_score, metric.name,
-                          metric.greater_is_better),
-        importance=feature_importance(results, data.feature_names, blended.weights),
-        weights=blended.weights,
-        y=data.y[covered],
-        oof_ensemble=oof_ensemble,
-        with_report=_report_fits(budget),
-    )
+    reports = ReportFiles(paths.output_data_dir, disk_usage)
+    reports.check_space(report_bytes(int(covered.sum()), 2 + (len(scored) + 1) * max(task.n_classes, 1)))
     manifest = save_bundle(
         paths.model_dir,
         ensemble,
@@ -352,7 +344,21 @@ def run_training(
             "cv": cv_summary,
             "config": config.to_dict(),
         },
+        disk_usage=disk_usage,
     )
+    with reports:
+        _write_reports(reports, data, task, covered, scored, oof_ensemble, results, cv_summary)
+        write_insight(
+            reports,
+            task=task,
+            board=leaderboard(library_scores, results, blended.weights, cv_score, metric.name,
+                              metric.greater_is_better),
+            importance=feature_importance(results, data.feature_names, blended.weights),
+            weights=blended.weights,
+            y=data.y[covered],
+            oof_ensemble=oof_ensemble,
+            with_report=_report_fits(budget),
+        )
     logger.info("Cross-validated %s of the ensemble: %.6f (%s).", metric.name, cv_score,
                 ", ".join(f"{lib} {score:.6f}" for lib, score in library_scores.items()))
     if config.time_limit is not None:
@@ -481,7 +487,7 @@ def _emit_finite(name: str, value: float, stream: TextIO | None) -> None:
 
 
 def _write_reports(
-    directory: Path,
+    files: ReportFiles,
     data: TrainingRows,
     task: Task,
     covered: np.ndarray,
@@ -493,26 +499,20 @@ def _write_reports(
     """Out-of-fold predictions of the scored rows (CSV) and per-unit scores and timings (JSON), each
     written atomically. Classification rows show the label as given and, per library, the probability
     of the second class (binary) or of each class (multiclass, one column per class)."""
-    directory.mkdir(parents=True, exist_ok=True)
     rows = np.flatnonzero(covered)
     columns = {**scored, "ensemble": oof_ensemble}
     header = ["row", data.target_name]
     for name, values in columns.items():
         header += [f"{name}[{c}]" for c in task.classes] if values.ndim == 2 else [name]
-    oof_path = directory / "oof_predictions.csv"
-    partial = oof_path.with_name(oof_path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
+
+    def cells() -> Iterator[list[Any]]:
         for i, row in enumerate(rows):
             label = task.classes[int(data.y[row])] if task.is_classification else repr(float(data.y[row]))
-            cells: list[Any] = [int(row), label]
+            line: list[Any] = [int(row), label]
             for values in columns.values():
-                cells += [repr(float(v)) for v in np.atleast_1d(values[i])]
-            writer.writerow(cells)
-    os.replace(partial, oof_path)
+                line += [repr(float(v)) for v in np.atleast_1d(values[i])]
+            yield line
+
+    files.write_rows("oof_predictions.csv", header, cells())
     report = {**cv_summary, "units": [r.summary() for r in results]}
-    report_path = directory / "cv_results.json"
-    partial = report_path.with_name(report_path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, report_path)
+    files.write_text("cv_results.json", json.dumps(report, indent=2) + "\n")

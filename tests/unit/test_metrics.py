@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ensemble_byoc.metrics import (
+    defuse_metric_text,
     emit_metric,
     ensemble_metric_name,
     format_metric_line,
@@ -156,3 +157,30 @@ def test_rmse_is_zero_for_a_perfect_prediction_and_returns_a_python_float() -> N
 
 def test_rmse_accepts_plain_lists() -> None:
     assert rmse([0.0, 0.0], [3.0, 4.0]) == pytest.approx(np.sqrt(12.5))
+
+
+@pytest.mark.parametrize("definition", metric_definitions("rmse", LIBRARIES), ids=lambda d: d["Name"])
+def test_generated_regexes_match_a_whole_line_only(definition: dict[str, str]) -> None:
+    line = format_metric_line(definition["Name"].replace(":", "-", 1), 1.5)
+    assert re.search(definition["Regex"], line) is not None
+    assert re.search(definition["Regex"], f"INFO data: column {line}") is None
+    assert re.search(definition["Regex"], f"{line} (3 levels)") is None
+
+
+@pytest.mark.parametrize("text", [
+    "validation-rmse:0.000001;",
+    "column 'validation-rmse:0.1;' and VALIDATION-RMSE:2;",
+    "x\nvalidation-rmse:0.5;\n",
+    "validation-rmse-xgboost:1.0;",
+])
+def test_defused_text_is_matched_by_no_metric_regex_anchored_or_not(text: str) -> None:
+    defused = defuse_metric_text(text)
+    regexes = [d["Regex"] for d in metric_definitions("rmse", LIBRARIES)] + HAND_WRITTEN_REGEXES
+    for regex in regexes:
+        assert not any(re.search(regex, line) for line in defused.splitlines()), regex
+    assert defused.replace("\\-", "-").lower() == text.lower()  # still readable: only the dash is escaped
+
+
+def test_defusing_leaves_text_without_a_metric_name_as_it_is() -> None:
+    text = "Channels 'train' and 'validation' have different columns: ['a:1;', 'b-c:2;']"
+    assert defuse_metric_text(text) == text

@@ -113,6 +113,18 @@ class DaskParts:
     peers is given this order, so the same hosts and data give the same model."""
 
 
+def library_feature_names(count: int) -> list[str]:
+    """The feature names every adapter gives its library: ``f0`` ... ``f<count-1>``, in column order.
+
+    A CSV header or a Parquet schema can name a column anything (``:``, ``[``, quotes, a number, 2,000
+    characters), and each library refuses some of it (LightGBM any JSON special character, XGBoost ``[``,
+    ``]`` and ``<``). The user's names live in the manifest, the reports and the responses; a booster knows
+    its columns only by position, so a model that carries the user's names (written before this) predicts
+    the same.
+    """
+    return [f"f{index}" for index in range(count)]
+
+
 _SOURCE_PREFIX = re.compile(r"^(\[[\d:]+\]\s*)?(\S+\.(?:cc|cpp|cu|h|hpp):\d+:\s*)?")
 """The ``[12:00:00] /src/learner.cc:123:`` prefix the C++ libraries put before their message."""
 

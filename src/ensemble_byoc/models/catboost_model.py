@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error
+from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec, library_error, library_feature_names
 
 _TRAIN_ARGUMENTS = ("early_stopping_rounds",)
 _LOSSES = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
@@ -76,11 +76,12 @@ class CatBoostModel:
         try:
             model = catboost.CatBoost(self._library_params())
             cats = list(categorical_features)
+            names = library_feature_names(len(feature_names))
             model.fit(
-                catboost.Pool(_with_category_codes(X, cats, feature_names), label=y,
-                              feature_names=list(feature_names), cat_features=cats or None),
-                eval_set=catboost.Pool(_with_category_codes(X_valid, cats, feature_names), label=y_valid,
-                                       feature_names=list(feature_names), cat_features=cats or None),
+                catboost.Pool(_with_category_codes(X, cats, names), label=y, feature_names=names,
+                              cat_features=cats or None),
+                eval_set=catboost.Pool(_with_category_codes(X_valid, cats, names), label=y_valid,
+                                       feature_names=names, cat_features=cats or None),
                 early_stopping_rounds=stopping or None,
                 use_best_model=bool(stopping),
                 callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,

@@ -21,6 +21,7 @@ from ensemble_byoc.models.base import (
     Model,
     ModelSpec,
     library_error,
+    library_feature_names,
     unknown_parameters_error,
 )
 
@@ -90,7 +91,8 @@ class LightGBMModel:
         library_log = _LibraryLog()
         lgb.register_logger(library_log)
         try:
-            dtrain = lgb.Dataset(X, label=y, feature_name=list(feature_names), free_raw_data=True,
+            dtrain = lgb.Dataset(X, label=y, feature_name=library_feature_names(len(feature_names)),
+                                 free_raw_data=True,
                                  categorical_feature=list(categorical_features) or "auto")
             dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain)
             callbacks: list[Any] = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
@@ -169,7 +171,7 @@ def fit_dask(
     try:
         with warnings.catch_warnings(), client.as_current():  # lightgbm.dask waits through the current client
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            estimator.fit(parts.X, parts.y, feature_name=list(parts.feature_names),
+            estimator.fit(parts.X, parts.y, feature_name=library_feature_names(len(parts.feature_names)),
                           categorical_feature=list(parts.categorical_features) or "auto")
     except lgb.basic.LightGBMError as exc:
         raise library_error("lightgbm", exc, model.overrides) from exc

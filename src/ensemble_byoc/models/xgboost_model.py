@@ -23,6 +23,7 @@ from ensemble_byoc.models.base import (
     Model,
     ModelSpec,
     library_error,
+    library_feature_names,
     unknown_parameters_error,
 )
 
@@ -89,7 +90,8 @@ class XGBoostModel:
         stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
         try:
             types = ["c" if i in categorical_features else "q" for i in range(X.shape[1])]
-            common = {"feature_names": list(feature_names), "feature_types": types, "nthread": self.n_threads,
+            common = {"feature_names": library_feature_names(len(feature_names)), "feature_types": types,
+                      "nthread": self.n_threads,
                       "enable_categorical": bool(categorical_features)}
             dtrain = xgb.DMatrix(X, label=y, **common)
             dvalid = xgb.DMatrix(X_valid, label=y_valid, **common)
@@ -135,7 +137,7 @@ class XGBoostModel:
     def feature_importance(self) -> np.ndarray:
         if self.booster_ is None:
             raise NotFittedError("XGBoostModel.feature_importance called before fit.")
-        names = self.booster_.feature_names or [f"f{i}" for i in range(self.booster_.num_features())]
+        names = self.booster_.feature_names or library_feature_names(self.booster_.num_features())
         gains = self.booster_.get_score(importance_type="total_gain")
         return np.array([float(gains.get(name, 0.0)) for name in names], dtype=np.float64)
 
@@ -166,7 +168,7 @@ def fit_dask(
     num_round = int(model.overrides.get("num_boost_round", model.params.num_round))
     stopping = int(model.overrides.get("early_stopping_rounds", model.params.early_stopping_rounds))
     types = ["c" if i in parts.categorical_features else "q" for i in range(len(parts.feature_names))]
-    common = {"feature_names": list(parts.feature_names), "feature_types": types,
+    common = {"feature_names": library_feature_names(len(parts.feature_names)), "feature_types": types,
               "enable_categorical": bool(parts.categorical_features)}
     params = {k: v for k, v in model._library_params().items() if k != "nthread"}  # each host uses its cores
     try:
