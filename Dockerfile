@@ -57,7 +57,8 @@ RUN apt-get update \
         "$(python3 -c 'import ensurepip, os; print(os.path.dirname(ensurepip.__file__))' 2>/dev/null)/_bundled" \
     && mkdir -p /opt/ml \
     && rm -rf /var/tmp && ln -s /tmp /var/tmp \
-    && find / -xdev \( -type f -o -type d \) -perm -0002 ! -path /tmp -exec chmod o-w {} +
+    && find / \( -path /proc -o -path /sys -o -path /dev \) -prune \
+        -o \( -type f -o -type d \) -perm -0002 ! -path /tmp -exec chmod o-w {} +
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:/opt/program:$PATH \

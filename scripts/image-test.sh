@@ -3,7 +3,7 @@
 #
 #   1. hadolint lints the Dockerfile (no warning allowed);
 #   2. debootstrap makes a Debian bookworm minbase root file system with python3 and its venv module,
-#      imported as a local base image (the Dockerfile's FROM is replaced with it: buildah bud --from);
+#      imported as a local base image (both stages' FROM use it: --build-arg BASE_IMAGE);
 #   3. buildah builds the unchanged Dockerfile (chroot isolation, vfs storage) and reports the size;
 #   4. the image's files: no pip, setuptools or wheel, no bundled *.whl (ensurepip), no compiler, nothing
 #      world-writable but /tmp;
@@ -127,10 +127,10 @@ bah rm "$container" > /dev/null
 rm -rf --one-file-system "$rootfs"
 log "imported as $base_image"
 
-log "buildah bud --from $base_image ${BUILD_ARGS:-}"
+log "buildah bud --build-arg BASE_IMAGE=$base_image ${BUILD_ARGS:-}"
 t0=$SECONDS
 # shellcheck disable=SC2086
-bah bud --isolation chroot --network host --from "$base_image" ${BUILD_ARGS:-} \
+bah bud --isolation chroot --network host --build-arg BASE_IMAGE="$base_image" ${BUILD_ARGS:-} \
     -t "$image" -f "$root/Dockerfile" "$root" > "$work/build.log" 2>&1 \
     || { tail -40 "$work/build.log"; fail "buildah bud failed"; }
 build_s=$((SECONDS - t0))
@@ -183,7 +183,8 @@ for tool in pip pip3 gcc cc c++ g++ make; do
     if [ -e "$image_root/usr/bin/$tool" ] || [ -e "$image_root/usr/local/bin/$tool" ] \
         || [ -e "$image_root/opt/venv/bin/$tool" ]; then fail "$tool is in the image"; fi
 done
-writable="$(find "$image_root" -xdev \( -type f -o -type d \) -perm -0002 ! -path "$image_root/tmp" -print)"
+writable="$(find "$image_root" \( -path "$image_root/dev" -o -path "$image_root/proc" -o -path "$image_root/sys" \) \
+    -prune -o \( -type f -o -type d \) -perm -0002 ! -path "$image_root/tmp" -print)"
 [ -z "$writable" ] || fail "world-writable in the image: ${writable//$image_root/}"
 for python in /opt/venv/bin/python /usr/bin/python3 /usr/local/bin/python3; do
     if [ -e "$image_root$python" ] && run_read_only "$python" -m pip --version > /dev/null 2>&1; then
