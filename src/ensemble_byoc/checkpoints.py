@@ -77,8 +77,9 @@ def unit_fingerprint(
     return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class UntrustedCheckpoint(Exception):
-    """A checkpoint that fails validation; never escapes ``CheckpointStore.load`` (the unit is retrained)."""
+class _Untrusted(Exception):
+    """Why a checkpoint is not used; caught in ``CheckpointStore.load`` (the unit is retrained), never
+    raised out of this module, so it is not part of the ``errors`` tree."""
 
 
 _SHA256 = frozenset("0123456789abcdef")
@@ -114,12 +115,12 @@ class UnitRecord:
     @classmethod
     def from_json(cls, value: Any) -> UnitRecord:
         if not isinstance(value, dict):
-            raise UntrustedCheckpoint(f"unit.json holds a {type(value).__name__}, not an object")
+            raise _Untrusted(f"unit.json holds a {type(value).__name__}, not an object")
         for key, (rule, valid) in _RECORD_RULES.items():
             if key not in value:
-                raise UntrustedCheckpoint(f"unit.json has no {key!r}")
+                raise _Untrusted(f"unit.json has no {key!r}")
             if not valid(value[key]):
-                raise UntrustedCheckpoint(f"unit.json {key!r} is {_short(value[key])}; it must be {rule}")
+                raise _Untrusted(f"unit.json {key!r} is {_short(value[key])}; it must be {rule}")
         return cls(**{key: value[key] for key in _RECORD_RULES})
 
 
@@ -130,35 +131,35 @@ def _short(value: Any) -> str:
 
 def contained_file(directory: Path, name: Any, field: str) -> Path:
     """``directory/name`` resolved, when ``name`` is a plain file name and it resolves (links followed)
-    to a regular file directly inside ``directory``; else ``UntrustedCheckpoint``."""
+    to a regular file directly inside ``directory``; else ``_Untrusted`` saying which rule failed."""
     if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
             or "\0" in name):
-        raise UntrustedCheckpoint(f"{field} {_short(name)} is not a plain file name in the unit's folder")
+        raise _Untrusted(f"{field} {_short(name)} is not a plain file name in the unit's folder")
     try:
         root = directory.resolve(strict=True)
         path = (directory / name).resolve(strict=True)
     except FileNotFoundError:
-        raise UntrustedCheckpoint(f"{field} {_short(name)} is missing") from None
+        raise _Untrusted(f"{field} {_short(name)} is missing") from None
     if path.parent != root:
-        raise UntrustedCheckpoint(f"{field} {_short(name)} leads outside the unit's folder")
+        raise _Untrusted(f"{field} {_short(name)} leads outside the unit's folder")
     if not stat.S_ISREG(path.stat().st_mode):
-        raise UntrustedCheckpoint(f"{field} {_short(name)} is not a regular file")
+        raise _Untrusted(f"{field} {_short(name)} is not a regular file")
     return path
 
 
 def read_record(units_dir: Path, directory: Path) -> UnitRecord:
     """The unit's ``unit.json``, read only up to ``MAX_RECORD_BYTES`` and validated."""
     if directory.resolve(strict=True).parent != units_dir.resolve(strict=True):
-        raise UntrustedCheckpoint("the unit's folder leads outside the checkpoint folder")
+        raise _Untrusted("the unit's folder leads outside the checkpoint folder")
     path = contained_file(directory, _UNIT_FILE, "unit.json")
     with path.open("rb") as handle:
         raw = handle.read(MAX_RECORD_BYTES + 1)
     if len(raw) > MAX_RECORD_BYTES:
-        raise UntrustedCheckpoint(f"unit.json is larger than {MAX_RECORD_BYTES} bytes")
+        raise _Untrusted(f"unit.json is larger than {MAX_RECORD_BYTES} bytes")
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise UntrustedCheckpoint(f"unit.json is not JSON ({_short(str(exc))})") from None
+        raise _Untrusted(f"unit.json is not JSON ({_short(str(exc))})") from None
     return UnitRecord.from_json(value)
 
 
@@ -171,19 +172,19 @@ def read_predictions(path: Path, rows: int, task: Task | None) -> np.ndarray:
     with path.open("rb") as handle:
         version = fmt.read_magic(handle)
         if version not in ((1, 0), (2, 0)):
-            raise UntrustedCheckpoint(f"oof.npy has format version {version}; 1.0 or 2.0 is read")
+            raise _Untrusted(f"oof.npy has format version {version}; 1.0 or 2.0 is read")
         reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, _, dtype = reader(handle, max_header_size=_MAX_NPY_HEADER)
         if dtype != np.dtype(np.float64):
-            raise UntrustedCheckpoint(f"oof.npy holds {dtype}, not float64")
+            raise _Untrusted(f"oof.npy holds {dtype}, not float64")
         if not _expected_shape(shape, rows, task):
-            raise UntrustedCheckpoint(f"oof.npy has shape {_short(shape)} for a fold of {rows} rows")
-        if handle.tell() + math.prod(shape) * dtype.itemsize != path.stat().st_size:
-            raise UntrustedCheckpoint(f"oof.npy is not the size its header {_short(shape)} says")
+            raise _Untrusted(f"oof.npy has shape {_short(shape)} for a fold of {rows} rows")
+        if handle.tell() + math.prod(shape) * dtype.itemsize != os.fstat(handle.fileno()).st_size:
+            raise _Untrusted(f"oof.npy is not the size its header {_short(shape)} says")
         handle.seek(0)
         oof = fmt.read_array(handle, allow_pickle=False, max_header_size=_MAX_NPY_HEADER)
     if not np.isfinite(oof).all():
-        raise UntrustedCheckpoint("oof.npy holds values that are not finite")
+        raise _Untrusted("oof.npy holds values that are not finite")
     return oof
 
 
@@ -270,12 +271,12 @@ class CheckpointStore:
         task: Task | None,
     ) -> tuple[Model, np.ndarray]:
         if record.library != unit.library or record.fold != unit.fold:
-            raise UntrustedCheckpoint(f"unit.json is for {record.library} fold {record.fold}")
+            raise _Untrusted(f"unit.json is for {record.library} fold {record.fold}")
         model_path = contained_file(directory, record.model_file, "model_file")
         oof_path = contained_file(directory, _OOF_FILE, "predictions")
         for path, expected in ((model_path, record.model_sha256), (oof_path, record.oof_sha256)):
             if sha256_of(path) != expected:
-                raise UntrustedCheckpoint(f"{path.name} does not match its checksum in unit.json")
+                raise _Untrusted(f"{path.name} does not match its checksum in unit.json")
         oof = read_predictions(oof_path, fold.valid_rows.size, task)
         return load_spec(unit.library).load(model_path, n_threads), oof
 
@@ -289,6 +290,6 @@ def _remove(path: Path) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    if isinstance(exc, UntrustedCheckpoint):
+    if isinstance(exc, _Untrusted):
         return str(exc)
     return f"{type(exc).__name__}: {str(exc)[:300]}"
