@@ -55,7 +55,7 @@ descendants() {  # every process below pid $1, deepest first
 
 stop_server() {
     [ -n "$server_pid" ] || return 0
-    # buildah run does not forward signals to the container's process: send SIGTERM to the gunicorn
+    # The server runs under a background subshell, unshare and chroot: send SIGTERM to the gunicorn
     # master itself, the process listening on the port whose parent is not listening on it too.
     local pids pid master=""
     pids="$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)"
@@ -65,7 +65,7 @@ stop_server() {
     if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null || true; else kill -TERM "$server_pid"; fi
     local rc=0
     wait "$server_pid" 2>/dev/null || rc=$?
-    log "server stopped (SIGTERM to gunicorn master ${master:-?}; buildah run exit $rc)"
+    log "server stopped (SIGTERM to gunicorn master ${master:-?}; exit $rc)"
     server_pid=""
 }
 
