@@ -4,45 +4,72 @@
 # Any Debian-based image with python3 and its venv module works as the base: the Python path is not
 # hard-coded, everything is installed into a virtual environment at /opt/venv.
 #
+# Two stages: the builder makes /opt/venv with pip, only from requirements/*.lock (every file pinned by
+# SHA-256: pip install --require-hashes, wheels only); the final image gets that venv without pip or
+# setuptools, and the base image's own pip and bundled wheels are removed. SageMaker runs containers as
+# root, so the image stays root; what it needs to write is /tmp and the /opt/ml folders SageMaker mounts
+# (scripts/image-test.sh runs train and serve on a read-only root file system).
+#
 # CPU image (default): XGBoost comes from the xgboost-cpu wheel (the full wheel adds ~700 MB of CUDA).
-# GPU image: a CUDA base with python3 and python3-venv, and the full XGBoost wheel, e.g.
+# GPU image: a CUDA base with python3 (3.11, the locks' Python) and python3-venv, and the full wheel:
 #   docker build --build-arg BASE_IMAGE=<cuda runtime image> --build-arg XGBOOST_PACKAGE=xgboost .
-# then train with xgboost__device=cuda and catboost__task_type=GPU (LightGBM stays on the CPU).
+# (XGBOOST_PACKAGE=xgboost installs requirements/image-gpu.lock), then train with xgboost__device=cuda
+# and catboost__task_type=GPU (LightGBM stays on the CPU). The locks come from scripts/lock-image.sh.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
-FROM ${BASE_IMAGE}
+
+FROM ${BASE_IMAGE} AS builder
 
 ARG XGBOOST_PACKAGE=xgboost-cpu
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python3 -m venv /opt/venv
+COPY requirements/image.lock requirements/image-gpu.lock /build/requirements/
+RUN case "$XGBOOST_PACKAGE" in \
+        xgboost-cpu) lock=/build/requirements/image.lock ;; \
+        xgboost) lock=/build/requirements/image-gpu.lock ;; \
+        *) echo "XGBOOST_PACKAGE must be xgboost-cpu or xgboost, not $XGBOOST_PACKAGE" >&2; exit 1 ;; \
+    esac \
+    && /opt/venv/bin/python -m pip install --require-hashes --only-binary :all: -r "$lock"
+COPY pyproject.toml README.md /build/project/
+COPY src /build/project/src
+# The project itself: built by the locked setuptools, no index, no dependency resolution (the lock has
+# them all); then the venv loses its installers.
+RUN /opt/venv/bin/python -m pip install --no-deps --no-index --no-build-isolation /build/project \
+    && /opt/venv/bin/python -m pip uninstall --yes setuptools pip \
+    && rm -f /opt/venv/bin/pip*
+
+FROM ${BASE_IMAGE}
 
 LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
 
 # libgomp1: the OpenMP runtime LightGBM links against (not in slim or minbase images). Unpinned on
 # purpose: the base image chooses the Debian release, and its libgomp1 is the one that matches it.
+# Then the base image's pip, setuptools and wheel go, with the wheels ensurepip would reinstall them from;
+# /var/tmp becomes /tmp, and nothing else stays world-writable.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && { python3 -m pip uninstall --yes pip setuptools wheel > /dev/null 2>&1 || true; } \
+    && rm -rf /usr/local/bin/pip* /usr/share/python-wheels \
+        "$(python3 -c 'import ensurepip, os; print(os.path.dirname(ensurepip.__file__))' 2>/dev/null)/_bundled" \
+    && mkdir -p /opt/ml \
+    && rm -rf /var/tmp && ln -s /tmp /var/tmp \
+    && find / \( -path /proc -o -path /sys -o -path /dev \) -prune \
+        -o \( -type f -o -type d \) -perm -0002 ! -path /tmp -exec chmod o-w {} +
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:/opt/program:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLCONFIGDIR=/tmp/matplotlib
 
-RUN python3 -m venv /opt/venv
-
-WORKDIR /opt/program
-COPY pyproject.toml README.md ./
-COPY src ./src
-# The package pins xgboost-cpu; a GPU build swaps in the wheel named by XGBOOST_PACKAGE (same module).
-RUN python3 -m pip install . \
-    && if [ "$XGBOOST_PACKAGE" != "xgboost-cpu" ]; then \
-        python3 -m pip uninstall -y xgboost-cpu \
-        && python3 -m pip install "${XGBOOST_PACKAGE}>=3,<4"; \
-    fi \
-    && rm -rf /opt/program/src /opt/program/build
+COPY --from=builder /opt/venv /opt/venv
 COPY container/train container/serve /opt/program/
+WORKDIR /opt/program
 
-# Serving writes nothing outside /tmp (serverless endpoints have a read-only file system).
+# Serving and training write nothing outside /tmp and /opt/ml (serverless endpoints have a read-only
+# file system).
 CMD ["train"]

@@ -3,11 +3,16 @@
 #
 #   1. hadolint lints the Dockerfile (no warning allowed);
 #   2. debootstrap makes a Debian bookworm minbase root file system with python3 and its venv module,
-#      imported as a local base image (the Dockerfile's FROM is replaced with it: buildah bud --from);
+#      imported as a local base image (both stages' FROM use it: --build-arg BASE_IMAGE);
 #   3. buildah builds the unchanged Dockerfile (chroot isolation, vfs storage) and reports the size;
-#   4. `train` runs in the image on local_test/test_dir mounted at /opt/ml: exit 0, no output/failure,
+#   4. the image's files: no pip, setuptools or wheel, no bundled *.whl (ensurepip), no compiler, nothing
+#      world-writable but /tmp;
+#   5. the image's CMD (`train`) runs on local_test/test_dir mounted at /opt/ml: exit 0, no output/failure,
 #      a manifest, the metric lines;
-#   5. `serve` runs in the image on the host's network: /ping, /invocations (CSV and JSON).
+#   6. `serve` runs on the host's network: /ping, /invocations (CSV and JSON).
+# Steps 5 and 6 run with the image's root file system read-only (as `docker run --read-only --tmpfs /tmp`
+# would): a private mount namespace (unshare) holds a read-only bind of the image's files, a tmpfs on
+# /tmp, /opt/ml, /proc, /dev and /sys, and chroot runs the command with the image's ENV and WORKDIR.
 #
 # Everything it makes lives in one temporary folder (buildah's own storage included, so no other image
 # on the machine is touched) and is removed on exit, failure or interrupt.
@@ -50,7 +55,7 @@ descendants() {  # every process below pid $1, deepest first
 
 stop_server() {
     [ -n "$server_pid" ] || return 0
-    # buildah run does not forward signals to the container's process: send SIGTERM to the gunicorn
+    # The server runs under a background subshell, unshare and chroot: send SIGTERM to the gunicorn
     # master itself, the process listening on the port whose parent is not listening on it too.
     local pids pid master=""
     pids="$(ss -Hltnp "sport = :$port" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)"
@@ -60,7 +65,7 @@ stop_server() {
     if [ -n "$master" ]; then kill -TERM "$master" 2>/dev/null || true; else kill -TERM "$server_pid"; fi
     local rc=0
     wait "$server_pid" 2>/dev/null || rc=$?
-    log "server stopped (SIGTERM to gunicorn master ${master:-?}; buildah run exit $rc)"
+    log "server stopped (SIGTERM to gunicorn master ${master:-?}; exit $rc)"
     server_pid=""
 }
 
@@ -122,10 +127,10 @@ bah rm "$container" > /dev/null
 rm -rf --one-file-system "$rootfs"
 log "imported as $base_image"
 
-log "buildah bud --from $base_image ${BUILD_ARGS:-}"
+log "buildah bud --build-arg BASE_IMAGE=$base_image ${BUILD_ARGS:-}"
 t0=$SECONDS
 # shellcheck disable=SC2086
-bah bud --isolation chroot --network host --from "$base_image" ${BUILD_ARGS:-} \
+bah bud --isolation chroot --network host --build-arg BASE_IMAGE="$base_image" ${BUILD_ARGS:-} \
     -t "$image" -f "$root/Dockerfile" "$root" > "$work/build.log" 2>&1 \
     || { tail -40 "$work/build.log"; fail "buildah bud failed"; }
 build_s=$((SECONDS - t0))
@@ -139,11 +144,59 @@ cp -r "$root/local_test/test_dir" "$opt_ml"
 rm -rf "${opt_ml:?}/model" "${opt_ml:?}/output"
 mkdir -p "$opt_ml/model" "$opt_ml/output"
 
-log "train in the image (local_test/test_dir at /opt/ml)"
+ctr="$(bah from "$image")"
+image_root="$(bah mount "$ctr")"
+bah inspect --type image --format '{{range .OCIv1.Config.Env}}{{println .}}{{end}}' "$image" \
+    | grep . > "$work/image.env"
+grep -q '^HOME=' "$work/image.env" || echo HOME=/root >> "$work/image.env"
+workdir="$(bah inspect --type image --format '{{.OCIv1.Config.WorkingDir}}' "$image")"
+mapfile -t image_cmd < <(bah inspect --type image --format '{{range .OCIv1.Config.Cmd}}{{println .}}{{end}}' \
+    "$image" | grep .)
+mkdir -p "$work/ro-root"
+
+# run_read_only [COMMAND ARGS...]: COMMAND (the image's CMD when none) as the image would run it, with its
+# root file system read-only; writable: the tmpfs on /tmp and $opt_ml at /opt/ml. The mounts live in a
+# private mount namespace and go with it; every step execs, so the command keeps this process's pid.
+run_read_only() {
+    [ "$#" -gt 0 ] || set -- "${image_cmd[@]}"
+    unshare --mount --propagation private -- /bin/bash -c '
+        set -euo pipefail
+        image_root=$1 ro=$2 opt_ml=$3 env_file=$4 workdir=$5
+        shift 5
+        mount --bind "$image_root" "$ro"
+        mount -o remount,bind,ro "$ro"
+        mount -t tmpfs -o mode=1777 tmpfs "$ro/tmp"
+        mount --bind "$opt_ml" "$ro/opt/ml"
+        mount -t proc proc "$ro/proc"
+        mount --rbind /dev "$ro/dev"
+        mount --rbind /sys "$ro/sys"
+        mapfile -t env < "$env_file"
+        exec chroot "$ro" /usr/bin/env -i "${env[@]}" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$workdir" "$@"
+    ' run_read_only "$image_root" "$work/ro-root" "$opt_ml" "$work/image.env" "${workdir:-/}" "$@"
+}
+
+log "the image's files: no installers, no compilers, nothing world-writable but /tmp"
+installers="$(find "$image_root" -xdev \( -name '*.whl' -o -type d \( -path '*-packages/pip' \
+    -o -path '*-packages/setuptools' -o -path '*-packages/wheel' \) \) -print)"
+[ -z "$installers" ] || fail "installers left in the image: ${installers//$image_root/}"
+for tool in pip pip3 gcc cc c++ g++ make; do
+    if [ -e "$image_root/usr/bin/$tool" ] || [ -e "$image_root/usr/local/bin/$tool" ] \
+        || [ -e "$image_root/opt/venv/bin/$tool" ]; then fail "$tool is in the image"; fi
+done
+writable="$(find "$image_root" \( -path "$image_root/dev" -o -path "$image_root/proc" -o -path "$image_root/sys" \) \
+    -prune -o \( -type f -o -type d \) -perm -0002 ! -path "$image_root/tmp" -print)"
+[ -z "$writable" ] || fail "world-writable in the image: ${writable//$image_root/}"
+for python in /opt/venv/bin/python /usr/bin/python3 /usr/local/bin/python3; do
+    if [ -e "$image_root$python" ] && run_read_only "$python" -m pip --version > /dev/null 2>&1; then
+        fail "$python -m pip works in the image"
+    fi
+done
+if run_read_only touch /opt/program/probe 2>/dev/null; then fail "the read-only root was written to"; fi
+log "no pip/setuptools/wheel/compiler, nothing world-writable but /tmp; the root is read-only when run"
+
+log "train in the image, root read-only (its CMD, local_test/test_dir at /opt/ml)"
 t0=$SECONDS
-train_ctr="$(bah from "$image")"
-bah run --isolation chroot --network host -v "$opt_ml:/opt/ml" "$train_ctr" train \
-    > "$work/train.out" 2> "$work/train.err" \
+run_read_only > "$work/train.out" 2> "$work/train.err" \
     || { tail -30 "$work/train.err"; cat "$opt_ml/output/failure" 2>/dev/null; fail "train failed in the image"; }
 [ ! -e "$opt_ml/output/failure" ] || fail "output/failure written: $(cat "$opt_ml/output/failure")"
 [ -s "$opt_ml/model/manifest.json" ] || fail "no model/manifest.json"
@@ -153,10 +206,8 @@ rmse="$(grep '^validation-rmse:' "$work/train.out" | tail -1 | cut -d: -f2 | tr 
 log "trained in $((SECONDS - t0)) s: $(find "$opt_ml/model" -type f | wc -l) model files, CV RMSE $rmse"
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-log "serve in the image on 127.0.0.1:$port"
-serve_ctr="$(bah from "$image")"
-bah run --isolation chroot --network host -v "$opt_ml:/opt/ml" \
-    -e SAGEMAKER_BIND_TO_PORT="$port" -e SAGEMAKER_MODEL_SERVER_WORKERS=2 "$serve_ctr" serve \
+log "serve in the image on 127.0.0.1:$port, root read-only"
+run_read_only /usr/bin/env SAGEMAKER_BIND_TO_PORT="$port" SAGEMAKER_MODEL_SERVER_WORKERS=2 serve \
     > "$work/serve.log" 2>&1 &
 server_pid=$!
 url="http://127.0.0.1:$port"

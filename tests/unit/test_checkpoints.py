@@ -82,9 +82,9 @@ def _drop_oof(directory: Path) -> None:
 
 
 @pytest.mark.parametrize(("damage", "logged"), [
-    (_corrupt_model, "does not match its checksums"),
-    (_corrupt_record, "is unreadable"),
-    (_drop_oof, "is unreadable"),
+    (_corrupt_model, "model.ubj does not match its checksum in unit.json"),
+    (_corrupt_record, "unit.json is not JSON"),
+    (_drop_oof, "predictions 'oof.npy' is missing"),
 ])
 def test_a_damaged_checkpoint_is_not_reused_and_says_why(
     tmp_path: Path, data: Dataset, caplog: pytest.LogCaptureFixture, damage, logged: str
@@ -95,6 +95,8 @@ def test_a_damaged_checkpoint_is_not_reused_and_says_why(
     with caplog.at_level("WARNING", logger="ensemble_byoc"):
         assert store.load(unit, fingerprint, fold, data, 1, RMSE) is None
     assert logged in caplog.text
+    assert "Checkpoint xgboost-fold-0 is not reused (" in caplog.text
+    assert caplog.text.rstrip().endswith("; the unit is retrained.")
 
 
 def test_a_checkpoint_with_another_fingerprint_is_not_reused(tmp_path: Path, data: Dataset,
