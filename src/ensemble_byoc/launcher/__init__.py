@@ -10,9 +10,11 @@ Python SDK 3.x (``sagemaker-core``). The container never imports this package.
 
 from __future__ import annotations
 
-from ensemble_byoc.launcher.api_calls import ApiCall
+from ensemble_byoc.launcher.api_calls import ApiCall, Submission
 from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
-from ensemble_byoc.launcher.launcher import Launcher, Submission, predict
+from ensemble_byoc.launcher.launcher import Launcher
+from ensemble_byoc.launcher.predictions import predict
+from ensemble_byoc.launcher.security import Security
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
 from ensemble_byoc.launcher.tuning import TuningSettings, default_ranges
 
@@ -23,6 +25,7 @@ __all__ = [
     "Compute",
     "Launcher",
     "RealTime",
+    "Security",
     "Serverless",
     "Submission",
     "TuningSettings",

@@ -104,3 +104,19 @@ def send(
     response = method(**request)
     response.pop("ResponseMetadata", None)
     return ApiCall(operation, request, response)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a launcher method did: the name of the job or endpoint and every request, in order."""
+
+    name: str
+    calls: tuple[ApiCall, ...]
+
+    @property
+    def dry_run(self) -> bool:
+        return all(call.response is None for call in self.calls)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """``[{"operation": ..., "request": ...}, ...]``, what ``--dry-run`` prints."""
+        return [call.to_dict() for call in self.calls]

@@ -182,6 +182,7 @@ def _train(commands: Any) -> None:
     train.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
                        help="default: the problem_type hyperparameter, else inferred from the label")
     _environment(train)
+    _wait(train)
 
 
 def _tune(commands: Any) -> None:
@@ -198,13 +199,25 @@ def _tune(commands: Any) -> None:
                       help="how AMT searches")
     tune.add_argument("--no-early-stopping", action="store_true",
                       help="never stop a training job early (Hyperband always runs with it off)")
+    _wait(tune)
 
 
-def _deploy(commands: Any) -> None:
-    deploy = commands.add_parser("deploy", help="create a model and a real-time or serverless endpoint")
+def _wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="wait until it is done, printing its log and final metrics; exit 1 if it failed")
+
+
+def _deploy(commands: Any, command: str = "deploy") -> None:
+    helps = {"deploy": "create a model and a real-time or serverless endpoint",
+             "update-endpoint": "serve another model.tar.gz from an endpoint, without downtime"}
+    deploy = commands.add_parser(command, help=helps[command])
     _common(deploy)
     deploy.add_argument("--model-data", required=True, help="S3 URI of the training job's model.tar.gz")
-    deploy.add_argument("--endpoint-name", help="default: ensemble-byoc-<timestamp>")
+    if command == "deploy":
+        deploy.add_argument("--endpoint-name", help="default: ensemble-byoc-<timestamp>")
+    else:
+        deploy.add_argument("--endpoint-name", required=True, help="the endpoint to update")
+    _wait(deploy)
     deploy.add_argument("--instance-type", help="real-time only (default ml.m5.large)")
     deploy.add_argument("--instance-count", type=positive_int, help="real-time only (default 1)")
     deploy.add_argument("--serverless", action="store_true", help="a serverless endpoint instead")
@@ -243,6 +256,7 @@ def _transform(commands: Any) -> None:
     transform.add_argument("--job-name", help="default: ensemble-byoc-<timestamp>")
     _security(transform)
     _environment(transform)
+    _wait(transform)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,4 +267,25 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for add in (_train, _tune, _deploy, _predict, _transform):
         add(commands)
+    _deploy(commands, "update-endpoint")
+    _after_launch(commands)
     return parser
+
+
+def _after_launch(commands: Any) -> None:
+    from ensemble_byoc.launcher.lifecycle import KINDS
+
+    for command, text in (("describe", "print what SageMaker says about a job or endpoint"),
+                          ("wait", "wait for a job or endpoint, printing its log; exit 1 if it failed"),
+                          ("stop", "stop a training, tuning or transform job")):
+        parser = commands.add_parser(command, help=text)
+        _common(parser, image=False)
+        parser.add_argument("kind", choices=tuple(KINDS) if command != "stop" else
+                            ("training-job", "tuning-job", "transform-job"))
+        parser.add_argument("name", help="the job's or endpoint's name")
+    delete = commands.add_parser("delete-endpoint", help="delete an endpoint, its configuration and models")
+    _common(delete, image=False)
+    delete.add_argument("name", help="the endpoint's name")
+    best = commands.add_parser("best-job", help="the best training job of a tuning job, and its model")
+    _common(best, image=False)
+    best.add_argument("name", help="the tuning job's name")

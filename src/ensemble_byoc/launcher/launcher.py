@@ -13,12 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemaker.core.deserializers import CSVDeserializer
-from sagemaker.core.deserializers.base import BaseDeserializer
 from sagemaker.core.parameter import ParameterRange
-from sagemaker.core.resources import Endpoint
-from sagemaker.core.serializers import CSVSerializer
-from sagemaker.core.serializers.base import BaseSerializer
 from sagemaker.core.shapes import (
     HyperParameterAlgorithmSpecification,
     HyperParameterTrainingJobDefinition,
@@ -28,7 +23,7 @@ from sagemaker.core.shapes import (
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher import hosting, training_jobs, tuning
-from ensemble_byoc.launcher.api_calls import ApiCall, build_request, check_request, send
+from ensemble_byoc.launcher.api_calls import ApiCall, Submission, build_request, send
 from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
 from ensemble_byoc.launcher.security import Security
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
@@ -43,22 +38,6 @@ def unique_name(base: str, max_length: int = 63) -> str:
     started in the same second (or two deploys of one endpoint name) never share a name."""
     suffix = f"-{time.strftime('%y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(2)}"
     return base[: max_length - len(suffix)].rstrip("-") + suffix
-
-
-@dataclass(frozen=True)
-class Submission:
-    """What a launcher method did: the name of the job or endpoint and every request, in order."""
-
-    name: str
-    calls: tuple[ApiCall, ...]
-
-    @property
-    def dry_run(self) -> bool:
-        return all(call.response is None for call in self.calls)
-
-    def requests(self) -> list[dict[str, Any]]:
-        """``[{"operation": ..., "request": ...}, ...]``, what ``--dry-run`` prints."""
-        return [call.to_dict() for call in self.calls]
 
 
 @dataclass(frozen=True)
@@ -229,9 +208,34 @@ class Launcher:
         """
         mode = hosting_mode or RealTime()
         name = endpoint_name or unique_name(self.base_name)
-        # The model and the configuration get names of their own, so deploying again under the same
-        # endpoint name never collides with the models and configurations of an earlier deploy.
-        version = unique_name(name)
+        version, calls = self._model_and_configuration(name, model_data, mode, environment)
+        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version,
+                                                           Tags=self._tags()))
+        return Submission(name, (*calls, endpoint))
+
+    def update_endpoint(
+        self,
+        endpoint_name: str,
+        model_data: str,
+        hosting_mode: RealTime | Serverless | None = None,
+        *,
+        environment: Mapping[str, str] | None = None,
+    ) -> Submission:
+        """Serve ``model_data`` from an existing endpoint without downtime: a new model and configuration,
+        then UpdateEndpoint (SageMaker moves traffic once the new instances are healthy)."""
+        version, calls = self._model_and_configuration(endpoint_name, model_data, hosting_mode or RealTime(),
+                                                       environment)
+        update = self._send("UpdateEndpoint",
+                            build_request(EndpointName=endpoint_name, EndpointConfigName=version))
+        return Submission(endpoint_name, (*calls, update))
+
+    def _model_and_configuration(
+        self, endpoint_name: str, model_data: str, mode: RealTime | Serverless,
+        environment: Mapping[str, str] | None,
+    ) -> tuple[str, tuple[ApiCall, ...]]:
+        """A model and an endpoint configuration named ``<endpoint_name>-<time>-<hex>``, so a new deploy or
+        update never collides with the names of an earlier one."""
+        version = unique_name(endpoint_name)
         variant = mode.variant(version)  # checks the settings before anything is sent
         model = self.create_model(model_data, model_name=version, environment=environment)
         config = self._send(
@@ -239,9 +243,7 @@ class Launcher:
             build_request(EndpointConfigName=version, ProductionVariants=[variant],
                           KmsKeyId=self._endpoint_volume_key(mode), Tags=self._tags()),
         )
-        endpoint = self._send("CreateEndpoint", build_request(EndpointName=name, EndpointConfigName=version,
-                                                           Tags=self._tags()))
-        return Submission(name, (*model.calls, config, endpoint))
+        return version, (*model.calls, config)
 
     def transform(
         self,
@@ -280,38 +282,3 @@ class Launcher:
             Tags=self._tags(),
         )
         return Submission(name, (*calls, self._send("CreateTransformJob", request)))
-
-
-def predict(
-    endpoint_name: str,
-    data: Any,
-    *,
-    serializer: BaseSerializer | None = None,
-    deserializer: BaseDeserializer | None = None,
-    session: Any = None,
-    region: str | None = None,
-    dry_run: bool = False,
-) -> Any:
-    """Send ``data`` to an endpoint with the SDK's ``Endpoint.invoke`` and its (de)serializers.
-
-    Defaults: ``CSVSerializer`` (rows of features, no label) and ``CSVDeserializer`` (one prediction
-    per row). With ``dry_run``, returns the InvokeEndpoint request instead (as an :class:`ApiCall`).
-    """
-    serializer = serializer or CSVSerializer()
-    deserializer = deserializer or CSVDeserializer()
-    accept = deserializer.ACCEPT[0] if isinstance(deserializer.ACCEPT, tuple) else deserializer.ACCEPT
-    if dry_run:
-        body = serializer.serialize(data)
-        request = {
-            "EndpointName": endpoint_name,
-            "Body": body,
-            "ContentType": serializer.CONTENT_TYPE,
-            "Accept": accept,
-        }
-        check_request("InvokeEndpoint", request, service="sagemaker-runtime")
-        return ApiCall("InvokeEndpoint", request)
-    endpoint = Endpoint(endpoint_name=endpoint_name, serializer=serializer, deserializer=deserializer)
-    result = endpoint.invoke(
-        body=data, content_type=serializer.CONTENT_TYPE, accept=accept, session=session, region=region
-    )
-    return result.body
