@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from ensemble_byoc.data import Dataset
+from ensemble_byoc.data_checks import cell_text
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, Model
@@ -87,7 +88,7 @@ def make_folds(
         if counts[rarest] < k_fold:
             name = class_names[rarest] if rarest < len(class_names) else rarest
             raise UserError(
-                f"Class {name!r} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
+                f"Class {cell_text(name)} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
                 "lower k_fold or add rows of that class."
             )
         splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(

@@ -254,7 +254,8 @@ def run_training(
     fingerprints = {key: unit_fingerprint(digest, config, w.unit, task, w.overrides) if store else ""
                     for key, w in work.items()}
     resumed = {key: found for key, w in work.items()
-               if store and (found := store.load(w.unit, fingerprints[key], w.fold, data, n_threads, metric))}
+               if store and (found := store.load(w.unit, fingerprints[key], w.fold, data, n_threads, metric,
+                                                 task=task))}
     runner.submit([w for key, w in work.items() if key not in resumed], budget)
     try:
         for fold in folds:
