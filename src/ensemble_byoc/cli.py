@@ -15,7 +15,7 @@ from ensemble_byoc.data import read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.host import HostLayout, available_cpus
 from ensemble_byoc.logs import configure_logging, defuse_handlers
-from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.paths import BASE_DIR_VARIABLE, SageMakerPaths
 from ensemble_byoc.stopping import StopRequest
 from ensemble_byoc.training import run_training
 
@@ -27,11 +27,29 @@ _FAILURE_LIMIT = 1024
 """Bytes of ``output/failure`` that SageMaker shows as the job's ``FailureReason``."""
 
 
+USAGE = f"""usage: container/train [train]
+
+Trains the ensemble as a SageMaker training job does: reads input/config/*.json and input/data/<channel>/
+under /opt/ml, or under ${BASE_DIR_VARIABLE} when it is set, and writes model/ and output/ there.
+Exit code 0 on success; 1 with output/failure saying why. Locally, without Docker:
+
+  {BASE_DIR_VARIABLE}=/path/to/opt_ml container/train
+"""
+
+
 def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run a training job as SageMaker starts one; return the process exit code."""
-    del argv  # SageMaker passes only the word "train"
+    if {"-h", "--help"} & set(argv or ()):
+        sys.stdout.write(USAGE)
+        return 0
     env = os.environ if environ is None else environ
     paths = SageMakerPaths.from_env(env)
+    if not env.get(BASE_DIR_VARIABLE, "").strip() and not paths.base_dir.is_dir():
+        sys.stderr.write(
+            f"container/train: there is no {paths.base_dir} here and {BASE_DIR_VARIABLE} is not set; "
+            f"set {BASE_DIR_VARIABLE} to a folder laid out like /opt/ml (input/config, input/data/train).\n"
+        )
+        return 2
     configure_logging(env.get("LOG_LEVEL", "INFO"), whole_process=True)
     paths.failure_file.unlink(missing_ok=True)
     try:
