@@ -23,6 +23,11 @@ def run(args: argparse.Namespace, session: Any) -> Any:
         return _predict(args, session)
     if args.command in ("describe", "wait", "stop", "delete-endpoint", "best-job"):
         return _after_launch(args, session)
+    if args.command == "push-image":
+        from ensemble_byoc.launcher.images import ImagePush, push_image
+
+        push = ImagePush(args.repository, args.tag, args.context, args.tool, tuple(args.build_arg))
+        return push_image(push, session=session, dry_run=args.dry_run, account=args.account)
     needs_image = args.command != "transform" or args.model_data is not None
     for option, variable in (("image", "ENSEMBLE_BYOC_IMAGE_URI"), ("role", "ENSEMBLE_BYOC_ROLE_ARN")):
         if needs_image and not getattr(args, option):

@@ -269,7 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
         add(commands)
     _deploy(commands, "update-endpoint")
     _after_launch(commands)
+    _push_image(commands)
     return parser
+
+
+def _push_image(commands: Any) -> None:
+    push = commands.add_parser("push-image", help="build the image, create its ECR repository, push it")
+    _common(push, image=False)
+    push.add_argument("--repository", default="ensemble-byoc", help="ECR repository (created if missing)")
+    push.add_argument("--tag", default="latest", help="image tag")
+    push.add_argument("--context", type=Path, default=Path("."), help="build context with the Dockerfile")
+    push.add_argument("--tool", choices=("docker", "podman", "buildah"),
+                      help="default: the first of docker, podman, buildah found")
+    push.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
+                      help="e.g. XGBOOST_PACKAGE=xgboost for the GPU image (repeat)")
+    push.add_argument("--account", help="AWS account id (default: the caller's, from STS)")
 
 
 def _after_launch(commands: Any) -> None:
