@@ -85,3 +85,19 @@ def test_push_image_without_the_tool_says_which_tools_work(
     assert status == 2
     assert "--tool podman is not on the PATH; install it or use one of docker, podman, buildah" in \
         capsys.readouterr().err
+
+
+def test_the_push_script_runs_the_command_from_any_folder(tmp_path: Path, tool_log: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHON=sys.executable)
+    result = subprocess.run([str(root / "scripts" / "push-image.sh"), "--dry-run", "--region", "eu-west-1",
+                             "--account", "210987654321", "--tool", "podman"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 0, result.stderr
+    build = json.loads(result.stdout)["commands"][0]
+    assert build[:2] == ["podman", "build"]
+    assert build[-1] == str(root)
