@@ -33,15 +33,18 @@ class ImagePush:
     build_args: tuple[str, ...] = ()
     """``NAME=VALUE`` pairs, e.g. ``XGBOOST_PACKAGE=xgboost`` for the GPU build."""
 
-    def chosen_tool(self) -> str:
+    def chosen_tool(self, *, installed: bool = True) -> str:
+        """The build tool; ``installed=False`` (a dry run) names one even where none is installed."""
         if self.tool is not None:
-            if shutil.which(self.tool) is None:
+            if installed and shutil.which(self.tool) is None:
                 msg = f"--tool {self.tool} is not on the PATH; install it or use one of {', '.join(TOOLS)}."
                 raise UserError(msg)
             return self.tool
         for tool in TOOLS:
             if shutil.which(tool):
                 return tool
+        if not installed:
+            return TOOLS[0]
         msg = f"None of {', '.join(TOOLS)} is installed; install one to build the image."
         raise UserError(msg)
 
@@ -76,7 +79,7 @@ def push_image(push: ImagePush, *, session: Any, dry_run: bool, account: str | N
     if not region:
         msg = "no AWS region is set: pass --region, set AWS_REGION, or run `aws configure`."
         raise UserError(msg)
-    tool = push.chosen_tool()
+    tool = push.chosen_tool(installed=not dry_run)
     if dry_run:
         registry = registry_of(account or "<account>", region)
         return {"image_uri": image_uri(registry, push.repository, push.tag), "created_repository": None,
