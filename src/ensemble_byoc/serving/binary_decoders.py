@@ -36,6 +36,11 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
     except (ValueError, EOFError, SyntaxError, TypeError) as exc:
         raise UserError(f"The request body is not a readable .npy array: {_short(exc)}") from None
     _check_npy_dtype(dtype)
+    if any(not 0 <= n <= len(body) for n in shape):
+        raise UserError(
+            f"The .npy header announces shape {shape}; each dimension must be between 0 and the body's "
+            f"{len(body)} bytes."
+        )
     count = math.prod(shape)
     offset = stream.tell()
     if count * dtype.itemsize != len(body) - offset:
