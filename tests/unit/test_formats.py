@@ -342,3 +342,12 @@ def test_an_npy_header_with_a_negative_or_absurd_shape_is_a_400(
     with pytest.raises(UserError, match=r"each dimension must be between 0 and the body's") as info:
         decode_npy(_npy_header_of_shape(shape, data_bytes))
     assert info.value.status_code == 400
+
+
+def test_an_npy_header_that_numpy_cannot_tokenize_is_a_400() -> None:
+    # Found by tests/integration/test_serve_fuzz.py: numpy's header parser raised tokenize.TokenError (500).
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, }"
+    header = text + b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    body = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.replace(b"(2, 3, }", b"((2, 3 }")
+    with pytest.raises(UserError, match=r"not a readable \.npy array"):
+        decode_npy(body)

@@ -35,7 +35,7 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
                 f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0."
             )
         shape, fortran_order, dtype = read_header(stream)
-    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header text with tokenize and ast: any failure
         raise UserError(f"The request body is not a readable .npy array: {short(exc)}") from None
     _check_npy_dtype(dtype)
     if any(not 0 <= n <= len(body) for n in shape):
