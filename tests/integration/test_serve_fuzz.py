@@ -2,7 +2,8 @@
 is a 5xx, no worker dies (crash or timeout), and no worker's peak memory grows past a bound.
 
 Worker recycling is off here (``ENSEMBLE_BYOC_MAX_REQUESTS=0``), so any new worker PID is a death. The
-default run sends about 2,000 bodies; ``ENSEMBLE_BYOC_FUZZ_REQUESTS`` sets another number, and
+default run sends 2,000 bodies to a numeric model and 1,000 to a model with a text feature;
+``ENSEMBLE_BYOC_FUZZ_REQUESTS`` sets another number, and
 ``ENSEMBLE_BYOC_FUZZ_SEED`` another seed, for a longer run by hand.
 """
 
@@ -16,10 +17,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import Server, TrainedTree, csv_body, serving_with, worker_pids
+from conftest import FAST_HYPERPARAMETERS, OptMl, Server, TrainedTree, serving_with, worker_pids
+
+from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.training import run_training
 
 CSV, JSON, JSON_LINES, NPY, PARQUET = ("text/csv", "application/json", "application/jsonlines",
                                        "application/x-npy", "application/x-parquet")
@@ -28,25 +34,28 @@ SEED = int(os.environ.get("ENSEMBLE_BYOC_FUZZ_SEED", "20261201"))
 PEAK_GROWTH_MIB = 300
 
 
-def seeds(X: np.ndarray, names: list[str]) -> list[tuple[bytes, str]]:
-    """Valid bodies of every format and shape the server reads, a few rows each."""
-    rows = X[:6]
-    records = [dict(zip(names, map(float, row), strict=True)) for row in rows]
-    structured = np.zeros(len(rows), dtype=[(name, "f8") for name in names])
-    for i, name in enumerate(names):
-        structured[name] = rows[:, i]
+def seeds(rows: pd.DataFrame) -> list[tuple[bytes, str]]:
+    """Valid bodies of every format and shape the server reads for ``rows`` (one column per feature)."""
+    records = rows.to_dict("records")
+    lists = rows.to_numpy(dtype=object).tolist()
     buffer = io.BytesIO()
-    pq.write_table(pa.table({name: rows[:, i] for i, name in enumerate(names)}), buffer)
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), buffer)
     bodies = [
-        (csv_body(rows), CSV),
-        (json.dumps({"instances": rows.tolist()}).encode(), JSON),
+        (rows.to_csv(header=False, index=False).encode(), CSV),
+        (json.dumps({"instances": lists}).encode(), JSON),
         (json.dumps({"instances": records}).encode(), JSON),
-        (json.dumps([{"features": row} for row in rows.tolist()]).encode(), JSON),
-        ("".join(json.dumps(row) + "\n" for row in rows.tolist()).encode(), JSON_LINES),
+        (json.dumps([{"features": row} for row in lists]).encode(), JSON),
+        ("".join(json.dumps(row) + "\n" for row in lists).encode(), JSON_LINES),
         ("".join(json.dumps(record) + "\n" for record in records).encode(), JSON_LINES),
-        (_npy(rows), NPY), (_npy(rows.astype(np.float32)), NPY), (_npy(structured), NPY),
         (buffer.getvalue(), PARQUET),
     ]
+    numbers = rows.select_dtypes("number")
+    if numbers.shape[1] == rows.shape[1]:
+        structured = np.zeros(len(rows), dtype=[(str(name), "f8") for name in rows.columns])
+        for name in rows.columns:
+            structured[str(name)] = rows[name].to_numpy()
+        values = rows.to_numpy(dtype=np.float64)
+        bodies += [(_npy(values), NPY), (_npy(values.astype(np.float32)), NPY), (_npy(structured), NPY)]
     return bodies
 
 
@@ -104,9 +113,10 @@ def _random(body: bytes, rng: np.random.Generator) -> bytes:
 MUTATIONS: list[Mutation] = [_flip, _flip, _truncate, _duplicate, _insert, _insert, _width, _header, _random]
 
 
-def fuzzed(tt: TrainedTree, rng: np.random.Generator) -> Iterator[tuple[bytes, str, dict[str, str]]]:
-    valid = seeds(tt.X, list(tt.ensemble.feature_names))
-    for _ in range(REQUESTS):
+def fuzzed(rows: pd.DataFrame, count: int,
+           rng: np.random.Generator) -> Iterator[tuple[bytes, str, dict[str, str]]]:
+    valid = seeds(rows)
+    for _ in range(count):
         body, content_type = valid[int(rng.integers(len(valid)))]
         for _ in range(int(rng.integers(1, 4))):
             body = MUTATIONS[int(rng.integers(len(MUTATIONS)))](body or b"0", rng)
@@ -127,17 +137,42 @@ def peak_rss_mib(pid: int) -> float:
     raise AssertionError(f"no VmHWM for process {pid}")
 
 
-@pytest.fixture(scope="module")
-def server(trained_tree_for_serving: TrainedTree) -> Iterator[Server]:
+def text_model(base: Path) -> tuple[OptMl, pd.DataFrame]:
+    """A regression model of one text (categorical) feature and one number, trained on 200 rows."""
+    rng = np.random.default_rng(11)
+    color = rng.choice(["red", "green", "blue"], 200)
+    x = rng.normal(size=200).round(3)
+    frame = pd.DataFrame({"label": np.where(color == "red", 2.0, -1.0) + x, "color": color, "x": x})
+    tree = OptMl(base / "opt_ml")
+    tree.channel("train").mkdir(parents=True)
+    frame.to_csv(tree.channel("train") / "data.csv", index=False)
+    run_training(SageMakerPaths(tree.base),
+                 TrainConfig.from_hyperparameters({**FAST_HYPERPARAMETERS, "target": "label"}),
+                 input_data_config={}, n_threads=1, metric_stream=io.StringIO())
+    return tree, frame.drop(columns="label").head(6)
+
+
+@pytest.fixture(scope="module", params=["numeric-model", "text-feature-model"])
+def target(request: pytest.FixtureRequest, trained_tree_for_serving: TrainedTree,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, pd.DataFrame, int]]:
+    if request.param == "numeric-model":
+        tt = trained_tree_for_serving
+        tree = tt.tree
+        rows = pd.DataFrame(tt.X[:6], columns=list(tt.ensemble.feature_names))
+        count = REQUESTS
+    else:
+        tree, rows = text_model(tmp_path_factory.mktemp("fuzz_text"))
+        count = REQUESTS // 2
     env = {"SAGEMAKER_MODEL_SERVER_WORKERS": "2", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30",
            "ENSEMBLE_BYOC_MAX_REQUESTS": "0", "LOG_LEVEL": "WARNING"}
-    with serving_with(trained_tree_for_serving.tree, env) as running:
-        yield running
+    with serving_with(tree, env) as running:
+        yield running, rows, count
 
 
 def test_thousands_of_mutated_bodies_never_get_a_5xx_kill_a_worker_or_grow_its_memory(
-    server: Server, trained_tree_for_serving: TrainedTree
+    target: tuple[Server, pd.DataFrame, int]
 ) -> None:
+    server, rows, count = target
     for _ in range(300):
         if len(worker_pids(server)) == 2:
             break
@@ -148,7 +183,7 @@ def test_thousands_of_mutated_bodies_never_get_a_5xx_kill_a_worker_or_grow_its_m
     rng = np.random.default_rng(SEED)
     statuses: dict[int, int] = {}
     failures = []
-    for number, (body, content_type, headers) in enumerate(fuzzed(trained_tree_for_serving, rng)):
+    for number, (body, content_type, headers) in enumerate(fuzzed(rows, count, rng)):
         response = server.post(body, content_type=content_type, headers=headers)
         statuses[response.status] = statuses.get(response.status, 0) + 1
         if response.status >= 500:
@@ -159,4 +194,4 @@ def test_thousands_of_mutated_bodies_never_get_a_5xx_kill_a_worker_or_grow_its_m
     assert "WORKER TIMEOUT" not in server.log() and "Traceback" not in server.log()
     grown = {pid: peak_rss_mib(pid) - baseline[pid] for pid in workers}
     assert max(grown.values()) < PEAK_GROWTH_MIB, grown
-    assert statuses.get(200, 0) > 0 and sum(n for s, n in statuses.items() if 400 <= s < 500) > REQUESTS / 4
+    assert statuses.get(200, 0) > 0 and sum(n for s, n in statuses.items() if 400 <= s < 500) > count / 4
