@@ -76,6 +76,11 @@ def test_a_csv_header_row_is_named_as_such(header: bytes) -> None:
         input_fn(header + b"\nred,0.5\n", CSV, TEXT)
 
 
+def test_a_first_row_holding_a_number_is_data_even_when_a_level_is_named_like_a_feature() -> None:
+    options = DecodeOptions(feature_names=("color", "x"), categories={"color": {"x": 0.0, "red": 1.0}})
+    np.testing.assert_array_equal(decoded(b"x,0.5\nred,1\n", CSV, options), [[0.0, 0.5], [1.0, 1.0]])
+
+
 def test_a_numeric_models_header_row_is_named_too() -> None:
     with pytest.raises(UserError, match=r"looks like a header row"):
         input_fn(b"a,b,c\n1,2,3\n", CSV, NUMERIC)

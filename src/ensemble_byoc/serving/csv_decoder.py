@@ -1,9 +1,10 @@
 """CSV request bodies to rows, parsed straight into a float matrix.
 
-The lines and their widths are found with numpy on the raw bytes first, so the first row's width is checked
-against the model (and a ragged row named) before any cell is converted. Then pyarrow's CSV reader converts
-every cell in C++; only a body it refuses (a cell that is not a number, a quote, spaces around a missing
-value, ...) goes through the cell-by-cell rules, one line at a time, which name the row and column.
+The first row is checked against the model (its width, a header row) before anything else is read. A body
+without quotes or blank lines then goes to pyarrow's compute kernels, which split and convert every cell in
+C++ (``numeric_rows.csv_floats``). Any other body, or one they refuse (a cell that is not a number, a ragged
+row), has its lines found with numpy on the raw bytes, a ragged row named, and goes through the cell-by-cell
+rules one line at a time, which name the row and column of a bad cell.
 """
 
 from __future__ import annotations
@@ -65,9 +66,17 @@ def _check_first_row(cells: list[str], options: DecodeOptions) -> None:
     if not names:
         return
     known = sum(cell.strip() in names for cell in cells)
-    if known >= max(1, len(cells) - 1):  # every cell a feature's name, but perhaps the label's
-        raise UserError(_HEADER_HINT)
+    if known >= max(1, len(cells) - 1) and not any(_number(cell) for cell in cells):
+        raise UserError(_HEADER_HINT)  # every cell a feature's name (but perhaps the label's), no number
     check_width(len(cells), names)
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _cell_by_cell(body: bytes, lines: Lines, numbers: np.ndarray, width: int,
