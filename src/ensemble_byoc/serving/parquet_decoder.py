@@ -78,7 +78,7 @@ def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) 
         raise UserError(
             f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}."
         )
-    if options.feature_names:
+    if set(names) - set(options.feature_names or names):  # unknown names first, with the closest one
         check_names(names, options.feature_names, "Parquet columns")
     wrong = [f"{name} ({_value_type(schema.field(name).type)})" for name in names
              if not (_is_number(schema.field(name).type)
@@ -87,6 +87,8 @@ def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) 
         text_ok = [name for name in options.categories if name in names]
         allowed = f"; text only for the model's categorical features {text_ok}" if text_ok else ""
         raise UserError(f"Parquet columns must be numbers; these are not: {', '.join(wrong)}{allowed}.")
+    if options.feature_names:
+        check_names(names, options.feature_names, "Parquet columns")  # what is left: missing features
 
 
 def _check_size(metadata: pq.FileMetaData, names: list[str], schema: pa.Schema,
