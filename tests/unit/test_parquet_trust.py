@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import PayloadTooLargeError, UserError
 from ensemble_byoc.serving.binary_decoders import decode_parquet
 from ensemble_byoc.serving.handlers import feature_matrix
 from ensemble_byoc.serving.inputs import DecodeOptions
@@ -100,3 +100,30 @@ def test_the_dictionary_bomb_for_a_categorical_feature_decodes_each_level_once()
     size, rows, grown_mib = map(int, out.split())
     assert size < 1000 and rows == 5000
     assert grown_mib < 50, f"decoding grew the peak RSS by {grown_mib} MiB"
+
+
+def _first_page_claims(body: bytes, size: int) -> bytes:
+    """``body`` (one column, no dictionary) whose first page header announces ``size`` uncompressed bytes,
+    written in as many bytes as the size it replaces; the footer is left as it was."""
+    at = pq.ParquetFile(pa.BufferReader(body)).metadata.row_group(0).column(0).data_page_offset
+    assert body[at:at + 3] == b"\x15\x00\x15"  # field 1 (page type) 0, then field 2 (uncompressed size)
+    end = at + 3
+    while body[end] & 0x80:
+        end += 1
+    value, out = size * 2, bytearray()  # zigzag, then varint
+    while True:
+        out.append(value & 0x7F | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            break
+    assert len(out) == end + 1 - (at + 3)
+    return body[:at + 3] + bytes(out) + body[end + 1:]
+
+
+def test_a_page_header_announcing_more_than_the_footer_is_refused_before_reading() -> None:
+    options = DecodeOptions(feature_names=("a",), max_bytes=600 * 1024)
+    honest = parquet({"a": np.zeros(50_000)}, compression="zstd", use_dictionary=False)
+    assert decode_parquet(honest, options).n_rows == 50_000
+    lying = _first_page_claims(honest, 1_000_000)  # the footer still says about 400 KB in all
+    with pytest.raises(PayloadTooLargeError, match=r"MiB of uncompressed pages, over the 0 MiB payload"):
+        decode_parquet(lying, options)

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from ensemble_byoc.errors import PayloadTooLargeError, UserError
 from ensemble_byoc.serving.inputs import MIB, DecodeOptions, InputBatch, category_code, check_names, short
+from ensemble_byoc.serving.parquet_pages import column_chunk_pages
 
 DEFAULT_OPTIONS = DecodeOptions()
 
@@ -32,7 +33,7 @@ def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Inp
         metadata, schema = _footer(body)
         names = [name for name in schema.names if not _is_index(name)]
         _check_columns(names, schema, options)
-        _check_size(metadata, names, schema, options)
+        _check_size(body, metadata, names, options)
         text = [name for name in names if _is_text(schema.field(name).type)]
         parquet = pq.ParquetFile(pa.BufferReader(body), read_dictionary=text or None)
         table = parquet.read(columns=names, use_threads=False)  # one thread per worker, as for the libraries
@@ -91,20 +92,33 @@ def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) 
         check_names(names, options.feature_names, "Parquet columns")  # what is left: missing features
 
 
-def _check_size(metadata: pq.FileMetaData, names: list[str], schema: pa.Schema,
-                options: DecodeOptions) -> None:
-    """The rows as float64 numbers, and the uncompressed pages of the columns read, must fit the limit."""
-    rows = sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
-    as_numbers = max(rows, metadata.num_rows) * max(len(names), 1) * 8
-    read = [j for j in range(metadata.num_columns) if metadata.schema.column(j).path.split(".")[0] in names]
-    inflated = sum(metadata.row_group(i).column(j).total_uncompressed_size
-                   for i in range(metadata.num_row_groups) for j in read)
-    if max(as_numbers, inflated) > options.max_bytes:
+def _check_size(body: bytes, metadata: pq.FileMetaData, names: list[str], options: DecodeOptions) -> None:
+    """The rows as float64 numbers, and the uncompressed pages of the columns read (by the footer and by
+    the page headers, which the reader trusts), must fit the limit."""
+    rows = max(sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)), metadata.num_rows)
+    as_numbers = rows * max(len(names), 1) * 8
+    pages = _pages(body, metadata, names, options.max_bytes)
+    if max(as_numbers, pages) > options.max_bytes:
+        size = (f"{as_numbers / MIB:.1f} MiB as numbers" if as_numbers >= pages
+                else f"{pages / MIB:.1f} MiB of uncompressed pages")
         raise PayloadTooLargeError(
-            f"The Parquet body holds {max(rows, metadata.num_rows)} rows x {len(names)} columns, "
-            f"{max(as_numbers, inflated) / MIB:.1f} MiB as numbers, over the {options.max_bytes // MIB} MiB "
-            "payload limit; split it into smaller requests."
+            f"The Parquet body holds {rows} rows x {len(names)} columns, {size}, over the "
+            f"{options.max_bytes // MIB} MiB payload limit; split it into smaller requests."
         )
+
+
+def _pages(body: bytes, metadata: pq.FileMetaData, names: list[str], limit: int) -> int:
+    """The uncompressed size of the columns read, by the footer or their page headers (the larger); the
+    count stops once past ``limit``."""
+    read = [j for j in range(metadata.num_columns) if metadata.schema.column(j).path.split(".")[0] in names]
+    total = 0
+    for i in range(metadata.num_row_groups):
+        for j in read:
+            chunk = metadata.row_group(i).column(j)
+            total += max(chunk.total_uncompressed_size, column_chunk_pages(body, chunk))
+            if total > limit:
+                return total
+    return total
 
 
 def _floats(column: pa.ChunkedArray, codes: Mapping[str, float] | None) -> np.ndarray:
