@@ -324,3 +324,30 @@ def test_an_input_batch_counts_its_rows_in_any_shape() -> None:
     assert InputBatch(values=np.zeros((3, 2))).n_rows == 3
     assert InputBatch(records=[{}, {}]).n_rows == 2
     assert InputBatch().n_rows == 0
+
+
+def _npy_header_of_shape(shape: tuple[int, ...], data_bytes: int) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue() + bytes(data_bytes)
+
+
+@pytest.mark.parametrize(("shape", "data_bytes"), [
+    ((-1, 5), 0), ((-1, -5), 40), ((-2, -2), 32), ((5, -1), 0), ((0, -1), 0),
+    ((2**62, 2**62), 0), ((0, 2**62), 0), ((2**62, 0), 0),
+], ids=str)
+def test_an_npy_header_with_a_negative_or_absurd_shape_is_a_400(
+    shape: tuple[int, ...], data_bytes: int
+) -> None:
+    with pytest.raises(UserError, match=r"each dimension must be between 0 and the body's") as info:
+        decode_npy(_npy_header_of_shape(shape, data_bytes))
+    assert info.value.status_code == 400
+
+
+def test_an_npy_header_that_numpy_cannot_tokenize_is_a_400() -> None:
+    # Found by tests/integration/test_serve_fuzz.py: numpy's header parser raised tokenize.TokenError (500).
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3, }"
+    header = text + b" " * (63 - (10 + len(text)) % 64) + b"\n"
+    body = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.replace(b"(2, 3, }", b"((2, 3 }")
+    with pytest.raises(UserError, match=r"not a readable \.npy array"):
+        decode_npy(body)

@@ -57,3 +57,38 @@ def test_batch_transform_is_off_otherwise(value: str) -> None:
 def test_a_malformed_variable_stops_the_server_naming_it(name: str, value: str, message: str) -> None:
     with pytest.raises(PlatformError, match=message):
         ServeSettings.from_env({name: value})
+
+
+def test_the_payload_limit_stops_at_sagemakers_own_maximum_of_100_mb() -> None:
+    assert ServeSettings.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "100"}).max_payload_mb == 100
+    with pytest.raises(PlatformError, match=r"SAGEMAKER_MAX_PAYLOAD_IN_MB == 101, must be between 1 and 100 "
+                                            r"\(SageMaker's own maximum payload is 100 MB\)"):
+        ServeSettings.from_env({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "101"})
+
+
+def test_workers_are_recycled_after_a_number_of_requests_with_jitter_by_default() -> None:
+    settings = ServeSettings.from_env({})
+    assert (settings.max_requests, settings.max_requests_jitter) == (10_000, 1_000)
+    assert "worker replaced after 10000 requests (ENSEMBLE_BYOC_MAX_REQUESTS) + up to 1000 " \
+           "(ENSEMBLE_BYOC_MAX_REQUESTS_JITTER)" in settings.describe()
+
+
+def test_worker_recycling_is_set_by_its_variables_and_zero_turns_it_off() -> None:
+    settings = ServeSettings.from_env({"ENSEMBLE_BYOC_MAX_REQUESTS": "50",
+                                       "ENSEMBLE_BYOC_MAX_REQUESTS_JITTER": "0"})
+    assert (settings.max_requests, settings.max_requests_jitter) == (50, 0)
+    off = ServeSettings.from_env({"ENSEMBLE_BYOC_MAX_REQUESTS": "0"})
+    assert off.max_requests == 0
+    assert "worker replaced after unlimited requests" in off.describe()
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("ENSEMBLE_BYOC_MAX_REQUESTS", "many", r"ENSEMBLE_BYOC_MAX_REQUESTS == 'many', must be an integer"),
+    ("ENSEMBLE_BYOC_MAX_REQUESTS", "-1", r"ENSEMBLE_BYOC_MAX_REQUESTS == -1, must be between 0 and 10000000"),
+    ("ENSEMBLE_BYOC_MAX_REQUESTS_JITTER", "-5", r"JITTER == -5, must be between 0"),
+])
+def test_a_malformed_recycling_variable_stops_the_server_naming_it(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(PlatformError, match=message):
+        ServeSettings.from_env({name: value})

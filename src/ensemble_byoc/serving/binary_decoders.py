@@ -1,4 +1,5 @@
-"""Binary request bodies to rows: NumPy .npy and Parquet. Neither ever unpickles anything."""
+"""Binary request bodies to rows: NumPy .npy here, Parquet in ``parquet_decoder``. Neither ever unpickles
+anything."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import io
 import math
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ensemble_byoc.errors import PayloadTooLargeError, UserError
-from ensemble_byoc.serving.inputs import MIB, DecodeOptions, InputBatch
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, short
+from ensemble_byoc.serving.parquet_decoder import decode_parquet
+
+__all__ = ["decode_npy", "decode_parquet"]
 
 DEFAULT_OPTIONS = DecodeOptions()
 _NUMERIC_KINDS = "iuf"  # signed and unsigned integers, floats; not booleans, complex, strings or objects
@@ -33,9 +35,14 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
                 f"The .npy format version {version[0]}.{version[1]} is not supported; send 1.0 or 2.0."
             )
         shape, fortran_order, dtype = read_header(stream)
-    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
-        raise UserError(f"The request body is not a readable .npy array: {_short(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - numpy parses the header text with tokenize and ast: any failure
+        raise UserError(f"The request body is not a readable .npy array: {short(exc)}") from None
     _check_npy_dtype(dtype)
+    if any(not 0 <= n <= len(body) for n in shape):
+        raise UserError(
+            f"The .npy header announces shape {shape}; each dimension must be between 0 and the body's "
+            f"{len(body)} bytes."
+        )
     count = math.prod(shape)
     offset = stream.tell()
     if count * dtype.itemsize != len(body) - offset:
@@ -65,51 +72,3 @@ def _check_npy_dtype(dtype: np.dtype) -> None:
     for field in fields:
         if field.kind not in _NUMERIC_KINDS or field.shape:
             raise UserError(f"The .npy array holds {field} values, which are not numbers; send int or float.")
-
-
-def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBatch:
-    """A Parquet file of numeric columns, matched to the model's features by name.
-
-    Pandas index columns (``__index_level_0__``) are ignored. Before anything is decompressed, the file's
-    metadata must promise no more data than the payload limit: as float64 numbers (rows x columns x 8
-    bytes) and as the row groups' uncompressed size.
-    """
-    try:
-        parquet = pq.ParquetFile(pa.BufferReader(body))
-        metadata = parquet.metadata
-        as_numbers = metadata.num_rows * metadata.num_columns * 8
-        inflated = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-        if max(as_numbers, inflated) > options.max_bytes:
-            raise PayloadTooLargeError(
-                f"The Parquet body holds {metadata.num_rows} rows x {metadata.num_columns} columns, "
-                f"{max(as_numbers, inflated) / MIB:.1f} MiB as numbers, "
-                f"over the {options.max_bytes // MIB} MiB "
-                "payload limit; split it into smaller requests."
-            )
-        table = parquet.read(use_threads=False)  # one thread per worker, as for the libraries
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise UserError(f"The request body is not a readable Parquet file: {_short(exc)}") from None
-    names = [name for name in table.column_names
-             if not (name.startswith("__index_level_") and name.endswith("__"))]
-    if len(set(names)) != len(names):
-        raise UserError(
-            f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}."
-        )
-    wrong = [f"{name} ({table.schema.field(name).type})" for name in names
-             if not _numeric(table.schema.field(name).type)]
-    if wrong:
-        raise UserError(f"Parquet columns must be numbers; these are not: {', '.join(wrong)}.")
-    values = np.empty((table.num_rows, len(names)), dtype=np.float64)
-    for c, name in enumerate(names):
-        values[:, c] = table.column(name).to_numpy().astype(np.float64)
-    return InputBatch(values=values, columns=tuple(names))
-
-
-def _numeric(data_type: pa.DataType) -> bool:
-    return bool(pa.types.is_integer(data_type) or pa.types.is_floating(data_type)
-                or pa.types.is_null(data_type))
-
-
-def _short(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,6 +14,9 @@ bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.workers
 worker_class = "sync"  # one request at a time per worker; the libraries run on one thread each
 timeout = _settings.timeout
+# A worker is replaced after max_requests (+ jitter) requests, so memory one request grew is given back.
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.max_requests_jitter if _settings.max_requests else 0
 graceful_timeout = 20  # SageMaker sends SIGKILL 30 s after SIGTERM; requests in flight finish first
 preload_app = True  # the model is loaded, merged and verified once, before the workers fork (see README)
 loglevel = _settings.log_level.lower()

@@ -15,7 +15,7 @@ from ensemble_byoc.ensemble import Ensemble, blend, merge_folds, probe_rows
 from ensemble_byoc.errors import NotAcceptableError, UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.serving.classification import classification_fields
-from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, check_names, check_width
 from ensemble_byoc.serving.request_codecs import decoder_for
 from ensemble_byoc.serving.response_codecs import ENCODERS, Prediction
 
@@ -101,36 +101,23 @@ def output_fn(prediction: Prediction, accept: str, *, batch: bool = False) -> tu
 
 def feature_matrix(batch: InputBatch, feature_names: tuple[str, ...]) -> np.ndarray:
     """The float matrix in model order: positional rows are checked for width, named ones matched by name."""
-    expected = len(feature_names)
     if batch.values is not None and batch.columns is None:
-        got = batch.values.shape[1]
-        if got != expected:
-            hint = " Rows must not include the label." if got == expected + 1 else ""
-            raise UserError(f"Expected {expected} features per row, got {got}.{hint}")
+        check_width(batch.values.shape[1], feature_names)
         return batch.values
     if batch.values is not None and batch.columns is not None:
+        if batch.columns == tuple(feature_names):
+            return batch.values
         index = {name: i for i, name in enumerate(batch.columns)}
-        _check_names(set(batch.columns), feature_names, "Named columns")
+        check_names(batch.columns, feature_names, "Named columns")
         return batch.values[:, [index[name] for name in feature_names]]
     records = batch.records or []
     position = {name: i for i, name in enumerate(feature_names)}
-    values = np.full((len(records), expected), np.nan)
+    values = np.full((len(records), len(feature_names)), np.nan)
     for r, record in enumerate(records):
-        _check_names(set(record), feature_names, f"Record {r + 1}")
+        check_names(record, feature_names, f"Record {r + 1}")
         for name, value in record.items():
             values[r, position[name]] = value
     return values
-
-
-def _check_names(given: set[str], feature_names: tuple[str, ...], what: str) -> None:
-    unknown = sorted(given - set(feature_names))
-    if unknown:
-        raise UserError(
-            f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}."
-        )
-    missing = [name for name in feature_names if name not in given]
-    if missing:
-        raise UserError(f"{what}: missing features {missing}; send every one of {list(feature_names)}.")
 
 
 def _with_gaps(values: np.ndarray, gaps: tuple[int, ...]) -> np.ndarray:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.missing_values import MISSING_TOKENS
 
 MIB = 1024 * 1024
 
@@ -35,7 +37,7 @@ class DecodeOptions:
 
 def category_code(value: Any, codes: Mapping[str, float]) -> float:
     """A categorical cell to its level's code: text as written (a JSON number by its usual spelling);
-    missing, empty and unseen values are NaN."""
+    missing (a missing-value token), empty and unseen values are NaN."""
     if value is None:
         return math.nan
     if isinstance(value, float):
@@ -44,7 +46,7 @@ def category_code(value: Any, codes: Mapping[str, float]) -> float:
         key = str(int(value)) if value.is_integer() else repr(value)
     else:
         key = str(value).strip()
-    return codes.get(key, math.nan) if key else math.nan
+    return math.nan if key in MISSING_TOKENS else codes.get(key, math.nan)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ class InputBatch:
 
 
 def to_float(value: Any, row: int, column: int | str) -> float:
-    """One cell as a float: numbers and numeric strings; ``None`` and empty strings are missing values.
+    """One cell as a float: numbers and numeric strings; ``None`` and missing-value tokens (``""``, ``NA``,
+    ``null``, ... see ``missing_values``) are missing values.
 
     Raises:
         UserError: naming the row and column, for booleans, non-numeric strings and other types.
@@ -84,49 +87,60 @@ def to_float(value: Any, row: int, column: int | str) -> float:
         try:
             return float(value)
         except OverflowError:
-            raise UserError(f"Row {row}, column {column}: {value!r} is too large for a number.") from None
+            raise UserError(
+                f"Row {row}, column {column}: {_shown(value)} is too large for a number."
+            ) from None
     if isinstance(value, str):
         text = value.strip()
-        if not text:
+        if text in MISSING_TOKENS:
             return math.nan
         try:
             return float(text)
         except ValueError:
             pass
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    raise UserError(f"Row {row}, column {column}: {shown} is not a number.")
+    raise UserError(f"Row {row}, column {column}: {_shown(value)} is not a number.")
 
 
-def matrix(
-    rows: Sequence[Sequence[Any]],
-    row_numbers: Sequence[int] | None = None,
-    *,
-    may_hold_booleans: bool = True,
-    categorical: Mapping[int, Mapping[str, float]] | None = None,
-) -> np.ndarray:
-    """Rows of equal length to a float64 matrix; the first bad row or cell is named (1-based).
+def _shown(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**40:
+        return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
-    ``row_numbers`` gives each row's number in the request (its line), when that is not its position.
-    When the rows cannot hold booleans (which numpy would take as 0 and 1), numpy converts them in one
-    call; any cell it refuses sends the rows through the cell-by-cell rules, which name the problem.
-    """
-    numbers = row_numbers if row_numbers is not None else range(1, len(rows) + 1)
-    categorical = categorical or {}
-    if not may_hold_booleans and not categorical:
-        try:
-            values = np.array(rows, dtype=np.float64)
-            if values.ndim == 2 and values.shape[0] == len(rows):
-                return values
-        except (ValueError, TypeError, OverflowError):
-            pass
-    width = len(rows[0])
-    values = np.empty((len(rows), width), dtype=np.float64)
-    for r, (number, row) in enumerate(zip(numbers, rows, strict=True)):
-        if not isinstance(row, (list, tuple)):
-            raise UserError(f"Row {number} is not a list of values.")
-        if len(row) != width:
-            raise UserError(f"Row {number} has {len(row)} values, but row {numbers[0]} has {width}.")
-        for c, cell in enumerate(row):
-            codes = categorical.get(c)
-            values[r, c] = to_float(cell, number, c + 1) if codes is None else category_code(cell, codes)
-    return values
+
+def check_width(got: int, feature_names: Sequence[str]) -> None:
+    """Positional rows hold exactly one value per feature; one too many is most likely the label."""
+    expected = len(feature_names)
+    if got != expected:
+        hint = " Rows must not include the label." if got == expected + 1 else ""
+        raise UserError(f"Expected {expected} features per row, got {got}.{hint}")
+
+
+def check_names(given: Iterable[str], feature_names: Sequence[str], what: str) -> None:
+    """Named values must name every feature and nothing else; an unknown name gets the closest feature's."""
+    given = set(given)
+    unknown = sorted(given - set(feature_names))
+    if unknown:
+        raise UserError(
+            f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}."
+            + closest_names(unknown, feature_names)
+        )
+    missing = [name for name in feature_names if name not in given]
+    if missing:
+        raise UserError(f"{what}: missing features {missing}; send every one of {list(feature_names)}.")
+
+
+def closest_names(unknown: Iterable[str], known: Sequence[str]) -> str:
+    """``" Did you mean 'color' for 'colour'?"`` for unknown names that resemble a known one, else ``""``."""
+    pairs = []
+    for name in unknown:
+        match = difflib.get_close_matches(name, list(known), n=1)
+        if match:
+            pairs.append(f"{match[0]!r} for {name!r}")
+    return f" Did you mean {', '.join(pairs)}?" if pairs else ""
+
+
+def short(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, cut to ``limit`` characters."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

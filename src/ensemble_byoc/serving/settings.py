@@ -17,6 +17,11 @@ DEFAULT_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 MAX_PAYLOAD = "SAGEMAKER_MAX_PAYLOAD_IN_MB"
 BATCH = "SAGEMAKER_BATCH"
 LOG_LEVEL = "LOG_LEVEL"
+MAX_REQUESTS = "ENSEMBLE_BYOC_MAX_REQUESTS"
+MAX_REQUESTS_JITTER = "ENSEMBLE_BYOC_MAX_REQUESTS_JITTER"
+
+SAGEMAKER_MAX_PAYLOAD_MB = 100
+"""The largest payload SageMaker itself sends (batch transform's MaxPayloadInMB); real time allows 6."""
 
 _MIB = 1024 * 1024
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -34,6 +39,11 @@ class ServeSettings:
     inference_output: tuple[str, ...] = ()
     """Classification fields answered by default (``SAGEMAKER_INFERENCE_OUTPUT``); empty: predicted label
     and its probability."""
+    max_requests: int = 10_000
+    """A worker is replaced after this many requests (0: never), so memory a request grew is returned."""
+    max_requests_jitter: int = 1_000
+    """Each worker's ``max_requests`` is raised by a random 0 to this many, so workers do not all restart
+    at once."""
 
     @property
     def max_payload_bytes(self) -> int:
@@ -51,7 +61,9 @@ class ServeSettings:
             f"timeout {self.timeout} s ({TIMEOUT}), "
             f"default Accept {self.default_accept} ({DEFAULT_ACCEPT}), max payload {self.max_payload_mb} MiB "
             f"({MAX_PAYLOAD}), batch transform {'on' if self.batch else 'off'} ({BATCH}), "
-            f"log level {self.log_level} ({LOG_LEVEL}), 1 library thread per worker"
+            f"log level {self.log_level} ({LOG_LEVEL}), "
+            f"worker replaced after {self.max_requests or 'unlimited'} requests ({MAX_REQUESTS}) "
+            f"+ up to {self.max_requests_jitter} ({MAX_REQUESTS_JITTER}), 1 library thread per worker"
         )
 
     @classmethod
@@ -62,10 +74,13 @@ class ServeSettings:
             workers=_int(environ, WORKERS, available_cpus(), 1, 1024),
             timeout=_int(environ, TIMEOUT, 60, 1, 3600),
             default_accept=_default_accept(environ),
-            max_payload_mb=_int(environ, MAX_PAYLOAD, 6, 1, 100_000),
+            max_payload_mb=_int(environ, MAX_PAYLOAD, 6, 1, SAGEMAKER_MAX_PAYLOAD_MB,
+                                rule="SageMaker's own maximum payload is 100 MB"),
             batch=environ.get(BATCH, "").strip().lower() == "true",
             log_level=_log_level(environ),
             inference_output=parse_outputs(environ.get(OUTPUT_VARIABLE)),
+            max_requests=_int(environ, MAX_REQUESTS, 10_000, 0, 10_000_000),
+            max_requests_jitter=_int(environ, MAX_REQUESTS_JITTER, 1_000, 0, 10_000_000),
         )
 
 
@@ -87,7 +102,7 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return level
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int, *, rule: str = "") -> int:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -96,5 +111,6 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
     except ValueError:
         raise PlatformError(f"{name} == {raw!r}, must be an integer.") from None
     if not low <= value <= high:
-        raise PlatformError(f"{name} == {value}, must be between {low} and {high}.")
+        why = f" ({rule})" if rule else ""
+        raise PlatformError(f"{name} == {value}, must be between {low} and {high}{why}.")
     return value
