@@ -13,11 +13,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# The SageMaker Python SDK 3.x ModelTrainer (sagemaker-train), for the documented example that uses it: a
+# venv that sees .venv's packages and adds sagemaker-train without its mlflow dependency (which pins
+# gunicorn<27 against the server's gunicorn 27, and which launching a training job does not use).
+SDK3 := .venv-sdk3
+SDK3_STAMP := $(SDK3)/.installed
+$(SDK3_STAMP): $(STAMP)
+	$(VENV)/bin/python -m venv $(SDK3)
+	echo "import site; site.addsitedir('$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
+		> "$$($(SDK3)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ensemble_byoc_venv.pth"
+	$(SDK3)/bin/python -m pip install --quiet --no-deps sagemaker-train==1.27.0 sagemaker-mlflow==0.5.0
+	$(SDK3)/bin/python -m pip install --quiet 'graphene>=3,<4' tblib paramiko nest_asyncio
+	touch $(SDK3_STAMP)
+
 demo: $(STAMP)
 	local_test/run_local.sh $(VENV)/bin/python
 
 # The multi-host tests run their hosts in a network namespace (iproute2's `ip netns`, as root).
-test: $(STAMP)
+test: $(STAMP) $(SDK3_STAMP)
 	@command -v ip >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || true
 	$(VENV)/bin/ruff check src tests bench
@@ -32,4 +45,4 @@ bench: $(STAMP)
 	$(VENV)/bin/python bench/train_accuracy.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(SDK3) build *.egg-info src/*.egg-info .pytest_cache

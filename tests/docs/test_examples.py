@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 CHECKED_LANGUAGES = ("bash", "sh", "python", "json")
 _FENCE = re.compile(r"^```(\w*)\s*$")
-_MARKER = re.compile(r"^<!-- example: (run|dry-run|recorder|not-run)(?:: (.+?))? -->$")
+_MARKER = re.compile(r"^<!-- example: (run|dry-run|recorder|sdk3|not-run)(?:: (.+?))? -->$")
+SDK3_PYTHON = ROOT / ".venv-sdk3" / "bin" / "python"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -74,7 +75,7 @@ def of(how: str) -> list[Block]:
 def test_every_example_says_how_it_is_tested() -> None:
     unmarked = [block.name for block in CHECKED if block.how is None]
 
-    assert unmarked == [], "add <!-- example: run|dry-run|recorder|not-run: reason --> before each"
+    assert unmarked == [], "add <!-- example: run|dry-run|recorder|sdk3|not-run: reason --> before each"
 
 
 def test_every_example_that_does_not_run_has_a_reason_and_is_listed_in_one_place() -> None:
@@ -141,6 +142,26 @@ def test_python_launcher_example_runs_against_the_recorder(block: Block, aws: Mo
     assert operations.count("CreateTrainingJob") == 2
     assert "CreateHyperParameterTuningJob" in operations and "CreateTransformJob" in operations
     assert result.stdout.splitlines()[-1] == "CreateTrainingJob"
+
+
+@pytest.mark.parametrize("block", of("sdk3"), ids=lambda block: block.name)
+def test_sdk3_model_trainer_example_sends_our_metric_definitions(block: Block, aws: MotoServer) -> None:
+    if not SDK3_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail(".venv-sdk3 is missing: make test creates it")
+        pytest.skip(".venv-sdk3 is missing: run make test (or make .venv-sdk3/.installed)")
+    env = dict(os.environ, AWS_ENDPOINT_URL=aws.url)
+
+    result = subprocess.run([str(SDK3_PYTHON), "-c", block.code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600, check=False)
+
+    assert result.returncode == 0, result.stderr[-4000:]
+    ((operation, request),) = [item for item in aws.requests() if item[0] == "CreateTrainingJob"]
+    from ensemble_byoc.metrics import metric_definitions_for
+
+    assert request["AlgorithmSpecification"]["MetricDefinitions"] == metric_definitions_for(
+        "binary", ("catboost", "lightgbm", "xgboost"))
+    assert request["AlgorithmSpecification"]["TrainingImage"].endswith("/ensemble-byoc:latest")
 
 
 def same_line(expected: str, actual: str) -> bool:
