@@ -79,7 +79,8 @@ def test_unknown_output_names_are_a_400_that_lists_the_valid_ones(binary) -> Non
     server, _, _ = binary
     response = server.post(b"red,0.1\n", headers={"X-Amzn-SageMaker-Custom-Attributes": "outputs=score"})
     assert response.status == 400
-    assert "choose among predicted_label, probability, probabilities, labels" in response.json()["message"]
+    assert "a binary model answers with predicted_label, probability, probabilities, labels, not score" in \
+        response.json()["message"]
     assert server.get("/ping").status == 200
 
 

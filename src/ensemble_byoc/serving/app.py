@@ -17,6 +17,7 @@ from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError
 from ensemble_byoc.logs import configure_logging
 from ensemble_byoc.paths import SageMakerPaths
+from ensemble_byoc.serving.classification import check_outputs
 from ensemble_byoc.serving.handlers import model_fn
 from ensemble_byoc.serving.invocations import error_answer
 from ensemble_byoc.serving.routes import ModelRoutes
@@ -58,6 +59,11 @@ def app_from_environment(environ: Mapping[str, str]) -> Flask:
         model = model_fn(paths.model_dir)
     except EnsembleError as exc:
         logger.critical("The model in %s cannot be served: %s", paths.model_dir, exc)
+        raise
+    try:
+        check_outputs(settings.inference_output, model.problem_type)
+    except EnsembleError as exc:
+        logger.critical("The serving settings do not fit the model in %s: %s", paths.model_dir, exc)
         raise
     logger.info(
         "Model loaded from %s: %s; %d features. Library calls per prediction: %d.",

@@ -17,7 +17,10 @@ from ensemble_byoc.errors import PlatformError, UserError
 
 OUTPUTS = ("predicted_label", "probability", "probabilities", "labels")
 DEFAULT_OUTPUTS = ("predicted_label", "probability")
+REGRESSION_OUTPUTS = ("score",)
+"""What a regression model answers with: ``score``, the field of its JSON answers."""
 OUTPUT_VARIABLE = "SAGEMAKER_INFERENCE_OUTPUT"
+ATTRIBUTE_SOURCE = "X-Amzn-SageMaker-Custom-Attributes outputs"
 
 
 def parse_outputs(text: str | None, *, source: str = OUTPUT_VARIABLE) -> tuple[str, ...]:
@@ -25,11 +28,28 @@ def parse_outputs(text: str | None, *, source: str = OUTPUT_VARIABLE) -> tuple[s
     if not text or not text.strip():
         return ()
     names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in OUTPUTS]
+    unknown = [name for name in names if name not in OUTPUTS + REGRESSION_OUTPUTS]
     if unknown:
-        message = f"{source} names unknown outputs {unknown}; choose among {', '.join(OUTPUTS)}."
+        known = ", ".join(OUTPUTS + REGRESSION_OUTPUTS)
+        message = f"{source} names unknown outputs {unknown}; choose among {known}."
         raise PlatformError(message) if source == OUTPUT_VARIABLE else UserError(message)
     return names
+
+
+def outputs_for(problem_type: str) -> tuple[str, ...]:
+    """The output names a model of ``problem_type`` answers with."""
+    return REGRESSION_OUTPUTS if problem_type == "regression" else OUTPUTS
+
+
+def check_outputs(names: Sequence[str], problem_type: str, *, source: str = OUTPUT_VARIABLE) -> None:
+    """Refuse outputs this model does not answer with: a start-up error (PlatformError) for the
+    variable, a 400 for a request's ``outputs=``."""
+    allowed = outputs_for(problem_type)
+    wrong = [name for name in names if name not in allowed]
+    if wrong:
+        message = (f"{source} == {','.join(names)!r}: a {problem_type} model answers with "
+                   f"{', '.join(allowed)}, not {', '.join(wrong)}.")
+        raise PlatformError(message) if source == OUTPUT_VARIABLE else UserError(message)
 
 
 def requested_outputs(header: str | None) -> tuple[str, ...]:
@@ -37,7 +57,7 @@ def requested_outputs(header: str | None) -> tuple[str, ...]:
     for pair in (header or "").split(";"):
         key, _, value = pair.partition("=")
         if key.strip().lower() == "outputs":
-            return parse_outputs(value.replace("|", ","), source="X-Amzn-SageMaker-Custom-Attributes outputs")
+            return parse_outputs(value.replace("|", ","), source=ATTRIBUTE_SOURCE)
     return ()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from ensemble_byoc.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
 from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.classification import requested_outputs
+from ensemble_byoc.serving.classification import ATTRIBUTE_SOURCE, check_outputs, requested_outputs
 from ensemble_byoc.serving.handlers import decode_options, input_fn, output_fn, predict_fn
 from ensemble_byoc.serving.inputs import DecodeOptions
 from ensemble_byoc.serving.media_types import negotiate_accept
@@ -48,7 +48,9 @@ def invoke(model: Ensemble, settings: ServeSettings, request: Request,
     check_content_encoding(request.content_encoding)
     accept = negotiate_accept(request.accept, settings.default_accept)
     libraries = custom_attributes.requested_libraries(request.custom_attributes, tuple(model.weights))
-    outputs = requested_outputs(request.custom_attributes) or settings.inference_output
+    requested = requested_outputs(request.custom_attributes)
+    check_outputs(requested, model.problem_type, source=ATTRIBUTE_SOURCE)
+    outputs = requested or settings.inference_output
     body = decode_content(read_body(request.stream, settings), request.content_encoding,
                           settings.max_payload_bytes)
     options = options or request_options(model, settings)
