@@ -26,6 +26,7 @@ from ensemble_byoc.launcher import hosting, training_jobs, tuning
 from ensemble_byoc.launcher.api_calls import ApiCall, Submission, build_request, send
 from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
 from ensemble_byoc.launcher.security import Security
+from ensemble_byoc.launcher.serving_checks import check_serving_environment
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
 from ensemble_byoc.launcher.tuning import TuningSettings
 
@@ -69,6 +70,12 @@ class Launcher:
         """The launcher's tags and the compute's (those win), as the API's list."""
         merged = {**self.tags, **(compute.tags if compute is not None else {})}
         return [Tag(key=key, value=value) for key, value in merged.items()] or None
+
+    def _check_serving(self, environment: Mapping[str, str], model_data: str) -> None:
+        import boto3
+
+        session = self.session or boto3.Session(region_name=self.region)
+        check_serving_environment(environment, model_data, session=session, dry_run=self.dry_run)
 
     def _output_config(self, output_path: str) -> OutputDataConfig:
         return OutputDataConfig(s3_output_path=output_path, kms_key_id=self.security.output_kms_key)
@@ -181,7 +188,11 @@ class Launcher:
     def create_model(
         self, model_data: str, *, model_name: str | None = None, environment: Mapping[str, str] | None = None
     ) -> Submission:
-        """Register ``model_data`` (a training job's ``model.tar.gz``) with our image (CreateModel)."""
+        """Register ``model_data`` (a training job's ``model.tar.gz``) with our image (CreateModel).
+
+        The serving settings in ``environment`` are checked first, as the server will check them.
+        """
+        self._check_serving(environment or {}, model_data)
         name = model_name or unique_name(self.base_name)
         request = build_request(
             ModelName=name,
@@ -266,6 +277,7 @@ class Launcher:
         name = job_name or unique_name(self.base_name)
         calls: tuple[ApiCall, ...] = ()
         if model_data is not None:
+            self._check_serving(batch.environment, model_data)
             created = self.create_model(model_data, model_name=name)
             model_name, calls = created.name, created.calls
         request = build_request(
