@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ensemble_byoc.errors import UserError
-from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, short
+from ensemble_byoc.errors import UserError, short
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch
 from ensemble_byoc.serving.parquet_decoder import decode_parquet
 
 __all__ = ["decode_npy", "decode_parquet"]

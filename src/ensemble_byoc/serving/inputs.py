@@ -154,7 +154,3 @@ def closest_names(unknown: Iterable[str], known: Sequence[str]) -> str:
     return f" Did you mean {', '.join(pairs)}?" if pairs else ""
 
 
-def short(exc: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message, cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

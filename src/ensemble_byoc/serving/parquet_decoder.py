@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ensemble_byoc.errors import PayloadTooLargeError, UserError
+from ensemble_byoc.errors import PayloadTooLargeError, UserError, short
 from ensemble_byoc.serving.inputs import (
     MIB,
     NAMES_SHOWN,
@@ -25,7 +25,6 @@ from ensemble_byoc.serving.inputs import (
     InputBatch,
     category_code,
     check_names,
-    short,
 )
 from ensemble_byoc.serving.parquet_pages import column_chunk_pages
 
