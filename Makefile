@@ -23,7 +23,8 @@ $(SDK3_STAMP): $(STAMP)
 	echo "import site; site.addsitedir('$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')')" \
 		> "$$($(SDK3)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/ensemble_byoc_venv.pth"
 	$(SDK3)/bin/python -m pip install --quiet --no-deps sagemaker-train==1.27.0 sagemaker-mlflow==0.5.0
-	$(SDK3)/bin/python -m pip install --quiet 'graphene>=3,<4' tblib paramiko nest_asyncio
+	$(SDK3)/bin/python -m pip install --quiet graphene==3.4.3 graphql-core==3.2.14 graphql-relay==3.2.0 \
+		tblib==3.2.2 paramiko==5.1.0 bcrypt==5.0.0 PyNaCl==1.6.2 invoke==3.0.3 nest_asyncio==1.6.0
 	touch $(SDK3_STAMP)
 
 demo: $(STAMP)

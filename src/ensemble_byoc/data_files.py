@@ -14,8 +14,9 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import UserError, short
 from ensemble_byoc.missing_values import MISSING_TOKENS
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -50,9 +51,9 @@ def read_file(path: Path, *, is_parquet: bool, header: bool) -> FilePart:
         frame = pd.read_csv(path, header=0 if header else None, compression=_compression(path),
                             skip_blank_lines=False, keep_default_na=False,
                             na_values=sorted(MISSING_TOKENS))
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
+    except (ValueError, OSError, pd.errors.ParserError, pa.ArrowException) as exc:
         kind = "Parquet" if is_parquet else "CSV"
-        raise UserError(f"{path.name} is not readable {kind}: {str(exc).strip().splitlines()[0]}") from exc
+        raise UserError(f"{path.name} is not readable {kind}: {short(exc)}") from exc
     blank = frame.isna().all(axis=1).to_numpy()
     _check_no_short_row(path, frame, blank, header)
     if not header:

@@ -72,3 +72,10 @@ class AlgorithmError(EnsembleError):
 
 class NotFittedError(AlgorithmError):
     """A model was asked to predict or save before it was fitted."""
+
+
+def short(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (its type's name when it has none), cut to ``limit``
+    characters: what a library said, fit for a one-line error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,7 +1,7 @@
 """Scores, and the single writer of the metric lines SageMaker and AMT read from the training log.
 
 The regexes the launcher hands to SageMaker are generated here, from the same format that prints the
-lines, so the two cannot drift apart. They are anchored (``^validation-rmse:([0-9\\.]+);$``): SageMaker
+lines, so the two cannot drift apart. They are anchored (``(?m)^validation-rmse:([0-9\\.]+);$``): SageMaker
 applies them to each line of the log, and only ``emit_metric`` writes a whole line of that shape. The log
 itself (``logs.configure_logging``) writes user text (column names, labels, file names) through
 ``defuse_metric_text``, so not even an unanchored regex finds a metric line there.
@@ -42,8 +42,10 @@ def format_metric_line(name: str, value: float) -> str:
 
 def metric_regex(name: str) -> str:
     """The regex that captures the value of ``format_metric_line(name, value)``: the whole line, and
-    nothing else (a column named ``validation-rmse:0.1;`` in the middle of a log line is not a metric)."""
-    return f"^{re.escape(name)}:{_VALUE_REGEX};$"
+    nothing else (a column named ``validation-rmse:0.1;`` in the middle of a log line is not a metric).
+    ``(?m)`` makes ``^``/``$`` line boundaries, so it holds whether SageMaker applies it to each line or
+    to a block of several."""
+    return f"(?m)^{re.escape(name)}:{_VALUE_REGEX};$"
 
 
 def defuse_metric_text(text: str) -> str:

@@ -25,9 +25,9 @@ from ensemble_byoc.launcher import (
 )
 
 METRIC_DEFINITIONS = [
-    {"Name": "validation:rmse", "Regex": "^validation\\-rmse:([0-9\\.]+);$"},
-    {"Name": "validation:rmse-xgboost", "Regex": "^validation\\-rmse\\-xgboost:([0-9\\.]+);$"},
-    {"Name": "validation:rmse-lightgbm", "Regex": "^validation\\-rmse\\-lightgbm:([0-9\\.]+);$"},
+    {"Name": "validation:rmse", "Regex": "(?m)^validation\\-rmse:([0-9\\.]+);$"},
+    {"Name": "validation:rmse-xgboost", "Regex": "(?m)^validation\\-rmse\\-xgboost:([0-9\\.]+);$"},
+    {"Name": "validation:rmse-lightgbm", "Regex": "(?m)^validation\\-rmse\\-lightgbm:([0-9\\.]+);$"},
 ]
 CHANNELS = [
     {

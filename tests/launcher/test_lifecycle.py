@@ -101,7 +101,7 @@ def test_update_endpoint_sends_update_endpoint_with_a_new_configuration(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     status, out, _ = cli(["update-endpoint", *COMMON, "--dry-run", "--model-data", "s3://b/m2/model.tar.gz",
-                          "--endpoint-name", "churn"], capsys)
+                          "--endpoint-name", "churn", "--instance-type", "ml.m5.large"], capsys)
 
     assert status == 0
     calls = versions_named(json.loads(out))
@@ -142,3 +142,37 @@ def test_read_only_commands_have_no_dry_run(capsys: pytest.CaptureFixture[str]) 
 
     assert status == 2
     assert "describe only reads; it has no dry run" in err
+
+
+def test_update_endpoint_keeps_the_endpoints_instances_unless_told_otherwise(
+    aws: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli([*DEPLOY, "--instance-type", "ml.c5.xlarge", "--instance-count", "2"], capsys)[0] == 0
+    aws.start_recording()
+
+    # moto has no UpdateEndpoint (it answers 500, which the command reports); the requests before it are
+    # what this test is about.
+    cli(["update-endpoint", *COMMON, "--model-data", "s3://b/m2/model.tar.gz", "--endpoint-name", "churn"],
+        capsys)
+
+    config = next(request for operation, request in aws.requests() if operation == "CreateEndpointConfig")
+    variant = config["ProductionVariants"][0]
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.xlarge", 2)
+
+
+def test_update_endpoint_dry_run_needs_the_hosting_mode_said(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = cli(["update-endpoint", *COMMON, "--dry-run", "--model-data", "s3://b/m.tar.gz",
+                          "--endpoint-name", "churn"], capsys)
+
+    assert status == 2
+    assert "reads nothing from the endpoint, so say how it is hosted" in err
+
+
+def test_an_update_that_failed_and_rolled_back_is_a_failed_wait() -> None:
+    from ensemble_byoc.launcher.lifecycle import succeeded
+
+    rolled_back = {"EndpointStatus": "InService", "FailureReason": "The new model failed its health check."}
+
+    assert not succeeded("endpoint", rolled_back)
+    assert succeeded("endpoint", {"EndpointStatus": "InService"})
+    assert not succeeded("endpoint", {"EndpointStatus": "UpdateRollbackFailed"})

@@ -89,4 +89,4 @@ def test_a_model_archive_without_a_manifest_is_named(
                        "SAGEMAKER_INFERENCE_OUTPUT=score"], capsys)
 
     assert status == 2
-    assert "holds no manifest.json: it is not a model trained by this image" in err
+    assert "holds no readable manifest.json: it is not a model trained by this image" in err

@@ -98,7 +98,7 @@ def test_in_batch_transform_a_blank_line_is_a_gap_answered_by_an_empty_line(
 ) -> None:
     batch = decode(body, BATCH)  # type: ignore[operator]
     assert batch.n_rows == 2
-    assert batch.gaps == (1, 3)
+    assert tuple(batch.gaps) == (1, 3)
     values = np.array([10.0, 20.0])
     from ensemble_byoc.serving import handlers
 
@@ -108,7 +108,7 @@ def test_in_batch_transform_a_blank_line_is_a_gap_answered_by_an_empty_line(
 
 def test_in_batch_transform_an_empty_body_is_an_empty_answer_not_an_error() -> None:
     batch = input_fn(b"", "text/csv", BATCH)
-    assert batch.n_rows == 0 and batch.gaps == ()
+    assert batch.n_rows == 0 and tuple(batch.gaps) == ()
     with pytest.raises(UserError, match=r"empty"):
         input_fn(b"", "text/csv")
 

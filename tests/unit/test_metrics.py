@@ -184,3 +184,12 @@ def test_defused_text_is_matched_by_no_metric_regex_anchored_or_not(text: str) -
 def test_defusing_leaves_text_without_a_metric_name_as_it_is() -> None:
     text = "Channels 'train' and 'validation' have different columns: ['a:1;', 'b-c:2;']"
     assert defuse_metric_text(text) == text
+
+
+def test_the_regex_finds_its_line_in_a_block_of_several_lines_but_never_mid_line() -> None:
+    block = ("2026-12-01 INFO training: column 'validation-rmse:0.1;' read\n"
+             "validation-rmse-catboost:55.5;\nvalidation-rmse:55.4;\n")
+
+    found = re.findall(metric_regex(ensemble_metric_name("rmse")), block)
+
+    assert found == ["55.4"]

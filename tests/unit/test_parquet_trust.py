@@ -127,3 +127,20 @@ def test_a_page_header_announcing_more_than_the_footer_is_refused_before_reading
     lying = _first_page_claims(honest, 1_000_000)  # the footer still says about 400 KB in all
     with pytest.raises(PayloadTooLargeError, match=r"MiB of uncompressed pages, over the 0 MiB payload"):
         decode_parquet(lying, options)
+
+
+def test_a_page_header_whose_list_announces_more_elements_than_bytes_is_refused_at_once() -> None:
+    honest = parquet({"a": np.zeros(100)}, use_dictionary=False, compression="none")
+    at = pq.ParquetFile(io.BytesIO(honest)).metadata.row_group(0).column(0).data_page_offset
+    count = 1 << 24  # booleans, which a list holds one byte each, announced in four bytes
+    varint = bytearray()
+    while True:
+        varint.append(count & 0x7F | (0x80 if count > 0x7F else 0))
+        count >>= 7
+        if not count:
+            break
+    header = bytes([0x19, 0xF1]) + bytes(varint)  # field 1: a list of booleans (compact protocol)
+    crafted = honest[:at] + header + honest[at + len(header):]
+
+    with pytest.raises(UserError, match="announces more elements than its bytes can hold"):
+        decode_parquet(crafted, DecodeOptions(feature_names=("a",)))

@@ -190,3 +190,27 @@ def test_a_6_mib_body_of_the_smallest_rows_decodes_in_a_small_multiple_of_its_si
     rows, grown_mib = int(out[0]), int(out[1])
     assert rows > 100_000
     assert grown_mib < 160, f"{kind}: {rows} rows grew the peak RSS by {grown_mib} MiB"
+
+
+def test_an_npy_header_with_more_dimensions_than_numpy_allows_is_a_400() -> None:
+    from ensemble_byoc.serving.binary_decoders import decode_npy
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + "1, " * 70 + "), }"
+    header += " " * (-(len(header) + 11) % 64) + "\n"
+    body = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 8
+
+    with pytest.raises(UserError, match=r"must hold a 1-D row or a 2-D matrix"):
+        decode_npy(body)
+
+
+def test_a_record_of_many_unknown_names_names_a_few_and_counts_the_rest() -> None:
+    from ensemble_byoc.serving.inputs import check_names
+
+    unknown = [f"k{i}" for i in range(50_000)]
+
+    with pytest.raises(UserError) as raised:
+        check_names(unknown, ("f0", "f1"), "Record 1")
+
+    message = str(raised.value)
+    assert "and 49995 more" in message
+    assert len(message) < 500

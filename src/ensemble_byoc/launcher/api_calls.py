@@ -55,6 +55,7 @@ class InvalidRequestError(UserError):
 
     def __init__(self, operation: str, violations: list[Violation]) -> None:
         super().__init__(f"{operation} request is invalid: " + "; ".join(map(str, violations)))
+        self.operation = operation
         self.violations = violations
 
 

@@ -8,7 +8,10 @@ _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRef
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorized"}
 _BAD_KEYS = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
              "SignatureDoesNotMatch"}
-_SERVICES = {"InvokeEndpoint": "sagemaker-runtime"}
+_SERVICES = {"InvokeEndpoint": "sagemaker-runtime", "GetObject": "s3", "GetCallerIdentity": "sts",
+             "DescribeRepositories": "ecr", "CreateRepository": "ecr", "GetAuthorizationToken": "ecr",
+             "DescribeLogStreams": "logs", "GetLogEvents": "logs"}
+"""The IAM service prefix of an operation that is not SageMaker's own."""
 
 NO_REGION = "no AWS region is set: pass --region, set AWS_REGION, or run `aws configure`."
 NO_CREDENTIALS = (
@@ -48,6 +51,7 @@ def _client_error_line(error: aws.ClientError) -> str:
     if code in _DENIED or status == 403:
         action = f"{_SERVICES.get(operation, 'sagemaker')}:{operation}"
         said = f" ({message.rstrip('.')})" if message else ""
+        passes_role = operation.startswith("Create") and operation not in _SERVICES
         return (f"AWS refused {operation}{said}: the caller needs the IAM action {action}"
-                + ("" if operation == "InvokeEndpoint" else " (and iam:PassRole on --role)") + ".")
+                + (" (and iam:PassRole on --role)" if passes_role else "") + ".")
     return f"AWS refused {operation} ({code}): {message}"

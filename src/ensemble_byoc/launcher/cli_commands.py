@@ -41,8 +41,8 @@ def run(args: argparse.Namespace, session: Any) -> Any:
     if args.command == "deploy":
         return _deploy(args, launcher)
     if args.command == "update-endpoint":
-        return launcher.update_endpoint(args.endpoint_name, args.model_data, _hosting_mode(args),
-                                        environment=dict(args.env))
+        mode = _hosting_mode(args) if _mode_given(args) else _current_mode(args, session)
+        return launcher.update_endpoint(args.endpoint_name, args.model_data, mode, environment=dict(args.env))
     return _transform(args, launcher)
 
 
@@ -61,7 +61,7 @@ def _after_launch(args: argparse.Namespace, session: Any) -> Any:
         raise UserError(msg)
     if args.command == "best-job":
         return lifecycle.best_training_job(args.name, **where)
-    waiter = lifecycle.Waiter(session, args.region)
+    waiter = lifecycle.Waiter(session, args.region, timeout_s=getattr(args, "wait_timeout", None))
     if args.command == "describe":
         return waiter.describe(lifecycle.kind_of(args.kind), args.name)
     return waiter.wait(args.kind, args.name)
@@ -114,6 +114,9 @@ def _check_modes(args: argparse.Namespace) -> None:
     if args.command in ("train", "tune") and args.max_wait is not None and not args.spot:
         msg = "--max-wait applies to spot training only; add --spot or drop it."
         raise UserError(msg)
+    if getattr(args, "save_requests", None) is not None and args.command in ("predict", "push-image"):
+        msg = "--save-requests writes SageMaker requests; predict and push-image have none to save."
+        raise UserError(msg)
     if getattr(args, "save_requests", None) is not None and not args.dry_run:
         msg = "--save-requests writes what a dry run would send; add --dry-run."
         raise UserError(msg)
@@ -152,6 +155,27 @@ def _train_or_tune(args: argparse.Namespace, launcher: Any) -> Any:
                               False if args.no_early_stopping else None)
     return launcher.tune(channels, args.output, hyperparameters, ranges, settings, compute,
                          problem_type=args.problem_type, job_name=args.job_name)
+
+
+def _mode_given(args: argparse.Namespace) -> bool:
+    return args.serverless or any(getattr(args, name) is not None for name in
+                                  ("instance_type", "instance_count", "memory_size", "max_concurrency"))
+
+
+def _current_mode(args: argparse.Namespace, session: Any) -> Any:
+    """The endpoint's own instances (or serverless settings), so an update never resizes it unasked."""
+    from ensemble_byoc.launcher.hosting import RealTime, Serverless
+    from ensemble_byoc.launcher.lifecycle import current_variant
+
+    if args.dry_run:
+        msg = ("update-endpoint --dry-run reads nothing from the endpoint, so say how it is hosted: "
+               "--instance-type and --instance-count, or --serverless.")
+        raise UserError(msg)
+    variant = current_variant(args.endpoint_name, session=session, region=args.region)
+    serverless = variant.get("ServerlessConfig")
+    if serverless:
+        return Serverless(serverless["MemorySizeInMB"], serverless["MaxConcurrency"])
+    return RealTime(variant["InstanceType"], variant["InitialInstanceCount"])
 
 
 def _hosting_mode(args: argparse.Namespace) -> Any:

@@ -8,118 +8,21 @@ command can refuse a contradiction (``--memory-size`` without ``--serverless``) 
 from __future__ import annotations
 
 import argparse
-import difflib
-import os
-import re
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from ensemble_byoc.launcher.cli_arguments import (
+    Parser,
+    comma_list,
+    common,
+    existing_file,
+    key_value,
+    positive_int,
+    range_text,
+    wait,
+)
 
 DESCRIPTION = "Launch the ensemble_byoc image on SageMaker (training, tuning, endpoints, batch transform)."
-_UNRECOGNISED = re.compile(r"unrecognized arguments: (.*)")
-
-
-class _DefaultsShown(argparse.HelpFormatter):
-    """Each flag's default after its help, when it has one worth showing (not None, False or empty)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        default = action.default
-        if default in (None, False, [], ()) or default is argparse.SUPPRESS or "default" in text:
-            return text
-        return f"{text} (default: %(default)s)".strip()
-
-
-class Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` without abbreviations, whose unknown-flag error names the closest flag."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", _DefaultsShown)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        found = _UNRECOGNISED.search(message)
-        if found:
-            message += _suggestion(found.group(1).split(), _known_flags(self))
-        super().error(message)
-
-
-def _known_flags(parser: argparse.ArgumentParser) -> list[str]:
-    flags = [flag for action in parser._actions for flag in action.option_strings]  # noqa: SLF001 (argparse has no public list)
-    for action in parser._actions:  # noqa: SLF001
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            for sub in action.choices.values():
-                flags += _known_flags(sub)
-    return sorted(set(flags))
-
-
-def _suggestion(unknown: list[str], known: list[str]) -> str:
-    for word in unknown:
-        flag = word.split("=", 1)[0]
-        close = difflib.get_close_matches(flag, known, n=1, cutoff=0.6) if flag.startswith("-") else []
-        if close:
-            return f" (did you mean {close[0]}?)"
-    return ""
-
-
-def positive_int(text: str) -> int:
-    """A whole number of 1 or more (instance counts, sizes, seconds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        msg = f"{text!r} is not a whole number"
-        raise argparse.ArgumentTypeError(msg) from None
-    if value < 1:
-        msg = f"{value} must be 1 or more"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
-def existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        msg = f"no such file: {text}"
-        raise argparse.ArgumentTypeError(msg)
-    return path
-
-
-def key_value(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        msg = f"expected NAME=VALUE, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return name, value
-
-
-def range_text(text: str) -> tuple[str, list[str]]:
-    """``eta=0.01:0.3:Logarithmic``, ``max_depth=3:10`` or ``models=xgboost|lightgbm`` (categorical)."""
-    name, value = key_value(text)
-    if "|" in value:
-        return name, ["categorical", *value.split("|")]
-    parts = value.split(":")
-    if len(parts) not in (2, 3):
-        msg = f"expected NAME=MIN:MAX[:SCALING] or NAME=A|B|C, got {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return name, parts
-
-
-def comma_list(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def _common(parser: argparse.ArgumentParser, *, image: bool = True) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print the API requests as JSON, send nothing")
-    parser.add_argument("--save-requests", type=Path, metavar="DIR",
-                        help="with --dry-run: also write each request to DIR/<n>-<Operation>.json, as "
-                             "`aws sagemaker <operation> --cli-input-json file://...` takes it")
-    parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
-    if image:
-        parser.add_argument("--image", default=os.environ.get("ENSEMBLE_BYOC_IMAGE_URI"),
-                            help="image URI in ECR (default: $ENSEMBLE_BYOC_IMAGE_URI)")
-        parser.add_argument("--role", default=os.environ.get("ENSEMBLE_BYOC_ROLE_ARN"),
-                            help="SageMaker execution role ARN (default: $ENSEMBLE_BYOC_ROLE_ARN)")
-        parser.add_argument("--tag", action="append", type=key_value, default=[], metavar="KEY=VALUE",
-                            help="a tag on what is created (repeat)")
 
 
 def _security(parser: argparse.ArgumentParser, *, volumes: bool = True, output: bool = True) -> None:
@@ -177,17 +80,17 @@ def _hyperparameter_epilog() -> str:
 
 def _train(commands: Any) -> None:
     train = commands.add_parser("train", help="start a training job")
-    _common(train)
+    common(train)
     _training_arguments(train)
     train.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
                        help="default: the problem_type hyperparameter, else inferred from the label")
     _environment(train)
-    _wait(train)
+    wait(train)
 
 
 def _tune(commands: Any) -> None:
     tune = commands.add_parser("tune", help="start a hyperparameter tuning job")
-    _common(tune)
+    common(tune)
     _training_arguments(tune)
     tune.add_argument("--problem-type", choices=("regression", "binary", "multiclass"),
                       help="required (or the problem_type hyperparameter): it names the objective metric")
@@ -199,25 +102,20 @@ def _tune(commands: Any) -> None:
                       help="how AMT searches")
     tune.add_argument("--no-early-stopping", action="store_true",
                       help="never stop a training job early (Hyperband always runs with it off)")
-    _wait(tune)
-
-
-def _wait(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait", action="store_true",
-                        help="wait until it is done, printing its log and final metrics; exit 1 if it failed")
+    wait(tune)
 
 
 def _deploy(commands: Any, command: str = "deploy") -> None:
     helps = {"deploy": "create a model and a real-time or serverless endpoint",
              "update-endpoint": "serve another model.tar.gz from an endpoint, without downtime"}
     deploy = commands.add_parser(command, help=helps[command])
-    _common(deploy)
+    common(deploy)
     deploy.add_argument("--model-data", required=True, help="S3 URI of the training job's model.tar.gz")
     if command == "deploy":
         deploy.add_argument("--endpoint-name", help="default: ensemble-byoc-<timestamp>")
     else:
         deploy.add_argument("--endpoint-name", required=True, help="the endpoint to update")
-    _wait(deploy)
+    wait(deploy)
     deploy.add_argument("--instance-type", help="real-time only (default ml.m5.large)")
     deploy.add_argument("--instance-count", type=positive_int, help="real-time only (default 1)")
     deploy.add_argument("--serverless", action="store_true", help="a serverless endpoint instead")
@@ -229,7 +127,7 @@ def _deploy(commands: Any, command: str = "deploy") -> None:
 
 def _predict(commands: Any) -> None:
     predict = commands.add_parser("predict", help="send a file to an endpoint and print the answer")
-    _common(predict, image=False)
+    common(predict, image=False)
     predict.add_argument("--endpoint-name", required=True, help="the endpoint to call")
     predict.add_argument("--data", required=True, type=existing_file, help="a file of rows without the label")
     predict.add_argument("--content-type", default="text/csv", choices=("text/csv", "application/json"),
@@ -240,7 +138,7 @@ def _predict(commands: Any) -> None:
 
 def _transform(commands: Any) -> None:
     transform = commands.add_parser("transform", help="start a batch transform job")
-    _common(transform)
+    common(transform)
     transform.add_argument("--model-data",
                            help="S3 URI of model.tar.gz (creates a model; needs --image and --role)")
     transform.add_argument("--model-name", help="an existing model instead of --model-data")
@@ -256,7 +154,7 @@ def _transform(commands: Any) -> None:
     transform.add_argument("--job-name", help="default: ensemble-byoc-<timestamp>")
     _security(transform)
     _environment(transform)
-    _wait(transform)
+    wait(transform)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -275,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _push_image(commands: Any) -> None:
     push = commands.add_parser("push-image", help="build the image, create its ECR repository, push it")
-    _common(push, image=False)
+    common(push, image=False)
     push.add_argument("--repository", default="ensemble-byoc", help="ECR repository (created if missing)")
     push.add_argument("--tag", default="latest", help="image tag")
     push.add_argument("--context", type=Path, default=Path("."), help="build context with the Dockerfile")
@@ -293,13 +191,15 @@ def _after_launch(commands: Any) -> None:
                           ("wait", "wait for a job or endpoint, printing its log; exit 1 if it failed"),
                           ("stop", "stop a training, tuning or transform job")):
         parser = commands.add_parser(command, help=text)
-        _common(parser, image=False)
+        common(parser, image=False)
         parser.add_argument("kind", choices=tuple(KINDS) if command != "stop" else
                             ("training-job", "tuning-job", "transform-job"))
         parser.add_argument("name", help="the job's or endpoint's name")
+        if command == "wait":
+            wait(parser, flag=False)
     delete = commands.add_parser("delete-endpoint", help="delete an endpoint, its configuration and models")
-    _common(delete, image=False)
+    common(delete, image=False)
     delete.add_argument("name", help="the endpoint's name")
     best = commands.add_parser("best-job", help="the best training job of a tuning job, and its model")
-    _common(best, image=False)
+    common(best, image=False)
     best.add_argument("name", help="the tuning job's name")

@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ensemble_byoc.launcher.lifecycle import Waiter
 
             kind = WAITS_ON[args.command]
-            return _exit_status(kind, Waiter(session, args.region).wait(kind, result.name))
+            waiter = Waiter(session, args.region, timeout_s=args.wait_timeout)
+            return _exit_status(kind, waiter.wait(kind, result.name))
     except UserError as error:
         for line in _error_lines(error):
             print(f"ensemble-byoc {args.command}: error: {line}", file=sys.stderr)
@@ -64,10 +65,9 @@ def _session(region: str | None) -> Any:
 
 
 def _exit_status(kind_name: str, answer: dict[str, Any]) -> int:
-    from ensemble_byoc.launcher.lifecycle import kind_of
+    from ensemble_byoc.launcher.lifecycle import succeeded
 
-    kind = kind_of(kind_name)
-    return 0 if answer.get(kind.status_field) == kind.succeeded else 1
+    return 0 if succeeded(kind_name, answer) else 1
 
 
 def _error_lines(error: UserError) -> list[str]:
@@ -75,7 +75,7 @@ def _error_lines(error: UserError) -> list[str]:
     from ensemble_byoc.launcher.flags import explain
 
     if isinstance(error, InvalidRequestError):
-        return [explain(violation) for violation in error.violations]
+        return [explain(violation, error.operation) for violation in error.violations]
     return [str(error)]
 
 

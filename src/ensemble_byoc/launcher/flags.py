@@ -56,9 +56,11 @@ def flag_for(path: str) -> tuple[str, str] | None:
     return None
 
 
-def explain(violation: Violation) -> str:
+def explain(violation: Violation, operation: str = "") -> str:
     """One line naming the flag, the value, and what to write instead."""
     found = flag_for(violation.path)
+    if operation == "CreateTransformJob" and violation.path == "ModelName":
+        found = ("--model-name", f"1-63 {_NAME_HINT}")
     if found is None:
         return str(violation)
     flag, hint = found

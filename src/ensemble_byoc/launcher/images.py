@@ -18,6 +18,8 @@ from typing import Any
 from ensemble_byoc.errors import UserError
 
 TOOLS = ("docker", "podman", "buildah")
+_STDERR = 2
+"""The process's own standard error (a file descriptor), where the tools' output goes."""
 SAGEMAKER_PLATFORM = "linux/amd64"
 
 
@@ -108,8 +110,9 @@ def _ensure_repository(ecr: Any, name: str) -> bool:
 
 
 def _run(command: list[str], stdin: str | None) -> None:
-    result = subprocess.run(command, input=stdin, text=True, capture_output=True, check=False)
+    """Run one tool command, its output going to stderr as it comes (a build takes minutes; stdout keeps
+    the command's JSON answer)."""
+    result = subprocess.run(command, input=stdin, text=True, stdout=_STDERR, check=False)
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        msg = f"`{' '.join(command[:2])}` failed (exit {result.returncode}): {' / '.join(tail)}"
+        msg = f"`{' '.join(command[:2])}` failed (exit {result.returncode}); its output is above."
         raise UserError(msg)

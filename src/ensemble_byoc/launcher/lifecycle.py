@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from botocore.exceptions import ClientError
+
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher.api_calls import ApiCall, send
 
@@ -40,8 +42,15 @@ KINDS: dict[str, Kind] = {
                           frozenset({"Completed", "Failed", "Stopped"}), "Completed", "StopTransformJob",
                           "/aws/sagemaker/TransformJobs"),
     "endpoint": Kind("DescribeEndpoint", "EndpointName", "EndpointStatus",
-                     frozenset({"InService", "Failed", "OutOfService"}), "InService"),
+                     frozenset({"InService", "Failed", "OutOfService", "UpdateRollbackFailed"}), "InService"),
 }
+
+
+def succeeded(kind_name: str, answer: dict[str, Any]) -> bool:
+    """Done as asked: a job completed; an endpoint in service with no failure reason (an update that
+    failed leaves the endpoint in service on its old model, with the reason why)."""
+    kind = kind_of(kind_name)
+    return answer.get(kind.status_field) == kind.succeeded and not answer.get("FailureReason")
 
 
 def kind_of(name: str) -> Kind:
@@ -59,6 +68,8 @@ class Waiter:
     session: Any
     region: str | None = None
     poll_s: float = 15.0
+    timeout_s: float | None = None
+    """Give up after this long (the job or endpoint goes on); None waits until it is done."""
     out: TextIO | None = None
     sleep: Callable[[float], None] = time.sleep
 
@@ -67,16 +78,27 @@ class Waiter:
         kind = kind_of(kind_name)
         seen: dict[str, int | None] = {}
         status = None
+        deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
+        logs = kind.log_group
         while True:
             answer = self.describe(kind, name)
             if answer[kind.status_field] != status:
                 status = answer[kind.status_field]
                 self._print(f"== {kind_name} {name}: {status}")
-            if kind.log_group:
-                for line in self._new_log_lines(kind.log_group, name, seen):
-                    self._print(line)
+            if logs:
+                try:
+                    for line in self._new_log_lines(logs, name, seen):
+                        self._print(line)
+                except ClientError as exc:  # e.g. no logs:GetLogEvents: the status is still worth following
+                    self._print(f"== the log cannot be read ({exc.response['Error'].get('Code')}); "
+                                "following the status only")
+                    logs = None
             if status in kind.done:
                 break
+            if deadline is not None and time.monotonic() > deadline:
+                msg = (f"{kind_name} {name} is still {status} after {self.timeout_s:g} s; it goes on "
+                       f"(ensemble-byoc wait {kind_name} {name} follows it again).")
+                raise UserError(msg)
             self.sleep(self.poll_s)
         for line in summary_lines(answer):
             self._print(line)
@@ -90,7 +112,9 @@ class Waiter:
     def _new_log_lines(self, group: str, prefix: str, seen: dict[str, int | None]) -> Iterator[str]:
         logs = self.session.client("logs", region_name=self.region)
         try:
-            streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)["logStreams"]
+            # The job's streams are "<name>/<host>-<id>": the slash keeps out jobs whose names begin alike.
+            streams = logs.describe_log_streams(logGroupName=group,
+                                                logStreamNamePrefix=f"{prefix}/")["logStreams"]
         except logs.exceptions.ResourceNotFoundException:
             return  # no container has written yet
         for stream in sorted(item["logStreamName"] for item in streams):
@@ -173,3 +197,15 @@ def delete_endpoint(
     deletes = [call("DeleteEndpoint", EndpointName=name),
                call("DeleteEndpointConfig", EndpointConfigName=config_name)]
     return [endpoint, config, *deletes, *(call("DeleteModel", ModelName=model) for model in models)]
+
+
+def current_variant(endpoint: str, *, session: Any = None, region: str | None = None) -> dict[str, Any]:
+    """The endpoint's first production variant as its configuration holds it (instance type and count,
+    or its serverless settings)."""
+    def described(operation: str, **request: Any) -> dict[str, Any]:
+        return dict(send(operation, request, dry_run=False, session=session, region=region).response or {})
+
+    config = described("DescribeEndpoint", EndpointName=endpoint)["EndpointConfigName"]
+    variants = described("DescribeEndpointConfig", EndpointConfigName=config).get("ProductionVariants")
+    return dict((variants or [{}])[0])
+

@@ -48,6 +48,9 @@ def check_serving_environment(
 def model_manifest(model_data: str, session: Any) -> dict[str, Any]:
     """``manifest.json`` of a ``model.tar.gz`` in S3, read by streaming the archive up to it."""
     bucket, _, key = model_data.removeprefix("s3://").partition("/")
+    if not model_data.startswith("s3://") or not bucket or not key:
+        msg = f"--model-data {model_data!r} is not an S3 URI of a model.tar.gz (s3://bucket/key)."
+        raise UserError(msg)
     body = session.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     try:
         with tarfile.open(fileobj=body, mode="r|gz") as archive:
@@ -56,12 +59,15 @@ def model_manifest(model_data: str, session: Any) -> dict[str, Any]:
                     if member.size > MAX_MANIFEST_BYTES:
                         break
                     handle = archive.extractfile(member)
-                    return dict(json.loads(handle.read())) if handle else {}
+                    manifest = json.loads(handle.read()) if handle else None
+                    if not isinstance(manifest, dict):
+                        break
+                    return manifest
     except (tarfile.TarError, OSError, ValueError) as exc:
         msg = f"{model_data} is not a model.tar.gz this image can read ({exc})."
         raise UserError(msg) from None
     finally:
         body.close()
-    msg = f"{model_data} holds no {MANIFEST_NAME}: it is not a model trained by this image."
+    msg = f"{model_data} holds no readable {MANIFEST_NAME}: it is not a model trained by this image."
     raise UserError(msg)
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ensemble_byoc.errors import UserError
-from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, short
+from ensemble_byoc.errors import UserError, short
+from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch
 from ensemble_byoc.serving.parquet_decoder import decode_parquet
 
 __all__ = ["decode_npy", "decode_parquet"]
@@ -38,6 +38,9 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
     except Exception as exc:  # noqa: BLE001 - numpy parses the header text with tokenize and ast: any failure
         raise UserError(f"The request body is not a readable .npy array: {short(exc)}") from None
     _check_npy_dtype(dtype)
+    if not 1 <= len(shape) <= (1 if dtype.names else 2):
+        kind = "a 1-D structured array" if dtype.names else "a 1-D row or a 2-D matrix"
+        raise UserError(f"A .npy body must hold {kind}; got shape {shape}.")
     if any(not 0 <= n <= len(body) for n in shape):
         raise UserError(
             f"The .npy header announces shape {shape}; each dimension must be between 0 and the body's "
@@ -52,9 +55,6 @@ def decode_npy(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
         )
     flat = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
     array = flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
-    if array.ndim == 0 or array.ndim > (1 if dtype.names else 2):
-        kind = "a 1-D structured array" if dtype.names else "a 1-D row or a 2-D matrix"
-        raise UserError(f"A .npy body must hold {kind}; got shape {shape}.")
     if dtype.names:
         columns = tuple(str(name) for name in dtype.names)
         values = np.column_stack([array[name].astype(np.float64) for name in dtype.names]).reshape(

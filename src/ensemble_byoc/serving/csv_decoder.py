@@ -65,9 +65,11 @@ def _check_first_row(cells: list[str], options: DecodeOptions) -> None:
     names = options.feature_names
     if not names:
         return
-    known = sum(cell.strip() in names for cell in cells)
-    if known >= max(1, len(cells) - 1) and not any(_number(cell) for cell in cells):
-        raise UserError(_HEADER_HINT)  # every cell a feature's name (but perhaps the label's), no number
+    if len(cells) in (len(names), len(names) + 1):  # only a row of the model's width can be its header
+        known = frozenset(names)
+        hits = sum(cell.strip() in known for cell in cells)
+        if hits >= max(1, len(cells) - 1) and not any(_number(cell) for cell in cells):
+            raise UserError(_HEADER_HINT)  # every cell a feature's name (but perhaps the label's), no number
     check_width(len(cells), names)
 
 

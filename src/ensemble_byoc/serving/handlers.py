@@ -83,7 +83,7 @@ def predict_fn(
         members = {library: np.empty((0, *width)) for library in model.members}
         scores = np.empty((0, *width))
     chosen = {library: members[library] for library in libraries}
-    if input_data.gaps:
+    if len(input_data.gaps):
         scores = _with_gaps(scores, input_data.gaps)
         chosen = {library: _with_gaps(values, input_data.gaps) for library, values in chosen.items()}
     if model.problem_type == "regression":
@@ -120,9 +120,9 @@ def feature_matrix(batch: InputBatch, feature_names: tuple[str, ...]) -> np.ndar
     return values
 
 
-def _with_gaps(values: np.ndarray, gaps: tuple[int, ...]) -> np.ndarray:
+def _with_gaps(values: np.ndarray, gaps: np.ndarray | tuple[int, ...]) -> np.ndarray:
     out = np.full((values.shape[0] + len(gaps), *values.shape[1:]), np.nan)
     keep = np.ones(out.shape[0], dtype=bool)
-    keep[list(gaps)] = False
+    keep[np.asarray(gaps, dtype=np.intp)] = False
     out[keep] = values
     return out

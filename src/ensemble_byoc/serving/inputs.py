@@ -56,14 +56,14 @@ class InputBatch:
     ``values`` alone: a float matrix whose columns are the model's features in order. ``values`` with
     ``columns``: the same, but the columns carry names (Parquet, structured .npy) and are matched by name.
     ``records``: one mapping of feature name to value per row (JSON objects), matched by name.
-    ``gaps``: positions, in the answer, of blank input lines (batch transform only); each gets an empty
-    answer line, so the answer has exactly one line per input line.
+    ``gaps``: positions, in the answer, of blank input lines (batch transform only; an integer array or
+    a sequence); each gets an empty answer line, so the answer has exactly one line per input line.
     """
 
     values: np.ndarray | None = None
     columns: tuple[str, ...] | None = None
     records: list[dict[str, float]] | None = None
-    gaps: tuple[int, ...] = ()
+    gaps: np.ndarray | tuple[int, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -116,31 +116,41 @@ def check_width(got: int, feature_names: Sequence[str]) -> None:
         raise UserError(f"Expected {expected} features per row, got {got}.{hint}")
 
 
+NAMES_SHOWN = 5
+"""Unknown names a message shows (and looks up a closest name for): a request of many thousands of
+unknown names costs no more than a few."""
+
+
 def check_names(given: Iterable[str], feature_names: Sequence[str], what: str) -> None:
     """Named values must name every feature and nothing else; an unknown name gets the closest feature's."""
     given = set(given)
     unknown = sorted(given - set(feature_names))
     if unknown:
+        shown = unknown[:NAMES_SHOWN]
+        more = f" and {len(unknown) - len(shown)} more" if len(unknown) > len(shown) else ""
         raise UserError(
-            f"{what}: unknown features {unknown}; the model's features are {list(feature_names)}."
-            + closest_names(unknown, feature_names)
+            f"{what}: unknown features {shown}{more}; the model's features are {_names(feature_names)}."
+            + closest_names(shown, feature_names)
         )
     missing = [name for name in feature_names if name not in given]
     if missing:
-        raise UserError(f"{what}: missing features {missing}; send every one of {list(feature_names)}.")
+        more = f" and {len(missing) - NAMES_SHOWN} more" if len(missing) > NAMES_SHOWN else ""
+        raise UserError(f"{what}: missing features {missing[:NAMES_SHOWN]}{more}; "
+                        f"send every one of {_names(feature_names)}.")
+
+
+def _names(feature_names: Sequence[str], limit: int = 50) -> str:
+    shown = list(feature_names[:limit])
+    return f"{shown}" if len(feature_names) <= limit else f"{shown[:-1]}... ({len(feature_names)} in all)"
 
 
 def closest_names(unknown: Iterable[str], known: Sequence[str]) -> str:
     """``" Did you mean 'color' for 'colour'?"`` for unknown names that resemble a known one, else ``""``."""
     pairs = []
-    for name in unknown:
+    for name in list(unknown)[:NAMES_SHOWN]:
         match = difflib.get_close_matches(name, list(known), n=1)
         if match:
             pairs.append(f"{match[0]!r} for {name!r}")
     return f" Did you mean {', '.join(pairs)}?" if pairs else ""
 
 
-def short(exc: BaseException, limit: int = 200) -> str:
-    """The first line of an exception's message, cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."

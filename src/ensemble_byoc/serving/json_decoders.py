@@ -77,7 +77,7 @@ def decode_jsonlines(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> I
     body = without_bom(body)
     lines = find_lines(body) if options.keep_blank_lines else None
     gaps = lines.gaps() if lines is not None else ()
-    if not options.codes_by_position() and not gaps:
+    if not options.codes_by_position() and not len(gaps):
         fast = _numbers_only(rows_as_csv(body, b"\n"), options)
         if fast is not None:
             return fast
@@ -233,7 +233,7 @@ class _Collector:
         self.rows.add(number, [category_code(record[name], categories[name]) if name in categories
                                else to_float(record[name], number, name) for name in names])
 
-    def batch(self, gaps: tuple[int, ...] = ()) -> InputBatch:
+    def batch(self, gaps: np.ndarray | tuple[int, ...] = ()) -> InputBatch:
         if self.kind is None:
             return InputBatch(gaps=gaps)
         if self.kind == "records" and not self.options.feature_names:

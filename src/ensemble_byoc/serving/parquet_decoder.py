@@ -10,14 +10,22 @@ level decoded once, never once per row), and pyarrow's memory returned to the sy
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ensemble_byoc.errors import PayloadTooLargeError, UserError
-from ensemble_byoc.serving.inputs import MIB, DecodeOptions, InputBatch, category_code, check_names, short
+from ensemble_byoc.errors import PayloadTooLargeError, UserError, short
+from ensemble_byoc.serving.inputs import (
+    MIB,
+    NAMES_SHOWN,
+    DecodeOptions,
+    InputBatch,
+    category_code,
+    check_names,
+)
 from ensemble_byoc.serving.parquet_pages import column_chunk_pages
 
 DEFAULT_OPTIONS = DecodeOptions()
@@ -75,10 +83,9 @@ def _is_number(data_type: pa.DataType) -> bool:
 def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) -> None:
     """Refuse, naming it, a repeated column, a nested or non-numeric one, text for a numeric feature, or a
     column that is not a feature of the model (with the closest feature name)."""
-    if len(set(names)) != len(names):
-        raise UserError(
-            f"The Parquet file repeats column names: {sorted({n for n in names if names.count(n) > 1})}."
-        )
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise UserError(f"The Parquet file repeats column names: {repeated[:NAMES_SHOWN]}.")
     if set(names) - set(options.feature_names or names):  # unknown names first, with the closest one
         check_names(names, options.feature_names, "Parquet columns")
     wrong = [f"{name} ({_value_type(schema.field(name).type)})" for name in names

@@ -40,10 +40,14 @@ class _Reader:
         value = self.varint()
         return (value >> 1) ^ -(value & 1)
 
-    def skip(self, kind: int, depth: int) -> None:
+    def skip(self, kind: int, depth: int, *, element: bool = False) -> None:
+        """Skip one value of ``kind``; a boolean that is a container's element takes one byte (in a struct
+        field its value is in the field header)."""
         if depth > _MAX_DEPTH:
             raise UserError("A Parquet page header is nested too deeply.")
         if kind in (_TRUE, _FALSE):
+            if element:
+                self.byte()
             return
         if kind == _BYTE:
             self.byte()
@@ -56,19 +60,26 @@ class _Reader:
             self.position += length
         elif kind in (_LIST, _SET):
             header = self.byte()
-            size = header >> 4 if header >> 4 != 15 else self.varint()
+            size = self.elements(header >> 4 if header >> 4 != 15 else self.varint())
             for _ in range(size):
-                self.skip(header & 0x0F, depth + 1)
+                self.skip(header & 0x0F, depth + 1, element=True)
         elif kind == _MAP:
-            size = self.varint()
+            size = self.elements(self.varint())
             types = self.byte() if size else 0
             for _ in range(size):
-                self.skip(types >> 4, depth + 1)
-                self.skip(types & 0x0F, depth + 1)
+                self.skip(types >> 4, depth + 1, element=True)
+                self.skip(types & 0x0F, depth + 1, element=True)
         elif kind == _STRUCT:
             self.fields(depth + 1)
         else:
             raise UserError("A Parquet page header holds an unknown field type.")
+
+    def elements(self, size: int) -> int:
+        """A container's element count, refused when the bytes left could not hold that many elements
+        (each takes at least one byte), so a header cannot make the walk loop without reading."""
+        if size > self.end - self.position:
+            raise UserError("A Parquet page header announces more elements than its bytes can hold.")
+        return size
 
     def fields(self, depth: int) -> dict[int, int]:
         """A struct's integer fields by id (the rest skipped), up to its STOP."""
