@@ -238,16 +238,23 @@ class LeaderCluster:
         logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts),
                     ", ".join(self.layout.hosts))
 
-    def hosts_present(self) -> set[str]:
+    def _workers(self) -> dict[str, Any]:
+        """The scheduler's workers now, asked of the scheduler itself.
+
+        Not ``Client.scheduler_info()``: it returns the client's cached summary, which the client's own
+        background refresh (every 2 s) overwrites with one that lists no worker at all; read at the
+        wrong moment, every host seemed to have left the cluster.
+        """
         assert self.client is not None
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
-        return {str(worker.get("name")) for worker in workers}
+        identity = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+        return dict(identity["workers"])
+
+    def hosts_present(self) -> set[str]:
+        return {str(worker.get("name")) for worker in self._workers().values()}
 
     def worker_addresses(self) -> dict[str, str]:
         """Each host's worker address, by host name."""
-        assert self.client is not None
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        return {str(info.get("name")): address for address, info in workers.items()}
+        return {str(info.get("name")): address for address, info in self._workers().items()}
 
     def check_hosts(self) -> None:
         """A ``PlatformError`` naming the hosts whose workers left the cluster, if any did."""
