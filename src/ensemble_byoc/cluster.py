@@ -28,8 +28,10 @@ import dask
 import numpy as np
 from distributed import Client, Future, Scheduler, Worker, WorkerPlugin, get_worker
 from distributed.core import Status
+from distributed.security import Security
 from distributed.utils import get_ip_interface
 
+from ensemble_byoc.cluster_tls import cluster_security
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
 from ensemble_byoc.data import Dataset
 from ensemble_byoc.errors import PlatformError, TrainingStoppedError
@@ -57,7 +59,14 @@ def _dask_settings(layout: HostLayout) -> dict[str, Any]:
         "distributed.scheduler.allowed-failures": 0,
         "distributed.worker.daemon": False,
         "distributed.comm.timeouts.connect": "30s",
+        # Each node's small HTTP server (plain HTTP, even with TLS) serves nothing: no status, no metrics.
+        "distributed.scheduler.http.routes": [],
+        "distributed.worker.http.routes": [],
     }
+
+
+def _scheme(security: Security | None) -> str:
+    return "tls" if security is not None else "tcp"
 
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
@@ -104,10 +113,11 @@ class WorkerStop:
         return self.hit_deadline
 
 
-def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, **options: Any) -> Worker:
+def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, security: Security | None,
+            **options: Any) -> Worker:
     return Worker(address, host=host, port=layout.worker_port, nthreads=available_cpus(), resources=UNIT_SLOT,
                   name=layout.current_host, memory_limit=0, dashboard=False, dashboard_address=f"{host}:0",
-                  plugins={HostFiles(paths)}, **options)
+                  plugins={HostFiles(paths)}, protocol=_scheme(security), security=security, **options)
 
 
 def _quiet_dask_logs() -> None:
@@ -128,13 +138,22 @@ def listen_address(layout: HostLayout) -> str:
 
 def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
     """A non-first host: serve units until the scheduler goes away (the job ended), then return 0."""
-    scheduler = f"tcp://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
+    with cluster_security(layout.cluster_secret, layout.current_host) as security:
+        _serve_as_worker(layout, paths, security)
+    HOST_STOP.request("the end of the job")
+    logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
+                layout.current_host, layout.leader)
+    return 0
+
+
+def _serve_as_worker(layout: HostLayout, paths: SageMakerPaths, security: Security | None) -> None:
+    scheduler = f"{_scheme(security)}://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
     host = listen_address(layout)
     logger.info("Host %s of %s: Dask worker on %s:%d for the scheduler %s on %s.", layout.current_host,
                 list(layout.hosts), host, layout.worker_port, scheduler, layout.leader)
 
     async def serve() -> None:
-        worker = _worker(scheduler, host, layout, paths, death_timeout=layout.join_timeout)
+        worker = _worker(scheduler, host, layout, paths, security, death_timeout=layout.join_timeout)
         try:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
@@ -151,10 +170,6 @@ def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
     _quiet_dask_logs()
     with dask.config.set(_dask_settings(layout)):
         asyncio.run(serve())
-    HOST_STOP.request("the end of the job")
-    logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
-                layout.current_host, layout.leader)
-    return 0
 
 
 class LeaderCluster:
@@ -169,15 +184,19 @@ class LeaderCluster:
         self._scheduler: Scheduler | None = None
         self._worker: Worker | None = None
         self._config = dask.config.set(_dask_settings(layout))
+        self._security_files = cluster_security(layout.cluster_secret, layout.current_host)
+        self._security: Security | None = None
 
     def __enter__(self) -> LeaderCluster:
         _quiet_dask_logs()
         self._config.__enter__()
+        self._security = self._security_files.__enter__()
         self._thread.start()
         host = listen_address(self.layout)
         try:
             self._call(self._start(host), timeout=120)
-            self.client = Client(self._scheduler_address(host), timeout="60s", set_as_default=False)
+            self.client = Client(self._scheduler_address(host), timeout="60s", set_as_default=False,
+                                 security=self._security)
             self._wait_for_hosts()
         except BaseException:
             self.__exit__(None, None, None)
@@ -207,16 +226,18 @@ class LeaderCluster:
                 logger.warning("Closing %s of the Dask cluster failed: %s: %s", what, type(exc).__name__, exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._security_files.__exit__(None, None, None)
         self._config.__exit__(None, None, None)
 
     def _scheduler_address(self, host: str) -> str:
-        return f"tcp://{host}:{self.layout.scheduler_port}"
+        return f"{_scheme(self._security)}://{host}:{self.layout.scheduler_port}"
 
     async def _start(self, host: str) -> None:
         self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False,
-                                    dashboard_address=f"{host}:0")
+                                    dashboard_address=f"{host}:0", protocol=_scheme(self._security),
+                                    security=self._security)
         await self._scheduler
-        self._worker = _worker(self._scheduler.address, host, self.layout, self.paths)
+        self._worker = _worker(self._scheduler.address, host, self.layout, self.paths, self._security)
         await self._worker
         logger.info("Host %s: Dask scheduler on %s; waiting up to %g s for the workers of %s.",
                     self.layout.current_host, self._scheduler.address, self.layout.join_timeout,

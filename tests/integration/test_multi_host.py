@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -110,16 +111,22 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                 hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120,
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
                 shards: dict[str, list[list[Any]]] | None = None,
-                validation: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
+                validation: dict[str, list[list[Any]]] | None = None,
+                secret: str | None = "new") -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
+
+    Every host gets the job's ``secret`` (``"new"``: a new one, as the launcher makes; ``None``: none).
 
     With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
     (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
     than files.
     """
-    ports = {"ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
-             "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
-             "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    environment = {
+        "ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
+        "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
+        "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    if secret is not None:
+        environment["ENSEMBLE_BYOC_CLUSTER_SECRET"] = secrets.token_urlsafe(32) if secret == "new" else secret
     if shards is not None:
         distribution = "ShardedByS3Key"
     cpus = sorted(os.sched_getaffinity(0))  # one core per host where there are enough, as on real instances
@@ -143,7 +150,7 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
         command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
-        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**ports),
+        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**environment),
                     cpus[hosts.index(name) % len(cpus)])
         host.start()
         started[name] = host
@@ -305,6 +312,83 @@ def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host
     reason = hosts["algo-2"].tree.failure_file.read_text()
     assert reason.startswith("PlatformError: Host algo-2 could not join the Dask scheduler on algo-1"), reason
     assert hosts["algo-2"].tree.model_files() == []
+
+
+PROBE = """
+import json, sys
+from distributed import Client
+from distributed.core import rpc
+from distributed.security import Security
+from ensemble_byoc.cluster_tls import cluster_security
+
+scheduler, worker, secret = sys.argv[1:4]
+outcome = {}
+
+def attempt(name, call):
+    try:
+        call()
+        outcome[name] = "connected"
+    except Exception as exc:
+        outcome[name] = "refused: " + type(exc).__name__
+
+def client(scheme, security):
+    with Client(f"{scheme}://{scheduler}", security=security, timeout=5, set_as_default=False) as c:
+        c.scheduler_info()
+
+async def worker_identity():
+    async with rpc(f"tcp://{worker}", timeouts={"connect": 5}) as peer:
+        await peer.identity()
+
+attempt("plain client", lambda: client("tcp", None))
+attempt("client with its own TLS certificate", lambda: client("tls", Security.temporary()))
+with cluster_security(secret[::-1], "probe") as wrong:
+    attempt("client of another secret", lambda: client("tls", wrong))
+import asyncio
+attempt("plain call to a worker", lambda: asyncio.run(worker_identity()))
+with cluster_security(secret, "probe") as right:
+    attempt("client of the job's secret", lambda: client("tls", right))
+print(json.dumps(outcome))
+"""
+
+
+def test_a_job_with_its_secret_refuses_clients_without_it_and_still_succeeds(
+    network: list[str], tmp_path: Path
+) -> None:
+    X, y = make_regression(n_rows=2000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "400", "eta": "0.01", "early_stopping_rounds": "0"}
+    secret = secrets.token_urlsafe(32)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, slow, secret=secret)
+    leader = hosts["algo-1"]
+    try:
+        wait_for(leader, "All 2 hosts joined the Dask cluster")
+        scheduler = f"{ADDRESSES['algo-1']}:{leader.env['ENSEMBLE_BYOC_SCHEDULER_PORT']}"
+        worker = f"{ADDRESSES['algo-2']}:{leader.env['ENSEMBLE_BYOC_WORKER_PORT']}"
+        probe = subprocess.run([*network, sys.executable, "-c", PROBE, scheduler, worker, secret],
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert probe.returncode == 0, probe.stderr
+        assert leader.process.poll() is None, leader.log()  # the job was still running
+        wait_all(hosts)
+    finally:
+        stop_all(hosts)
+    outcome = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert outcome.pop("client of the job's secret") == "connected", outcome  # the scheduler was there
+    assert sorted(outcome) == ["client of another secret", "client with its own TLS certificate",
+                               "plain call to a worker", "plain client"], outcome
+    assert all(result.startswith("refused") for result in outcome.values()), outcome
+    assert "CLUSTER_SECRET is not set" not in leader.log()
+    assert leader.tree.model_files()
+
+
+def test_a_job_without_a_secret_runs_and_every_host_warns_that_its_cluster_is_open(
+    network: list[str], tmp_path: Path
+) -> None:
+    X, y = make_regression()
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, secret=None)
+    wait_all(hosts)
+    for name, host in hosts.items():
+        assert (f"WARNING ensemble_byoc.cluster_tls: Host {name}: ENSEMBLE_BYOC_CLUSTER_SECRET is not set, "
+                "so this job's Dask cluster is not authenticated") in host.log(), host.log()
+    assert hosts["algo-1"].tree.model_files()
 
 
 def test_a_single_host_job_starts_no_cluster_and_never_imports_dask(opt_ml: OptMl) -> None:

@@ -111,7 +111,7 @@ class Launcher:
             StoppingCondition=compute.stopping_condition(),
             EnableManagedSpotTraining=compute.spot or None,
             CheckpointConfig=compute.checkpoint_config(output_path, name),
-            Environment=dict(environment or {}) or None,
+            Environment=training_jobs.job_environment(environment, compute),
             Tags=compute.tag_shapes(),
         )
         return Submission(name, (self._send("CreateTrainingJob", request),))
