@@ -70,14 +70,14 @@ class Host:
     log_path: Path
     command: list[str]
     env: dict[str, str]
-    cpu: int
+    cpus: set[int]
     process: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> None:
         """Run the host's `container/train` on its tree (again, for a rerun of the job), on its own core."""
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            preexec_fn=partial(os.sched_setaffinity, 0, {self.cpu}))
+                                            preexec_fn=partial(os.sched_setaffinity, 0, self.cpus))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -112,10 +112,12 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
                 shards: dict[str, list[list[Any]]] | None = None,
                 validation: dict[str, list[list[Any]]] | None = None,
-                secret: str | None = "new") -> dict[str, Host]:
+                secret: str | None = "new", shared_cores: bool = False) -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
 
     Every host gets the job's ``secret`` (``"new"``: a new one, as the launcher makes; ``None``: none).
+    Each host runs on a core of its own where there are enough, as on real instances; with
+    ``shared_cores`` every host runs on all of this machine's cores, as on an oversubscribed machine.
 
     With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
     (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
@@ -129,7 +131,7 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         environment["ENSEMBLE_BYOC_CLUSTER_SECRET"] = secrets.token_urlsafe(32) if secret == "new" else secret
     if shards is not None:
         distribution = "ShardedByS3Key"
-    cpus = sorted(os.sched_getaffinity(0))  # one core per host where there are enough, as on real instances
+    cpus = sorted(os.sched_getaffinity(0))
     started = {}
     for name in start or hosts:
         if shards is None:
@@ -151,7 +153,7 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                                                   "network_interface_name": "eth1"})
         command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
         host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**environment),
-                    cpus[hosts.index(name) % len(cpus)])
+                    set(cpus) if shared_cores else {cpus[hosts.index(name) % len(cpus)]})
         host.start()
         started[name] = host
     return started
@@ -590,7 +592,7 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
 
 
 def start_long_sharded_job(network: list[str], tmp_path: Path, library: str,
-                           checkpoints: bool = False) -> dict[str, Host]:
+                           checkpoints: bool = False, worker_ttl: int = 60) -> dict[str, Host]:
     """Two hosts on one long ``library`` job of 3,000 rows, returned once both are inside its first unit
     (the library's collective training)."""
     needs_own_addresses(network)
@@ -599,7 +601,7 @@ def start_long_sharded_job(network: list[str], tmp_path: Path, library: str,
             "early_stopping_rounds": "0", "models": library}
     names = ["algo-1", "algo-2"]
     hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=checkpoints,
-                        shards=shard_rows(X, y, names))
+                        shards=shard_rows(X, y, names), worker_ttl=worker_ttl)
     try:
         wait_for(hosts["algo-1"], "Sharded training on 2 hosts")
     except BaseException:
@@ -623,6 +625,22 @@ def test_a_host_killed_during_a_distributed_unit_fails_the_sharded_job_naming_th
     reason = leader.tree.failure_file.read_text()
     assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster"), reason
     assert "unit 1 of 3" not in leader.log()
+    assert leader.tree.model_files() == []
+
+
+def test_a_host_that_freezes_inside_a_lightgbm_unit_is_dropped_after_the_worker_ttl_naming_it(
+    network: list[str], tmp_path: Path
+) -> None:
+    hosts = start_long_sharded_job(network, tmp_path, "lightgbm", worker_ttl=5)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        worker.process.send_signal(signal.SIGSTOP)  # alive but silent: its LightGBM peers wait on it
+        assert leader.wait(timeout=180) == 1, leader.log()
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster during training"), reason
     assert leader.tree.model_files() == []
 
 
@@ -765,3 +783,21 @@ def test_soak_a_three_host_sharded_job_of_20000_rows_passes_run_after_run(
     log = hosts["algo-1"].log()
     assert "left the Dask cluster" not in log
     assert len(metric_lines(log, "validation-rmse")) == 3, log
+
+
+def test_busy_hosts_whose_collective_units_outlast_the_worker_ttl_stay_in_the_cluster(
+    network: list[str], tmp_path: Path
+) -> None:
+    """Three hosts on this machine's cores (two hosts share one), each LightGBM unit of 20,000 rows longer
+    than the shortest worker TTL Dask allows (5 s, ten heartbeat intervals): the fit leaves the workers'
+    heartbeats alone (the libraries release the GIL), so no host is taken for a silent one."""
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=20_000)
+    slow = {**FAST_HYPERPARAMETERS, "k_fold": "2", "num_round": "1000", "eta": "0.02", "max_depth": "8",
+            "early_stopping_rounds": "0", "models": "lightgbm"}
+    names = ["algo-1", "algo-2", "algo-3"]
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, worker_ttl=5, shards=shard_rows(X, y, names))
+    wait_all(hosts, timeout=600)
+    log = hosts["algo-1"].log()
+    assert "left the Dask cluster" not in log and "failed to heartbeat" not in log, log
+    assert len(re.findall(r"unit \d+ of 2: lightgbm fold \d: .* on all hosts$", log, flags=re.M)) == 2, log
