@@ -112,12 +112,11 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
                 shards: dict[str, list[list[Any]]] | None = None,
                 validation: dict[str, list[list[Any]]] | None = None,
-                secret: str | None = "new", shared_cores: bool = False) -> dict[str, Host]:
+                secret: str | None = "new") -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
 
     Every host gets the job's ``secret`` (``"new"``: a new one, as the launcher makes; ``None``: none).
-    Each host runs on a core of its own where there are enough, as on real instances; with
-    ``shared_cores`` every host runs on all of this machine's cores, as on an oversubscribed machine.
+    Each host runs on a core of its own where there are enough, as on real instances.
 
     With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
     (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
@@ -153,7 +152,7 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                                                   "network_interface_name": "eth1"})
         command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
         host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**environment),
-                    set(cpus) if shared_cores else {cpus[hosts.index(name) % len(cpus)]})
+                    {cpus[hosts.index(name) % len(cpus)]})
         host.start()
         started[name] = host
     return started
