@@ -329,7 +329,7 @@ def attempt(name, call):
     try:
         call()
         outcome[name] = "connected"
-    except Exception as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # CommClosedError is an OSError; others: a bug here
         outcome[name] = "refused: " + type(exc).__name__
 
 def client(scheme, security):
@@ -337,7 +337,7 @@ def client(scheme, security):
         c.scheduler_info()
 
 async def worker_identity():
-    async with rpc(f"tcp://{worker}", timeouts={"connect": 5}) as peer:
+    async with rpc(f"tcp://{worker}", timeout=5) as peer:
         await peer.identity()
 
 attempt("plain client", lambda: client("tcp", None))
