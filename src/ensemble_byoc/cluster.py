@@ -4,11 +4,13 @@ worker.
 Imported only when ``resourceconfig.json`` lists more than one host, so a single-host job never imports
 Dask. Each host runs one Dask worker with a thread per core and one *unit slot* (a Dask resource), so it
 trains one cross-validation unit (``cv.fit_unit``) at a time with all of the host's training threads, as
-on one host. With replicated channels (this module) the first host (the *leader*) scatters the data to
-every worker once, submits every unit at once, and gathers the outcomes in fold order through the same
-loop as a single-host job (``training.run_training``), so the metric lines, the blend and the artifacts
-are the same. With sharded channels, ``ensemble_byoc.sharded`` runs the units on the same cluster. A
-unit's model comes back in its library's native format, never as a pickled object.
+on one host. With replicated channels (``ensemble_byoc.cluster_units``) the first host (the *leader*)
+scatters the data to every worker once, submits every unit at once, and gathers the outcomes in fold
+order through the same loop as a single-host job (``training.run_training``), so the metric lines, the
+blend and the artifacts are the same. With sharded channels, ``ensemble_byoc.sharded`` runs the units on
+the same cluster. A unit's model comes back in its library's native format, never as a pickled object.
+Every connection is TLS with certificates derived from the job's secret (``ensemble_byoc.cluster_tls``),
+or plain TCP, with a warning, in a job without one.
 
 A worker that leaves (its host died, or lost the network) or a host that never joins ends the job with a
 ``PlatformError`` naming the host; finished units are checkpointed first when the job has checkpoints.
@@ -18,28 +20,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
-import numpy as np
-from distributed import Client, Future, Scheduler, Worker, WorkerPlugin, get_worker
+from distributed import Client, Scheduler, Worker, WorkerPlugin, get_worker
 from distributed.core import Status
+from distributed.security import Security
 from distributed.utils import get_ip_interface
 
-from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult, fit_unit
-from ensemble_byoc.data import Dataset
-from ensemble_byoc.errors import PlatformError, TrainingStoppedError
+from ensemble_byoc.cluster_tls import cluster_security
+from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.host import HostLayout, available_cpus
-from ensemble_byoc.models import model_bytes, model_from_bytes
-from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.scoring import get_metric
-from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
-from ensemble_byoc.training import UnitContext, UnitOutcome, UnitWork
+from ensemble_byoc.stopping import StopRequest
+from ensemble_byoc.training import UnitContext
+
+if TYPE_CHECKING:
+    from ensemble_byoc.cluster_units import ClusterUnitRunner
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,14 @@ def _dask_settings(layout: HostLayout) -> dict[str, Any]:
         "distributed.scheduler.allowed-failures": 0,
         "distributed.worker.daemon": False,
         "distributed.comm.timeouts.connect": "30s",
+        # Each node's small HTTP server (plain HTTP, even with TLS) serves nothing: no status, no metrics.
+        "distributed.scheduler.http.routes": [],
+        "distributed.worker.http.routes": [],
     }
+
+
+def _scheme(security: Security | None) -> str:
+    return "tls" if security is not None else "tcp"
 
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
@@ -104,10 +110,11 @@ class WorkerStop:
         return self.hit_deadline
 
 
-def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, **options: Any) -> Worker:
+def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, security: Security | None,
+            **options: Any) -> Worker:
     return Worker(address, host=host, port=layout.worker_port, nthreads=available_cpus(), resources=UNIT_SLOT,
                   name=layout.current_host, memory_limit=0, dashboard=False, dashboard_address=f"{host}:0",
-                  plugins={HostFiles(paths)}, **options)
+                  plugins={HostFiles(paths)}, protocol=_scheme(security), security=security, **options)
 
 
 def _quiet_dask_logs() -> None:
@@ -128,13 +135,22 @@ def listen_address(layout: HostLayout) -> str:
 
 def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
     """A non-first host: serve units until the scheduler goes away (the job ended), then return 0."""
-    scheduler = f"tcp://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
+    with cluster_security(layout.cluster_secret, layout.current_host) as security:
+        _serve_as_worker(layout, paths, security)
+    HOST_STOP.request("the end of the job")
+    logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
+                layout.current_host, layout.leader)
+    return 0
+
+
+def _serve_as_worker(layout: HostLayout, paths: SageMakerPaths, security: Security | None) -> None:
+    scheduler = f"{_scheme(security)}://{layout.address_of(layout.leader)}:{layout.scheduler_port}"
     host = listen_address(layout)
     logger.info("Host %s of %s: Dask worker on %s:%d for the scheduler %s on %s.", layout.current_host,
                 list(layout.hosts), host, layout.worker_port, scheduler, layout.leader)
 
     async def serve() -> None:
-        worker = _worker(scheduler, host, layout, paths, death_timeout=layout.join_timeout)
+        worker = _worker(scheduler, host, layout, paths, security, death_timeout=layout.join_timeout)
         try:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
@@ -151,10 +167,6 @@ def run_worker(layout: HostLayout, paths: SageMakerPaths) -> int:
     _quiet_dask_logs()
     with dask.config.set(_dask_settings(layout)):
         asyncio.run(serve())
-    HOST_STOP.request("the end of the job")
-    logger.info("Host %s: the scheduler on %s closed; this host's part of the job is done.",
-                layout.current_host, layout.leader)
-    return 0
 
 
 class LeaderCluster:
@@ -169,15 +181,19 @@ class LeaderCluster:
         self._scheduler: Scheduler | None = None
         self._worker: Worker | None = None
         self._config = dask.config.set(_dask_settings(layout))
+        self._security_files = cluster_security(layout.cluster_secret, layout.current_host)
+        self._security: Security | None = None
 
     def __enter__(self) -> LeaderCluster:
         _quiet_dask_logs()
         self._config.__enter__()
+        self._security = self._security_files.__enter__()
         self._thread.start()
         host = listen_address(self.layout)
         try:
             self._call(self._start(host), timeout=120)
-            self.client = Client(self._scheduler_address(host), timeout="60s", set_as_default=False)
+            self.client = Client(self._scheduler_address(host), timeout="60s", set_as_default=False,
+                                 security=self._security)
             self._wait_for_hosts()
         except BaseException:
             self.__exit__(None, None, None)
@@ -207,16 +223,18 @@ class LeaderCluster:
                 logger.warning("Closing %s of the Dask cluster failed: %s: %s", what, type(exc).__name__, exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._security_files.__exit__(None, None, None)
         self._config.__exit__(None, None, None)
 
     def _scheduler_address(self, host: str) -> str:
-        return f"tcp://{host}:{self.layout.scheduler_port}"
+        return f"{_scheme(self._security)}://{host}:{self.layout.scheduler_port}"
 
     async def _start(self, host: str) -> None:
         self._scheduler = Scheduler(host=host, port=self.layout.scheduler_port, dashboard=False,
-                                    dashboard_address=f"{host}:0")
+                                    dashboard_address=f"{host}:0", protocol=_scheme(self._security),
+                                    security=self._security)
         await self._scheduler
-        self._worker = _worker(self._scheduler.address, host, self.layout, self.paths)
+        self._worker = _worker(self._scheduler.address, host, self.layout, self.paths, self._security)
         await self._worker
         logger.info("Host %s: Dask scheduler on %s; waiting up to %g s for the workers of %s.",
                     self.layout.current_host, self._scheduler.address, self.layout.join_timeout,
@@ -238,16 +256,23 @@ class LeaderCluster:
         logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts),
                     ", ".join(self.layout.hosts))
 
-    def hosts_present(self) -> set[str]:
+    def _workers(self) -> dict[str, Any]:
+        """The scheduler's workers now, asked of the scheduler itself.
+
+        Not ``Client.scheduler_info()``: it returns the client's cached summary, which the client's own
+        background refresh (every 2 s) overwrites with one that lists no worker at all; read at the
+        wrong moment, every host seemed to have left the cluster.
+        """
         assert self.client is not None
-        workers = self.client.scheduler_info(n_workers=-1)["workers"].values()
-        return {str(worker.get("name")) for worker in workers}
+        identity = self.client.sync(self.client.scheduler.identity, n_workers=-1)
+        return dict(identity["workers"])
+
+    def hosts_present(self) -> set[str]:
+        return {str(worker.get("name")) for worker in self._workers().values()}
 
     def worker_addresses(self) -> dict[str, str]:
         """Each host's worker address, by host name."""
-        assert self.client is not None
-        workers = self.client.scheduler_info(n_workers=-1)["workers"]
-        return {str(info.get("name")): address for address, info in workers.items()}
+        return {str(info.get("name")): address for address, info in self._workers().items()}
 
     def check_hosts(self) -> None:
         """A ``PlatformError`` naming the hosts whose workers left the cluster, if any did."""
@@ -259,130 +284,6 @@ class LeaderCluster:
             )
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:
+        from ensemble_byoc.cluster_units import ClusterUnitRunner
+
         return ClusterUnitRunner(self, context)
-
-
-class ClusterUnitRunner:
-    """``training.UnitRunner`` on the cluster: every unit submitted at once, gathered in the order asked."""
-
-    def __init__(self, cluster: LeaderCluster, context: UnitContext) -> None:
-        assert cluster.client is not None
-        self.cluster = cluster
-        self.client = cluster.client
-        self.context = context
-        self.futures: dict[tuple[int, str], tuple[UnitWork, Future]] = {}
-        self.collected: set[tuple[int, str]] = set()
-        self.data = self.client.scatter(context.data, broadcast=True, hash=False)
-
-    def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
-        hosts = len(self.cluster.layout.hosts)
-        seconds = None if budget.limit is None else max(budget.remaining(), 0.0) * hosts / max(len(work), 1)
-        task = self.context.task
-        for order, item in enumerate(work):
-            future = self.client.submit(
-                train_unit, item.unit, self.data, item.fold, self.context.params, dict(item.overrides),
-                self.context.n_threads, task.problem_type, task.eval_metric, seconds,
-                key=f"unit-{item.unit.name}-fold-{item.unit.fold}", pure=False, priority=len(work) - order,
-                resources=UNIT_SLOT,
-            )
-            self.futures[(item.unit.fold, item.unit.name)] = (item, future)
-        logger.info("Submitted %d units to the %d hosts' workers (%s).", len(work), hosts,
-                    ", ".join(self.cluster.layout.hosts))
-
-    def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
-        del deadline  # each unit's time_limit share was set when it was submitted
-        key = (work.unit.fold, work.unit.name)
-        _, future = self.futures[key]
-        while True:
-            try:
-                payload = future.result(timeout=POLL_SECONDS)
-                break
-            except (TimeoutError, asyncio.TimeoutError):
-                self._check_hosts()
-                if self.context.stop.requested:  # SIGTERM: stop waiting; the units still running stop too
-                    raise TrainingStoppedError(f"stopped by {self.context.stop.reason}") from None
-            except Exception:
-                self._check_hosts()  # a unit lost with its worker is a host failure, named as such
-                raise
-        self.collected.add(key)
-        if payload["stop_reason"]:  # the unit's host was asked to stop (first): the job stops too
-            self.context.stop.request(f"{payload['stop_reason']} on {payload['host']}")
-            raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
-        return self._outcome(work, payload)
-
-    def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
-        done = []
-        for key, (work, future) in self.futures.items():
-            if key not in self.collected and future.status == "finished":
-                payload = future.result()
-                if not payload["stop_reason"]:  # a unit cut short by a stop request is not kept
-                    done.append((work, self._outcome(work, payload)))
-        return done
-
-    def cancel(self) -> None:
-        pending = [future for key, (_, future) in self.futures.items()
-                   if key not in self.collected and future.status == "pending"]
-        if pending:
-            self.client.cancel(pending)
-
-    def _check_hosts(self) -> None:
-        self.cluster.check_hosts()
-
-    def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
-        model = model_from_bytes(work.unit.library, payload["model"], self.context.n_threads)
-        metric = get_metric(self.context.task.problem_type, self.context.task.eval_metric)
-        oof = payload["oof"]
-        result = UnitResult(
-            unit=work.unit,
-            model=model,
-            valid_rows=work.fold.valid_rows,
-            oof_prediction=oof,
-            best_iteration=int(payload["best_iteration"]),
-            score=metric.score(self.context.data.y[work.fold.valid_rows], oof),
-            seconds=float(payload["seconds"]),
-        )
-        return UnitOutcome(result, bool(payload["hit_deadline"]), str(payload["host"]))
-
-
-def train_unit(
-    unit: TrainingUnit,
-    data: Dataset,
-    fold: Fold,
-    params: BoosterParams,
-    overrides: dict[str, Any],
-    n_threads: int,
-    problem_type: str,
-    eval_metric: str,
-    seconds: float | None,
-) -> dict[str, Any]:
-    """Run on a worker: train one unit and return what the leader needs, the model in its native format."""
-    _route_lightgbm_log_in_this_thread()
-    guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
-    result = fit_unit(unit, data, fold, params, overrides, n_threads, guard,
-                      get_metric(problem_type, eval_metric))
-    return {
-        "model": model_bytes(unit.library, result.model),
-        "oof": np.asarray(result.oof_prediction),
-        "best_iteration": result.best_iteration,
-        "seconds": result.seconds,
-        "hit_deadline": guard.hit_deadline,
-        "host": _worker_name(),
-        "stop_reason": HOST_STOP.reason or "",
-    }
-
-
-def _worker_name() -> str:
-    try:
-        return str(get_worker().name)
-    except ValueError:  # called outside a Dask worker
-        return ""
-
-
-def _route_lightgbm_log_in_this_thread() -> None:
-    """LightGBM's native log callback is thread-local and set only in the thread that imported it; a Dask
-    worker thread would otherwise print LightGBM's messages raw, and the adapter would never see an
-    ``Unknown parameter`` warning, so a misspelt ``lightgbm__`` override would train instead of failing."""
-    basic = sys.modules.get("lightgbm.basic")
-    callback = getattr(getattr(basic, "_LIB", None), "callback", None)
-    if basic is not None and callback is not None:
-        basic._LIB.LGBM_RegisterLogCallback(callback)

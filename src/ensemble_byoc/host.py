@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ensemble_byoc.errors import PlatformError
@@ -54,6 +54,10 @@ WORKER_TTL_SECONDS = 60
 """A worker silent for this long (a host gone from the network without closing its connections) is
 removed by the scheduler, which fails the job naming the host; a dead process is noticed at once."""
 WORKER_TTL_VARIABLE = "ENSEMBLE_BYOC_WORKER_TTL"
+CLUSTER_SECRET_VARIABLE = "ENSEMBLE_BYOC_CLUSTER_SECRET"
+"""The job's secret, from which every host derives the same TLS certificates for the Dask cluster (the
+launcher sets it in the job's environment when the job has more than one instance)."""
+MIN_SECRET_CHARACTERS = 16
 HOST_ADDRESSES_VARIABLE = "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES"
 """Tests only: a JSON object mapping host names to addresses (``{"algo-1": "127.0.0.2"}``), so that several
 hosts run on one machine; on SageMaker it is unset and host names resolve through DNS."""
@@ -72,6 +76,8 @@ class HostLayout:
     join_timeout: float
     worker_ttl: int
     test_addresses: Mapping[str, str]
+    cluster_secret: str | None = field(default=None, repr=False)
+    """``None``: the cluster runs without TLS (and every host warns)."""
 
     @property
     def leader(self) -> str:
@@ -112,6 +118,7 @@ class HostLayout:
             join_timeout=float(_int_setting(environ, JOIN_TIMEOUT_VARIABLE, int(JOIN_TIMEOUT_SECONDS))),
             worker_ttl=_int_setting(environ, WORKER_TTL_VARIABLE, WORKER_TTL_SECONDS),
             test_addresses=addresses,
+            cluster_secret=_secret(environ),
         )
 
     def address_of(self, host: str, attempts: int = 30, delay: float = 2.0) -> str:
@@ -142,3 +149,15 @@ def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise PlatformError(f"{name} == {value} must be > 0.")
     return value
+
+
+def _secret(environ: Mapping[str, str]) -> str | None:
+    secret = environ.get(CLUSTER_SECRET_VARIABLE, "").strip()
+    if not secret:
+        return None
+    if len(secret) < MIN_SECRET_CHARACTERS:  # never echo the secret itself
+        raise PlatformError(
+            f"{CLUSTER_SECRET_VARIABLE} holds {len(secret)} characters; it must hold at least "
+            f"{MIN_SECRET_CHARACTERS} (the launcher makes 43 random ones), or be unset."
+        )
+    return secret

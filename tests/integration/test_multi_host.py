@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -69,14 +70,14 @@ class Host:
     log_path: Path
     command: list[str]
     env: dict[str, str]
-    cpu: int
+    cpus: set[int]
     process: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> None:
         """Run the host's `container/train` on its tree (again, for a rerun of the job), on its own core."""
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            preexec_fn=partial(os.sched_setaffinity, 0, {self.cpu}))
+                                            preexec_fn=partial(os.sched_setaffinity, 0, self.cpus))
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -110,19 +111,26 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
                 hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120,
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
                 shards: dict[str, list[list[Any]]] | None = None,
-                validation: dict[str, list[list[Any]]] | None = None) -> dict[str, Host]:
+                validation: dict[str, list[list[Any]]] | None = None,
+                secret: str | None = "new") -> dict[str, Host]:
     """Start `container/train` for each host in ``start`` (default: all), as SageMaker starts each instance.
+
+    Every host gets the job's ``secret`` (``"new"``: a new one, as the launcher makes; ``None``: none).
+    Each host runs on a core of its own where there are enough, as on real instances.
 
     With ``shards`` (CSV rows, label first, by host), each host's train channel holds its own rows
     (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
     than files.
     """
-    ports = {"ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
-             "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
-             "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    environment = {
+        "ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
+        "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
+        "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
+    if secret is not None:
+        environment["ENSEMBLE_BYOC_CLUSTER_SECRET"] = secrets.token_urlsafe(32) if secret == "new" else secret
     if shards is not None:
         distribution = "ShardedByS3Key"
-    cpus = sorted(os.sched_getaffinity(0))  # one core per host where there are enough, as on real instances
+    cpus = sorted(os.sched_getaffinity(0))
     started = {}
     for name in start or hosts:
         if shards is None:
@@ -143,8 +151,8 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
         tree.write_config("resourceconfig.json", {"current_host": name, "hosts": hosts,
                                                   "network_interface_name": "eth1"})
         command = [*network, sys.executable, str(TRAIN_SCRIPT), "train"]
-        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**ports),
-                    cpus[hosts.index(name) % len(cpus)])
+        host = Host(name, tree, tmp_path / f"{name}.log", command, tree.env(**environment),
+                    {cpus[hosts.index(name) % len(cpus)]})
         host.start()
         started[name] = host
     return started
@@ -305,6 +313,83 @@ def test_a_second_host_whose_scheduler_never_answers_fails_naming_the_first_host
     reason = hosts["algo-2"].tree.failure_file.read_text()
     assert reason.startswith("PlatformError: Host algo-2 could not join the Dask scheduler on algo-1"), reason
     assert hosts["algo-2"].tree.model_files() == []
+
+
+PROBE = """
+import json, sys
+from distributed import Client
+from distributed.core import rpc
+from distributed.security import Security
+from ensemble_byoc.cluster_tls import cluster_security
+
+scheduler, worker, secret = sys.argv[1:4]
+outcome = {}
+
+def attempt(name, call):
+    try:
+        call()
+        outcome[name] = "connected"
+    except (OSError, TimeoutError, ValueError) as exc:  # CommClosedError is an OSError; others: a bug here
+        outcome[name] = "refused: " + type(exc).__name__
+
+def client(scheme, security):
+    with Client(f"{scheme}://{scheduler}", security=security, timeout=5, set_as_default=False) as c:
+        c.scheduler_info()
+
+async def worker_identity():
+    async with rpc(f"tcp://{worker}", timeout=5) as peer:
+        await peer.identity()
+
+attempt("plain client", lambda: client("tcp", None))
+attempt("client with its own TLS certificate", lambda: client("tls", Security.temporary()))
+with cluster_security(secret[::-1], "probe") as wrong:
+    attempt("client of another secret", lambda: client("tls", wrong))
+import asyncio
+attempt("plain call to a worker", lambda: asyncio.run(worker_identity()))
+with cluster_security(secret, "probe") as right:
+    attempt("client of the job's secret", lambda: client("tls", right))
+print(json.dumps(outcome))
+"""
+
+
+def test_a_job_with_its_secret_refuses_clients_without_it_and_still_succeeds(
+    network: list[str], tmp_path: Path
+) -> None:
+    X, y = make_regression(n_rows=2000)
+    slow = {**FAST_HYPERPARAMETERS, "num_round": "400", "eta": "0.01", "early_stopping_rounds": "0"}
+    secret = secrets.token_urlsafe(32)
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, slow, secret=secret)
+    leader = hosts["algo-1"]
+    try:
+        wait_for(leader, "All 2 hosts joined the Dask cluster")
+        scheduler = f"{ADDRESSES['algo-1']}:{leader.env['ENSEMBLE_BYOC_SCHEDULER_PORT']}"
+        worker = f"{ADDRESSES['algo-2']}:{leader.env['ENSEMBLE_BYOC_WORKER_PORT']}"
+        probe = subprocess.run([*network, sys.executable, "-c", PROBE, scheduler, worker, secret],
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert probe.returncode == 0, probe.stderr
+        assert leader.process.poll() is None, leader.log()  # the job was still running
+        wait_all(hosts)
+    finally:
+        stop_all(hosts)
+    outcome = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert outcome.pop("client of the job's secret") == "connected", outcome  # the scheduler was there
+    assert sorted(outcome) == ["client of another secret", "client with its own TLS certificate",
+                               "plain call to a worker", "plain client"], outcome
+    assert all(result.startswith("refused") for result in outcome.values()), outcome
+    assert "CLUSTER_SECRET is not set" not in leader.log()
+    assert leader.tree.model_files()
+
+
+def test_a_job_without_a_secret_runs_and_every_host_warns_that_its_cluster_is_open(
+    network: list[str], tmp_path: Path
+) -> None:
+    X, y = make_regression()
+    hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, secret=None)
+    wait_all(hosts)
+    for name, host in hosts.items():
+        assert (f"WARNING ensemble_byoc.cluster_tls: Host {name}: ENSEMBLE_BYOC_CLUSTER_SECRET is not set, "
+                "so this job's Dask cluster is not authenticated") in host.log(), host.log()
+    assert hosts["algo-1"].tree.model_files()
 
 
 def test_a_single_host_job_starts_no_cluster_and_never_imports_dask(opt_ml: OptMl) -> None:
@@ -506,7 +591,7 @@ def test_a_sharded_job_with_a_host_that_received_no_file_trains_on_the_others(
 
 
 def start_long_sharded_job(network: list[str], tmp_path: Path, library: str,
-                           checkpoints: bool = False) -> dict[str, Host]:
+                           checkpoints: bool = False, worker_ttl: int = 60) -> dict[str, Host]:
     """Two hosts on one long ``library`` job of 3,000 rows, returned once both are inside its first unit
     (the library's collective training)."""
     needs_own_addresses(network)
@@ -515,7 +600,7 @@ def start_long_sharded_job(network: list[str], tmp_path: Path, library: str,
             "early_stopping_rounds": "0", "models": library}
     names = ["algo-1", "algo-2"]
     hosts = start_hosts(network, tmp_path, names, X, y, slow, checkpoints=checkpoints,
-                        shards=shard_rows(X, y, names))
+                        shards=shard_rows(X, y, names), worker_ttl=worker_ttl)
     try:
         wait_for(hosts["algo-1"], "Sharded training on 2 hosts")
     except BaseException:
@@ -539,6 +624,22 @@ def test_a_host_killed_during_a_distributed_unit_fails_the_sharded_job_naming_th
     reason = leader.tree.failure_file.read_text()
     assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster"), reason
     assert "unit 1 of 3" not in leader.log()
+    assert leader.tree.model_files() == []
+
+
+def test_a_host_that_freezes_inside_a_lightgbm_unit_is_dropped_after_the_worker_ttl_naming_it(
+    network: list[str], tmp_path: Path
+) -> None:
+    hosts = start_long_sharded_job(network, tmp_path, "lightgbm", worker_ttl=5)
+    leader, worker = hosts["algo-1"], hosts["algo-2"]
+    try:
+        worker.process.send_signal(signal.SIGSTOP)  # alive but silent: its LightGBM peers wait on it
+        assert leader.wait(timeout=180) == 1, leader.log()
+    finally:
+        worker.process.send_signal(signal.SIGCONT)
+        stop_all(hosts)
+    reason = leader.tree.failure_file.read_text()
+    assert reason.startswith("PlatformError: Host algo-2 left the Dask cluster during training"), reason
     assert leader.tree.model_files() == []
 
 
@@ -664,3 +765,38 @@ def test_a_sharded_job_that_cannot_be_run_as_asked_fails_at_once_saying_why(
     reason = tree.failure_file.read_text()
     assert reason.startswith(message), reason
     assert tree.model_files() == []
+
+
+@pytest.mark.soak
+@pytest.mark.parametrize("run", range(10))
+def test_soak_a_three_host_sharded_job_of_20000_rows_passes_run_after_run(
+    network: list[str], tmp_path: Path, run: int
+) -> None:
+    """Not run by default (``-m soak``): a race in how the first host saw the cluster once failed this job
+    1.5 s into its first LightGBM unit, naming every (live) host as gone, and passed in another run."""
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=20_000, seed=run)
+    names = ["algo-1", "algo-2", "algo-3"]
+    hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS, shards=shard_rows(X, y, names))
+    wait_all(hosts, timeout=1200)
+    log = hosts["algo-1"].log()
+    assert "left the Dask cluster" not in log
+    assert len(metric_lines(log, "validation-rmse")) == 3, log
+
+
+def test_busy_hosts_whose_collective_units_outlast_the_worker_ttl_stay_in_the_cluster(
+    network: list[str], tmp_path: Path
+) -> None:
+    """Three hosts on this machine's cores (two hosts share one), each LightGBM unit of 20,000 rows longer
+    than the shortest worker TTL Dask allows (5 s, ten heartbeat intervals): the fit leaves the workers'
+    heartbeats alone (the libraries release the GIL), so no host is taken for a silent one."""
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=20_000)
+    slow = {**FAST_HYPERPARAMETERS, "k_fold": "2", "num_round": "1000", "eta": "0.02", "max_depth": "8",
+            "early_stopping_rounds": "0", "models": "lightgbm"}
+    names = ["algo-1", "algo-2", "algo-3"]
+    hosts = start_hosts(network, tmp_path, names, X, y, slow, worker_ttl=5, shards=shard_rows(X, y, names))
+    wait_all(hosts, timeout=600)
+    log = hosts["algo-1"].log()
+    assert "left the Dask cluster" not in log and "failed to heartbeat" not in log, log
+    assert len(re.findall(r"unit \d+ of 2: lightgbm fold \d: .* on all hosts$", log, flags=re.M)) == 2, log

@@ -1,4 +1,4 @@
-"""cluster.train_unit: what a Dask worker runs for one unit, called here in a plain thread as a worker
+"""cluster_units.train_unit: what a Dask worker runs for one unit, called here in a plain thread as a worker
 would."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another
 ) -> None:
     import lightgbm  # noqa: F401 - imported by this (main) thread first, as on the first host
 
-    from ensemble_byoc.cluster import train_unit
+    from ensemble_byoc.cluster_units import train_unit
 
     data = small_data()
     fold = make_folds(data.n_rows, 3, 0)[0]
@@ -59,7 +59,7 @@ def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another
 
 @pytest.mark.parametrize("library", ["catboost", "lightgbm", "xgboost"])
 def test_a_unit_comes_back_as_native_model_bytes_that_predict_its_out_of_fold_rows(library: str) -> None:
-    from ensemble_byoc.cluster import train_unit
+    from ensemble_byoc.cluster_units import train_unit
 
     data = small_data()
     fold = make_folds(data.n_rows, 3, 0)[1]

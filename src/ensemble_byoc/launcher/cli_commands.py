@@ -154,7 +154,7 @@ def _train_or_tune(args: argparse.Namespace, launcher: Any) -> Any:
     settings = TuningSettings(args.max_jobs, args.max_parallel_jobs, args.strategy,
                               False if args.no_early_stopping else None)
     return launcher.tune(channels, args.output, hyperparameters, ranges, settings, compute,
-                         problem_type=args.problem_type, job_name=args.job_name)
+                         problem_type=args.problem_type, environment=dict(args.env), job_name=args.job_name)
 
 
 def _mode_given(args: argparse.Namespace) -> bool:

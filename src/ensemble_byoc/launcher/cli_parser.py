@@ -102,6 +102,7 @@ def _tune(commands: Any) -> None:
                       help="how AMT searches")
     tune.add_argument("--no-early-stopping", action="store_true",
                       help="never stop a training job early (Hyperband always runs with it off)")
+    _environment(tune)
     wait(tune)
 
 

@@ -128,7 +128,7 @@ class Launcher:
             EnableInterContainerTrafficEncryption=self.security.encrypt_between(compute.instance_count),
             EnableManagedSpotTraining=compute.spot or None,
             CheckpointConfig=compute.checkpoint_config(output_path, name),
-            Environment=dict(environment or {}) or None,
+            Environment=training_jobs.job_environment(environment, compute),
             Tags=self._tags(compute),
         )
         return Submission(name, (self._send("CreateTrainingJob", request),))
@@ -143,6 +143,7 @@ class Launcher:
         compute: Compute | None = None,
         *,
         problem_type: str | None = None,
+        environment: Mapping[str, str] | None = None,
         job_name: str | None = None,
     ) -> Submission:
         """Start a tuning job (CreateHyperParameterTuningJob) on the ensemble's CV objective.
@@ -174,6 +175,7 @@ class Launcher:
             stopping_condition=compute.stopping_condition(),
             enable_network_isolation=self.security.isolation(),
             enable_inter_container_traffic_encryption=self.security.encrypt_between(compute.instance_count),
+            environment=training_jobs.job_environment(environment, compute),
             enable_managed_spot_training=compute.spot or None,
             checkpoint_config=compute.checkpoint_config(output_path, name),
         )

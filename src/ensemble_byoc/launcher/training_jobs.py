@@ -9,6 +9,7 @@ instance.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from sagemaker.core import shapes
 
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.host import CLUSTER_SECRET_VARIABLE
 from ensemble_byoc.metrics import metric_definitions, metric_definitions_for
 from ensemble_byoc.scoring import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
 
@@ -95,6 +97,16 @@ class Compute:
             volume_size_in_gb=self.volume_size_gb,
             volume_kms_key_id=volume_kms_key,
         )
+
+
+def job_environment(environment: Mapping[str, str] | None, compute: Compute) -> dict[str, str] | None:
+    """The training job's ``Environment``: ``environment``, plus a new random secret for the Dask cluster
+    of a job with more than one instance (its hosts derive their TLS certificates from it), unless
+    ``environment`` already sets one."""
+    sent = dict(environment or {})
+    if compute.instance_count > 1 and not sent.get(CLUSTER_SECRET_VARIABLE):
+        sent[CLUSTER_SECRET_VARIABLE] = secrets.token_urlsafe(32)
+    return sent or None
 
 
 def encode_hyperparameters(values: Mapping[str, Any]) -> dict[str, str]:
