@@ -38,3 +38,11 @@ def test_a_single_instance_job_gets_no_secret_and_a_callers_own_secret_is_sent_a
     (_, single), (_, own) = aws.requests()
     assert "Environment" not in single
     assert own["Environment"] == {SECRET: "my-own-secret-of-enough-length"}
+
+
+def test_a_multi_instance_tuning_jobs_training_jobs_get_a_secret_too(aws: MotoServer) -> None:
+    launcher().tune(Channels("s3://bucket/train/"), "s3://bucket/output/", compute=Compute(instance_count=2),
+                    problem_type="regression", job_name="tuned-on-two")
+
+    ((_, request),) = aws.requests()
+    assert len(request["TrainingJobDefinition"]["Environment"][SECRET]) >= 43
