@@ -55,6 +55,7 @@ from itertools import cycle
 from pathlib import Path
 
 import numpy as np
+import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -356,21 +357,6 @@ def library_versions() -> str:
     return ", ".join(f"{name} {import_module(name).__version__}" for name in names)
 
 
-def replace_section(path: Path, text: str) -> None:
-    current = path.read_text()
-    starts, ends = current.count(START_MARKER), current.count(END_MARKER)
-    block = f"{START_MARKER}\n{text}\n{END_MARKER}"
-    if starts == 0 and ends == 0:
-        current = current.rstrip("\n") + "\n\n" + block + "\n"
-    elif starts == 1 and ends == 1 and current.index(START_MARKER) < current.index(END_MARKER):
-        head, rest = current.split(START_MARKER, 1)
-        current = head + block + rest.split(END_MARKER, 1)[1]
-    else:
-        raise SystemExit(f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix the file by "
-                         "hand.")
-    path.write_text(current)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -391,7 +377,7 @@ def main() -> None:
     text = section(args, runs, same, (load_before, os.getloadavg()[0]), time.perf_counter() - began)
     print(text)
     if not args.no_write:
-        replace_section(RESULTS, text)
+        results_file.replace_section(RESULTS, f"{START_MARKER}\n{text}\n{END_MARKER}", SECTION)
 
 
 if __name__ == "__main__":

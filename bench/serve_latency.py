@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "serve_latency"
@@ -328,24 +329,6 @@ def verdict(value: float, target: float, unit: str) -> str:
     return f"**missed by {value - target:.2f} {unit}** ({value:.2f} {unit} > {target:g} {unit})"
 
 
-def replace_section(path: Path, new_section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    starts, ends = text.count(START_MARKER), text.count(END_MARKER)
-    if starts == 0 and ends == 0:
-        text = text.rstrip("\n") + "\n\n" + new_section
-    elif starts == 1 and ends == 1 and text.index(START_MARKER) < text.index(END_MARKER):
-        head, rest = text.split(START_MARKER, 1)
-        _, tail = rest.split(END_MARKER, 1)
-        text = head + new_section.rstrip("\n") + tail
-    else:
-        raise SystemExit(
-            f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix the file by hand."
-        )
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    os.replace(partial, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="length of each latency/throughput run")
@@ -377,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Code: commit {git_state()}",
     ]
     text = section(report)
-    replace_section(args.results, text)
+    results_file.replace_section(args.results, text, SECTION)
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
     print(json.dumps({k: v for k, v in report.items() if k != "facts"}, indent=1, default=str),
           file=sys.stderr)

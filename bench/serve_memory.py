@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 from serve_latency import cpu_model, cpu_pressure, free_port, versions  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,22 +227,6 @@ def section(rows: list[dict[str, Any]], facts: list[str], payload_mb: int) -> st
     ]) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Rewrite this script's section of ``path`` (appended the first time), as ``bench/README.md`` says."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    if old.count(START_MARKER) == old.count(END_MARKER) == 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    elif (old.count(START_MARKER) == old.count(END_MARKER) == 1
-          and old.index(START_MARKER) < old.index(END_MARKER)):
-        head, rest = old.split(START_MARKER, 1)
-        new = head + text.rstrip("\n") + rest.split(END_MARKER, 1)[1]
-    else:
-        raise SystemExit(f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix it by hand.")
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(new, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=REPO, help="checkout whose src/ and container/ to run")
@@ -268,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         f"Code served: {root} at commit {git_state(root)}",
     ]
     text = section(rows, facts, args.payload_mb)
-    write_section(args.results, text)
+    results_file.replace_section(args.results, text, SECTION)
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
 
 

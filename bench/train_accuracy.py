@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO / "bench" / "RESULTS.md"
@@ -387,27 +388,6 @@ def section(results: Sequence[DataResult], *, command: str, started: dt.datetime
     return "\n".join(parts) + "\n"
 
 
-def replace_section(path: Path, new_section: str) -> None:
-    """Put ``new_section`` between this script's markers, leaving the rest of the file as it is."""
-    text = path.read_text(encoding="utf-8") if path.exists() else RESULTS_HEADER
-    starts, ends = text.count(START_MARKER), text.count(END_MARKER)
-    if starts == 0 and ends == 0:
-        text = text.rstrip("\n") + "\n\n" + new_section
-    elif starts == 1 and ends == 1 and text.index(START_MARKER) < text.index(END_MARKER):
-        head, rest = text.split(START_MARKER, 1)
-        _, tail = rest.split(END_MARKER, 1)
-        text = head + new_section.rstrip("\n") + tail
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        raise SystemExit(
-            f"{path}: the markers {START_MARKER} / {END_MARKER} are malformed; fix the file by hand."
-        )
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -442,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                    synthetic_rows=synthetic_rows, quick=args.quick, facts=facts,
                    load=(load_start, f"{os.getloadavg()[0]:.2f}"))
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
-    replace_section(args.results, text)
+    results_file.replace_section(args.results, text, SECTION)
     print(f"\nwrote the {SECTION} section of {args.results}", file=sys.stderr)
 
 

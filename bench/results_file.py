@@ -1,0 +1,29 @@
+"""bench/RESULTS.md: each script rewrites only its own section, between ``<!-- name:start -->`` and
+``<!-- name:end -->`` (appended the first time), as bench/README.md says."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def replace_section(path: Path, new_section: str, name: str) -> None:
+    """Put ``new_section`` (which holds its own markers) in place of the section ``name`` of ``path``;
+    stop, writing nothing, when the file's markers are broken (one without the other, or repeated)."""
+    start, end = markers(name)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
+    starts, ends = text.count(start), text.count(end)
+    if starts == 0 and ends == 0:
+        text = text.rstrip("\n") + "\n\n" + new_section
+    elif starts == 1 and ends == 1 and text.index(start) < text.index(end):
+        head, rest = text.split(start, 1)
+        text = head + new_section.rstrip("\n") + rest.split(end, 1)[1]
+    else:
+        raise SystemExit(f"{path}: the markers {start} / {end} are malformed; fix the file by hand.")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    os.replace(partial, path)
