@@ -12,9 +12,11 @@ pytest.importorskip("distributed")
 
 import dask  # noqa: E402 - after the skip
 
+from ensemble_byoc import cluster as cluster_module  # noqa: E402
 from ensemble_byoc.cluster import LeaderCluster  # noqa: E402
 from ensemble_byoc.host import HostLayout  # noqa: E402
 from ensemble_byoc.paths import SageMakerPaths  # noqa: E402
+from ensemble_byoc.stopping import StopRequest  # noqa: E402
 
 
 def one_host_layout(**changes: object) -> HostLayout:
@@ -26,9 +28,11 @@ def one_host_layout(**changes: object) -> HostLayout:
 
 
 @pytest.fixture
-def busy_client_cluster(tmp_path: Path) -> Iterator[LeaderCluster]:
+def busy_client_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LeaderCluster]:
     """A cluster whose client refreshes its cached scheduler summary (which lists no worker) every
-    millisecond, as Dask's client does every 2 s in the background."""
+    millisecond, as Dask's client does every 2 s in the background. Closing a cluster asks the host to
+    stop (the end of its job): that request goes to a stop of this test's own, not this process's."""
+    monkeypatch.setattr(cluster_module, "HOST_STOP", StopRequest())
     with dask.config.set({"distributed.client.scheduler-info-interval": "1ms"}), \
             LeaderCluster(one_host_layout(), SageMakerPaths(tmp_path)) as cluster:
         yield cluster

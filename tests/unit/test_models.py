@@ -247,3 +247,15 @@ def test_folds_are_shuffled_not_contiguous_blocks() -> None:
     folds = make_folds(n_rows=50, k_fold=5, seed=0)
     assert any(not np.array_equal(fold.valid_rows, np.arange(fold.valid_rows[0], fold.valid_rows[0] + 10))
                for fold in folds)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_stop_requested_before_the_first_round_ends_keeps_a_model_that_predicts(library: str) -> None:
+    spec = load_spec(library)
+    X, y, X_valid, y_valid = _data()
+
+    model = spec.create(PARAMS, {}, N_THREADS).fit(X, y, X_valid=X_valid, y_valid=y_valid,
+                                                   feature_names=FEATURES, should_stop=lambda: True)
+
+    assert model.best_iteration_ >= 1
+    assert np.isfinite(model.predict(X_valid)).all()

@@ -119,7 +119,7 @@ class XGBoostModel:
         rejected = unknown_parameters_error("xgboost", unknown, self.overrides)
         if rejected is not None:
             raise rejected
-        rounds = booster.best_iteration + 1 if stopping else booster.num_boosted_rounds()
+        rounds = _rounds_kept(booster, stopping)
         self.booster_ = booster[:rounds]
         self.best_iteration_ = rounds
         return self
@@ -182,12 +182,19 @@ def fit_dask(
     except xgb.core.XGBoostError as exc:
         raise library_error("xgboost", exc, model.overrides) from exc
     booster: xgb.Booster = output["booster"]
-    rounds = booster.best_iteration + 1 if stopping and "best_iteration" in booster.attributes() else (
-        booster.num_boosted_rounds())
+    rounds = _rounds_kept(booster, stopping)
     booster.set_param({"nthread": model.n_threads})
     model.booster_ = booster[:rounds]
     model.best_iteration_ = rounds
     return model
+
+
+def _rounds_kept(booster: xgb.Booster, stopping: int) -> int:
+    """The rounds up to the best one when early stopping ran; all of them otherwise, and when a stop
+    request ended the job in its first round, before early stopping had recorded a best round."""
+    if stopping and "best_iteration" in booster.attributes():
+        return booster.best_iteration + 1
+    return booster.num_boosted_rounds()
 
 
 class _AgreedStop(xgb.callback.TrainingCallback):
