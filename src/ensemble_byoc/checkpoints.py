@@ -34,6 +34,7 @@ from ensemble_byoc.artifacts import sha256_of
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.cv import Fold, TrainingUnit, UnitResult
 from ensemble_byoc.data import Dataset
+from ensemble_byoc.errors import shown
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import Model
 from ensemble_byoc.scoring import MULTICLASS, Metric
@@ -120,13 +121,8 @@ class UnitRecord:
             if key not in value:
                 raise _Untrusted(f"unit.json has no {key!r}")
             if not valid(value[key]):
-                raise _Untrusted(f"unit.json {key!r} is {_short(value[key])}; it must be {rule}")
+                raise _Untrusted(f"unit.json {key!r} is {shown(value[key])}; it must be {rule}")
         return cls(**{key: value[key] for key in _RECORD_RULES})
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def contained_file(directory: Path, name: Any, field: str) -> Path:
@@ -134,16 +130,16 @@ def contained_file(directory: Path, name: Any, field: str) -> Path:
     to a regular file directly inside ``directory``; else ``_Untrusted`` saying which rule failed."""
     if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
             or "\0" in name):
-        raise _Untrusted(f"{field} {_short(name)} is not a plain file name in the unit's folder")
+        raise _Untrusted(f"{field} {shown(name)} is not a plain file name in the unit's folder")
     try:
         root = directory.resolve(strict=True)
         path = (directory / name).resolve(strict=True)
     except FileNotFoundError:
-        raise _Untrusted(f"{field} {_short(name)} is missing") from None
+        raise _Untrusted(f"{field} {shown(name)} is missing") from None
     if path.parent != root:
-        raise _Untrusted(f"{field} {_short(name)} leads outside the unit's folder")
+        raise _Untrusted(f"{field} {shown(name)} leads outside the unit's folder")
     if not stat.S_ISREG(path.stat().st_mode):
-        raise _Untrusted(f"{field} {_short(name)} is not a regular file")
+        raise _Untrusted(f"{field} {shown(name)} is not a regular file")
     return path
 
 
@@ -159,7 +155,7 @@ def read_record(units_dir: Path, directory: Path) -> UnitRecord:
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise _Untrusted(f"unit.json is not JSON ({_short(str(exc))})") from None
+        raise _Untrusted(f"unit.json is not JSON ({shown(str(exc))})") from None
     return UnitRecord.from_json(value)
 
 
@@ -178,9 +174,9 @@ def read_predictions(path: Path, rows: int, task: Task | None) -> np.ndarray:
         if dtype != np.dtype(np.float64):
             raise _Untrusted(f"oof.npy holds {dtype}, not float64")
         if not _expected_shape(shape, rows, task):
-            raise _Untrusted(f"oof.npy has shape {_short(shape)} for a fold of {rows} rows")
+            raise _Untrusted(f"oof.npy has shape {shown(shape)} for a fold of {rows} rows")
         if handle.tell() + math.prod(shape) * dtype.itemsize != os.fstat(handle.fileno()).st_size:
-            raise _Untrusted(f"oof.npy is not the size its header {_short(shape)} says")
+            raise _Untrusted(f"oof.npy is not the size its header {shown(shape)} says")
         handle.seek(0)
         oof = fmt.read_array(handle, allow_pickle=False, max_header_size=_MAX_NPY_HEADER)
     if not np.isfinite(oof).all():

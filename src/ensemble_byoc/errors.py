@@ -79,3 +79,9 @@ def short(exc: BaseException, limit: int = 200) -> str:
     characters: what a library said, fit for a one-line error."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for a message that quotes what it was given."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -121,3 +121,15 @@ class Submission:
     def requests(self) -> list[dict[str, Any]]:
         """``[{"operation": ..., "request": ...}, ...]``, what ``--dry-run`` prints."""
         return [call.to_dict() for call in self.calls]
+
+
+def check_instance_count(count: int) -> int:
+    """``count`` when it is a whole number of instances, 1 or more (the service takes 0 for warm pools).
+
+    Raises:
+        UserError: a count below 1.
+    """
+    if count < 1:
+        msg = f"instance_count == {count}, must be >= 1."
+        raise UserError(msg)
+    return count

@@ -10,6 +10,7 @@ from sagemaker.core import shapes
 from sagemaker.core.utils.utils import serialize
 
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.launcher.api_calls import check_instance_count
 
 VARIANT_NAME = "AllTraffic"
 """The variant name the SageMaker SDK gives a single-model endpoint."""
@@ -25,9 +26,7 @@ class RealTime:
     instance_count: int = 1
 
     def variant(self, model_name: str) -> shapes.ProductionVariant:
-        if self.instance_count < 1:
-            msg = f"instance_count == {self.instance_count}, must be >= 1."
-            raise UserError(msg)
+        check_instance_count(self.instance_count)
         return shapes.ProductionVariant(
             variant_name=VARIANT_NAME,
             model_name=model_name,
@@ -107,9 +106,7 @@ class BatchTransform:
         )
 
     def transform_resources(self, volume_kms_key: str | None = None) -> shapes.TransformResources:
-        if self.instance_count < 1:
-            msg = f"instance_count == {self.instance_count}, must be >= 1."
-            raise UserError(msg)
+        check_instance_count(self.instance_count)
         return shapes.TransformResources(instance_type=self.instance_type, instance_count=self.instance_count,
                                          volume_kms_key_id=volume_kms_key)
 

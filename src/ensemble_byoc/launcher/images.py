@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.launcher.aws_errors import NO_REGION
 
 TOOLS = ("docker", "podman", "buildah")
 _STDERR = 2
@@ -79,8 +80,7 @@ def push_image(push: ImagePush, *, session: Any, dry_run: bool, account: str | N
     """
     region = session.region_name
     if not region:
-        msg = "no AWS region is set: pass --region, set AWS_REGION, or run `aws configure`."
-        raise UserError(msg)
+        raise UserError(NO_REGION)
     tool = push.chosen_tool(installed=not dry_run)
     if dry_run:
         registry = registry_of(account or "<account>", region)

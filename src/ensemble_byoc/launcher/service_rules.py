@@ -17,6 +17,8 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
+from ensemble_byoc.errors import shown
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -31,7 +33,7 @@ class Violation:
     """The enumerated values, when the field has them."""
 
     def __str__(self) -> str:
-        return f"{self.path} == {_shown(self.value)}: {self.rule}"
+        return f"{self.path} == {shown(self.value)}: {self.rule}"
 
 
 def rule_violations(operation: str, request: Any, service: str = "sagemaker") -> list[Violation]:
@@ -99,8 +101,3 @@ def _bounds(size: float, shape: Shape, path: str, value: Any, unit: str) -> Iter
         yield Violation(path, value, f"must be at least {low}{suffix}")
     elif high is not None and size > high:
         yield Violation(path, value, f"must be at most {high}{suffix}")
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,6 +19,7 @@ from sagemaker.core import shapes
 from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.host import CLUSTER_SECRET_VARIABLE
+from ensemble_byoc.launcher.api_calls import check_instance_count
 from ensemble_byoc.metrics import metric_definitions, metric_definitions_for
 from ensemble_byoc.scoring import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
 
@@ -88,9 +89,7 @@ class Compute:
         return None if uri is None else shapes.CheckpointConfig(s3_uri=uri, local_path=CHECKPOINT_LOCAL_PATH)
 
     def resource_config(self, volume_kms_key: str | None = None) -> shapes.ResourceConfig:
-        if self.instance_count < 1:
-            msg = f"instance_count == {self.instance_count}, must be >= 1."
-            raise UserError(msg)
+        check_instance_count(self.instance_count)
         return shapes.ResourceConfig(
             instance_type=self.instance_type,
             instance_count=self.instance_count,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import UserError, shown
 from ensemble_byoc.missing_values import MISSING_TOKENS
 
 MIB = 1024 * 1024
@@ -104,8 +104,7 @@ def to_float(value: Any, row: int, column: int | str) -> float:
 def _shown(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**40:
         return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shown(value, 40)
 
 
 def check_width(got: int, feature_names: Sequence[str]) -> None:
