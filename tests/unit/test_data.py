@@ -400,3 +400,27 @@ def test_the_same_file_with_text_labels_gives_the_same_digest_every_time_it_is_r
     write_csv(tmp_path / "train.csv", [["yes", 1.0], ["no", 2.0], ["no", 3.0]])
     other = load_channel(tmp_path, channel="train", file_format=None, target=None, numeric_label=False)
     assert other.digest() != first.digest()
+
+
+def test_the_data_digest_reads_the_arrays_in_place_and_is_the_digest_of_their_bytes() -> None:
+    import hashlib
+    import json
+    import tracemalloc
+
+    from ensemble_byoc.data import Dataset
+
+    rng = np.random.default_rng(0)
+    data = Dataset(X=rng.normal(size=(200_000, 10)), y=rng.normal(size=200_000),
+                   feature_names=tuple(f"f{i}" for i in range(10)), target_name="label")
+    expected = hashlib.sha256()  # the digest checkpoints written before were fingerprinted with
+    expected.update(json.dumps(["label", *data.feature_names]).encode())
+    expected.update(data.X.tobytes())
+    expected.update(data.y.tobytes())
+
+    tracemalloc.start()
+    digest = data.digest()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    assert digest == expected.hexdigest()
+    assert peak < data.X.nbytes / 10  # no copy of the 16 MB feature matrix
