@@ -448,7 +448,11 @@ def run(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         report["memory_after_load"] = memory(server)
         report["workers_replaced"] = server.workers() != workers_before
         log = server.log.read_text()
-        report["worker_timeouts"] = log.count("WORKER TIMEOUT") + log.count("Worker exiting")
+        # A worker recycled after ENSEMBLE_BYOC_MAX_REQUESTS logs "Autorestarting" then "Worker exiting":
+        # planned, and counted apart from a timeout or a crash.
+        report["worker_recycled"] = log.count("Autorestarting worker")
+        report["worker_timeouts"] = (log.count("WORKER TIMEOUT")
+                                     + log.count("Worker exiting") - report["worker_recycled"])
     finally:
         report["exit_code"] = server.stop()
     return report
@@ -555,8 +559,9 @@ def section(r: dict[str, Any]) -> str:
         f"Under load: {r['soak']['requests']:,} single-row requests at 8 connections "
         f"for {r['soak']['seconds']} s, "
         f"**{r['soak']['errors']} failed** (socket errors + non-2xx); workers replaced: "
-        f"{'yes' if r['workers_replaced'] else 'no'}; "
-        f"worker timeouts or exits in the log: {r['worker_timeouts']}; "
+        f"{'yes' if r['workers_replaced'] else 'no'} ({r.get('worker_recycled', 0)} recycled as planned "
+        f"after ENSEMBLE_BYOC_MAX_REQUESTS requests); "
+        f"worker timeouts or other exits in the log: {r['worker_timeouts']}; "
         f"exit code after SIGTERM: {r['exit_code']}.",
         "",
         "Peak RSS after all the load (VmHWM, MiB): master "
