@@ -186,3 +186,13 @@ def test_the_readme_shows_what_make_demo_prints() -> None:
         matches = [i for i in range(position, len(printed)) if same_line(line, printed[i])]
         assert matches, f"the README shows {line!r}, which make demo no longer prints:\n{result.stdout}"
         position = matches[0] + 1
+
+
+def test_every_relative_link_in_the_pages_points_to_a_file_of_the_repository() -> None:
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+
+    assert broken == []
