@@ -60,13 +60,20 @@ class MotoServer:
 @pytest.fixture(scope="session", name="moto_server")
 def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     workdir = tmp_path_factory.mktemp("moto")
+    with moto_server(workdir, MOTO_RECORDER_FILEPATH=str(workdir / "recording.jsonl")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def moto_server(workdir: Path, **env: str) -> Iterator[MotoServer]:
+    """moto in server mode on a free port of 127.0.0.1 (with ``env`` added to its environment), once it
+    answers; stopped on exit."""
     port = free_port()
-    env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(workdir / "recording.jsonl"))
     with (workdir / "moto.log").open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             cwd=workdir,
-            env=env,
+            env=dict(os.environ, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -93,15 +100,20 @@ def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mo
 @pytest.fixture(name="aws")
 def aws_fixture(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> MotoServer:
     """Point SageMaker API calls at moto with fake credentials, and start a fresh recording."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+    without_aws_configuration(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_server.url)
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     moto_server.start_recording()
     return moto_server
+
+
+def without_aws_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No AWS_* variable and no AWS configuration or credentials file: a machine where nothing is set."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))

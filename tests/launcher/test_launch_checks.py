@@ -6,10 +6,7 @@ Each case was approved by ``--dry-run`` (exit 0) before these checks; each now e
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +14,16 @@ import boto3
 import numpy as np
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, free_port, run_train
-from moto_recorder import IMAGE_URI, REGION, ROLE_ARN, MotoServer, aws_fixture, moto_server_fixture  # noqa: F401 (fixtures)
+from moto_recorder import (  # noqa: F401 (fixtures)
+    IMAGE_URI,
+    REGION,
+    ROLE_ARN,
+    MotoServer,
+    aws_fixture,
+    moto_server,
+    moto_server_fixture,
+    without_aws_configuration,
+)
 
 from ensemble_byoc.launcher.command_line import main
 
@@ -159,11 +165,7 @@ def test_a_churn_like_label_launched_with_defaults_trains_as_binary_and_its_line
 def test_without_a_region_the_launcher_says_how_to_set_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    without_aws_configuration(monkeypatch, tmp_path)
     rows = tmp_path / "rows.csv"
     rows.write_text("1,2\n")
 
@@ -175,11 +177,7 @@ def test_without_a_region_the_launcher_says_how_to_set_one(
 def test_without_credentials_the_launcher_says_how_to_configure_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    without_aws_configuration(monkeypatch, tmp_path)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{free_port()}")
     args = [arg for arg in TRAIN if arg != "--dry-run"]
@@ -199,33 +197,19 @@ def test_an_access_denied_answer_names_the_iam_action_missing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A second moto server that enforces IAM after its first two actions: a user without policies.
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="2")
-    with (tmp_path / "moto.log").open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                   cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_for(url)
-        iam = boto3.client("iam", endpoint_url=url, region_name=REGION,
+    with moto_server(tmp_path, INITIAL_NO_AUTH_ACTION_COUNT="2") as server:
+        iam = boto3.client("iam", endpoint_url=server.url, region_name=REGION,
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         iam.create_user(UserName="no-rights")
         key = iam.create_access_key(UserName="no-rights")["AccessKey"]
-        for name in list(os.environ):
-            if name.startswith("AWS_"):
-                monkeypatch.delenv(name)
+        without_aws_configuration(monkeypatch, tmp_path)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", server.url)
         monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
         args = [arg for arg in TRAIN if arg != "--dry-run"]
 
         line = refused_with_status([*args, "--region", REGION, "--problem-type", "regression"], capsys, 1)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     assert "AWS refused CreateTrainingJob" in line
     assert "needs the IAM action sagemaker:CreateTrainingJob (and iam:PassRole on --role)" in line
@@ -239,136 +223,3 @@ def refused_with_status(args: list[str], capsys: pytest.CaptureFixture[str], exp
     lines = [line for line in captured.err.splitlines() if line.startswith("ensemble-byoc")]
     assert len(lines) == 1, captured.err
     return lines[0]
-
-
-def _wait_for(url: str) -> None:
-    import time
-    import urllib.request
-
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=5).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
-def test_a_multi_instance_job_encrypts_traffic_between_its_instances_unless_turned_off(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    (one,) = dry_run(TRAIN, capsys)
-    (two,) = dry_run([*TRAIN, "--instance-count", "2"], capsys)
-    (off,) = dry_run([*TRAIN, "--instance-count", "2", "--no-inter-container-encryption"], capsys)
-    (tuned,) = dry_run([*TUNE, "--instance-count", "2"], capsys)
-
-    assert "EnableInterContainerTrafficEncryption" not in one["request"]
-    assert two["request"]["EnableInterContainerTrafficEncryption"] is True
-    assert "EnableInterContainerTrafficEncryption" not in off["request"]
-    assert tuned["request"]["TrainingJobDefinition"]["EnableInterContainerTrafficEncryption"] is True
-
-
-SECURITY = ["--network-isolation", "--subnets", "subnet-0a1b2c3d,subnet-4e5f6a7b",
-            "--security-group-ids", "sg-0123456789abcdef0"]
-KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-VPC = {"Subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
-
-
-def test_security_settings_reach_every_request_that_takes_them(
-    aws: MotoServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    keys = ["--volume-kms-key", KEY, "--output-kms-key", KEY, "--job-name", "secure"]
-    (train,) = dry_run([*TRAIN, *SECURITY, *keys], capsys)
-    (tune,) = dry_run([*TUNE, *SECURITY, *keys[:-2]], capsys)
-    model, config, _ = dry_run([*DEPLOY, *SECURITY, "--volume-kms-key", KEY], capsys)
-    _, transform = dry_run(["transform", *COMMON, "--model-data", "s3://b/model.tar.gz", "--input",
-                            "s3://b/in/", "--output", "s3://b/out/", *SECURITY, *keys[:-2]], capsys)
-
-    for request in (train["request"], tune["request"]["TrainingJobDefinition"]):
-        assert request["EnableNetworkIsolation"] is True
-        assert request["VpcConfig"] == VPC
-        assert request["ResourceConfig"]["VolumeKmsKeyId"] == KEY
-        assert request["OutputDataConfig"]["KmsKeyId"] == KEY
-    assert model["request"]["EnableNetworkIsolation"] is True
-    assert model["request"]["VpcConfig"] == VPC
-    assert config["request"]["KmsKeyId"] == KEY
-    assert transform["request"]["TransformOutput"]["KmsKeyId"] == KEY
-    assert transform["request"]["TransformResources"]["VolumeKmsKeyId"] == KEY
-    # What the dry run approved, the recorder receives as it is.
-    assert main([arg for arg in [*TRAIN, *SECURITY, *keys] if arg != "--dry-run"]) == 0
-    assert aws.requests() == [("CreateTrainingJob", train["request"])]
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        ([*TRAIN, "--subnets", "subnet-0a1b2c3d"], r"A VPC needs both subnets \(--subnets\) and security"),
-        ([*DEPLOY, "--serverless", "--volume-kms-key", KEY], r"serverless endpoint has no volume to encrypt"),
-        ([arg for arg in TRAIN if arg != "--dry-run"] + ["--save-requests", "out"], r"add --dry-run"),
-    ],
-)
-def test_security_settings_that_cannot_apply_are_refused(
-    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert re.search(expected, refused(args, capsys))
-
-
-def test_env_tags_and_a_hyperparameters_file_reach_the_request(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    values = tmp_path / "hyperparameters.json"
-    values.write_text(json.dumps({"k_fold": 4, "eta": 0.1, "models": "xgboost,lightgbm"}))
-
-    (call,) = dry_run([*TRAIN, "--hyperparameters-file", str(values), "-p", "eta=0.2",
-                       "--env", "LOG_LEVEL=DEBUG", "--tag", "team=fraud"], capsys)
-
-    request = call["request"]
-    assert request["HyperParameters"] == {"k_fold": "4", "eta": "0.2", "models": "xgboost,lightgbm"}
-    assert request["Environment"] == {"LOG_LEVEL": "DEBUG"}
-    assert request["Tags"] == [{"Key": "team", "Value": "fraud"}]
-
-
-def test_a_hyperparameters_file_that_is_not_one_json_object_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    values = tmp_path / "hyperparameters.json"
-    values.write_text('[{"k_fold": 4}]')
-
-    line = refused([*TRAIN, "--hyperparameters-file", str(values)], capsys)
-
-    assert "write one JSON object of values" in line
-
-
-def test_saved_requests_are_one_file_per_request_that_the_service_model_accepts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from ensemble_byoc.launcher.api_calls import check_request
-
-    printed = dry_run([*DEPLOY, "--save-requests", str(tmp_path / "requests")], capsys)
-
-    files = sorted((tmp_path / "requests").iterdir())
-    assert [path.name.split("-", 1)[1] for path in files] == [
-        "CreateModel.json", "CreateEndpointConfig.json", "CreateEndpoint.json"]
-    for path, item in zip(files, printed, strict=True):
-        saved = json.loads(path.read_text())
-        assert saved == item["request"]
-        check_request(item["operation"], saved)  # what `aws sagemaker ... --cli-input-json` validates
-
-
-def test_help_lists_the_hyperparameters_and_version_prints_the_version(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    from ensemble_byoc import __version__
-
-    with pytest.raises(SystemExit):
-        main(["train", "--help"])
-    help_text = capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main(["--version"])
-
-    assert "k_fold" in help_text and "early_stopping_rounds" in help_text
-    assert "<library>__<parameter>" in help_text
-    assert "(default: ml.m5.xlarge)" in help_text and "(default: None)" not in help_text
-    assert capsys.readouterr().out.strip() == f"ensemble-byoc {__version__}"
