@@ -223,3 +223,121 @@ def refused_with_status(args: list[str], capsys: pytest.CaptureFixture[str], exp
     lines = [line for line in captured.err.splitlines() if line.startswith("ensemble-byoc")]
     assert len(lines) == 1, captured.err
     return lines[0]
+
+
+def test_a_multi_instance_job_encrypts_traffic_between_its_instances_unless_turned_off(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (one,) = dry_run(TRAIN, capsys)
+    (two,) = dry_run([*TRAIN, "--instance-count", "2"], capsys)
+    (off,) = dry_run([*TRAIN, "--instance-count", "2", "--no-inter-container-encryption"], capsys)
+    (tuned,) = dry_run([*TUNE, "--instance-count", "2"], capsys)
+
+    assert "EnableInterContainerTrafficEncryption" not in one["request"]
+    assert two["request"]["EnableInterContainerTrafficEncryption"] is True
+    assert "EnableInterContainerTrafficEncryption" not in off["request"]
+    assert tuned["request"]["TrainingJobDefinition"]["EnableInterContainerTrafficEncryption"] is True
+
+
+SECURITY = ["--network-isolation", "--subnets", "subnet-0a1b2c3d,subnet-4e5f6a7b",
+            "--security-group-ids", "sg-0123456789abcdef0"]
+KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+VPC = {"Subnets": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+
+
+def test_security_settings_reach_every_request_that_takes_them(
+    aws: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = ["--volume-kms-key", KEY, "--output-kms-key", KEY, "--job-name", "secure"]
+    (train,) = dry_run([*TRAIN, *SECURITY, *keys], capsys)
+    (tune,) = dry_run([*TUNE, *SECURITY, *keys[:-2]], capsys)
+    model, config, _ = dry_run([*DEPLOY, *SECURITY, "--volume-kms-key", KEY], capsys)
+    _, transform = dry_run(["transform", *COMMON, "--model-data", "s3://b/model.tar.gz", "--input",
+                            "s3://b/in/", "--output", "s3://b/out/", *SECURITY, *keys[:-2]], capsys)
+
+    for request in (train["request"], tune["request"]["TrainingJobDefinition"]):
+        assert request["EnableNetworkIsolation"] is True
+        assert request["VpcConfig"] == VPC
+        assert request["ResourceConfig"]["VolumeKmsKeyId"] == KEY
+        assert request["OutputDataConfig"]["KmsKeyId"] == KEY
+    assert model["request"]["EnableNetworkIsolation"] is True
+    assert model["request"]["VpcConfig"] == VPC
+    assert config["request"]["KmsKeyId"] == KEY
+    assert transform["request"]["TransformOutput"]["KmsKeyId"] == KEY
+    assert transform["request"]["TransformResources"]["VolumeKmsKeyId"] == KEY
+    # What the dry run approved, the recorder receives as it is.
+    assert main([arg for arg in [*TRAIN, *SECURITY, *keys] if arg != "--dry-run"]) == 0
+    assert aws.requests() == [("CreateTrainingJob", train["request"])]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([*TRAIN, "--subnets", "subnet-0a1b2c3d"], r"A VPC needs both subnets \(--subnets\) and security"),
+        ([*DEPLOY, "--serverless", "--volume-kms-key", KEY], r"serverless endpoint has no volume to encrypt"),
+        ([arg for arg in TRAIN if arg != "--dry-run"] + ["--save-requests", "out"], r"add --dry-run"),
+    ],
+)
+def test_security_settings_that_cannot_apply_are_refused(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert re.search(expected, refused(args, capsys))
+
+
+def test_env_tags_and_a_hyperparameters_file_reach_the_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = tmp_path / "hyperparameters.json"
+    values.write_text(json.dumps({"k_fold": 4, "eta": 0.1, "models": "xgboost,lightgbm"}))
+
+    (call,) = dry_run([*TRAIN, "--hyperparameters-file", str(values), "-p", "eta=0.2",
+                       "--env", "LOG_LEVEL=DEBUG", "--tag", "team=fraud"], capsys)
+
+    request = call["request"]
+    assert request["HyperParameters"] == {"k_fold": "4", "eta": "0.2", "models": "xgboost,lightgbm"}
+    assert request["Environment"] == {"LOG_LEVEL": "DEBUG"}
+    assert request["Tags"] == [{"Key": "team", "Value": "fraud"}]
+
+
+def test_a_hyperparameters_file_that_is_not_one_json_object_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    values = tmp_path / "hyperparameters.json"
+    values.write_text('[{"k_fold": 4}]')
+
+    line = refused([*TRAIN, "--hyperparameters-file", str(values)], capsys)
+
+    assert "write one JSON object of values" in line
+
+
+def test_saved_requests_are_one_file_per_request_that_the_service_model_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ensemble_byoc.launcher.api_calls import check_request
+
+    printed = dry_run([*DEPLOY, "--save-requests", str(tmp_path / "requests")], capsys)
+
+    files = sorted((tmp_path / "requests").iterdir())
+    assert [path.name.split("-", 1)[1] for path in files] == [
+        "CreateModel.json", "CreateEndpointConfig.json", "CreateEndpoint.json"]
+    for path, item in zip(files, printed, strict=True):
+        saved = json.loads(path.read_text())
+        assert saved == item["request"]
+        check_request(item["operation"], saved)  # what `aws sagemaker ... --cli-input-json` validates
+
+
+def test_help_lists_the_hyperparameters_and_version_prints_the_version(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ensemble_byoc import __version__
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+
+    assert "k_fold" in help_text and "early_stopping_rounds" in help_text
+    assert "<library>__<parameter>" in help_text
+    assert "(default: ml.m5.xlarge)" in help_text and "(default: None)" not in help_text
+    assert capsys.readouterr().out.strip() == f"ensemble-byoc {__version__}"
