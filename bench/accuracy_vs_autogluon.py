@@ -241,7 +241,7 @@ class System:
 def systems(quick: bool, presets: Sequence[str]) -> list[System]:
     """Every row, in table order. Rows of ours at the default preset share their (library, fold) units,
     which the default row trains first (see the module docstring); other presets train their own."""
-    from ensemble_byoc.config import TrainConfig
+    from ensemble_byoc.training.config import TrainConfig
 
     defaults = TrainConfig()
     default_preset = getattr(defaults, "presets", None)
@@ -277,14 +277,14 @@ def systems(quick: bool, presets: Sequence[str]) -> list[System]:
 
 def preset_names() -> tuple[tuple[str, ...], str]:
     """Our presets, if the trainer has them yet, and a note saying what was found."""
-    from ensemble_byoc import config
+    from ensemble_byoc.training import config
 
     if "presets" not in {f.name for f in dataclasses.fields(config.TrainConfig)}:
         return (), "`TrainConfig` has no `presets` field yet, so no preset rows (blend strategies only)"
     for attribute in ("PRESETS", "PRESET_NAMES"):
         value = getattr(config, attribute, None)
         if value:
-            return tuple(value), f"presets found in `ensemble_byoc.config.{attribute}`"
+            return tuple(value), f"presets found in `ensemble_byoc.training.config.{attribute}`"
     return (), "`TrainConfig` has a `presets` field but no preset list was found; pass `--presets a,b`"
 
 
@@ -343,7 +343,7 @@ def _product_matrix(frame: Any, manifest: dict[str, Any]) -> Any:
     for name in names:
         values = frame[name]
         if name in categories:
-            from ensemble_byoc.data import encode_categories
+            from ensemble_byoc.training.data import encode_categories
 
             text = values.map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
             columns.append(encode_categories(text.to_numpy(dtype=object), tuple(categories[name])))
@@ -374,11 +374,11 @@ def _fit_ours(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str, Any
 
     import numpy as np
 
-    from ensemble_byoc.artifacts import load_bundle
-    from ensemble_byoc.config import TrainConfig
-    from ensemble_byoc.host import available_cpus
-    from ensemble_byoc.paths import SageMakerPaths
-    from ensemble_byoc.training import run_training
+    from ensemble_byoc.bundle.artifacts import load_bundle
+    from ensemble_byoc.contract.cpus import available_cpus
+    from ensemble_byoc.contract.paths import SageMakerPaths
+    from ensemble_byoc.training.config import TrainConfig
+    from ensemble_byoc.training.job import run_training
 
     label, problem_type = job["label"], job["problem_type"]
     hyperparameters = {"target": label, "problem_type": problem_type, "eval_metric": OUR_METRIC[problem_type],
@@ -446,7 +446,7 @@ def _fit_autogluon(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str
     import numpy as np
     from autogluon.tabular import TabularPredictor
 
-    from ensemble_byoc.host import available_cpus
+    from ensemble_byoc.contract.cpus import available_cpus
 
     label, problem_type, preset = job["label"], job["problem_type"], job["settings"]["presets"]
     hyperparameters = ag_hyperparameters(preset)

@@ -19,7 +19,7 @@ hosts' OpenMP threads (xgboost.dask and lightgbm.dask use every core a worker ha
 cores with a barrier every round: in a trial at 2,000 rows on this shared machine the sharded XGBoost and
 LightGBM units took 36 and 110 times as long as on one host, and a second trial failed ("Host algo-1,
 algo-2 left the Dask cluster"). The single host may use every core; below 20,000 rows it trains each unit
-on one thread (``host.training_threads``), so at the default size both sides train on one core per unit.
+on one thread (``cpus.training_threads``), so at the default size both sides train on one core per unit.
 
 Reports, per row: wall time, the sum of unit seconds, the cluster's start-up (process start to "All 2 hosts
 joined"), where the units ran, the final CV RMSE (the leader's last ``validation-rmse:`` line) and, for the
@@ -195,7 +195,7 @@ def run_two_hosts(work: Path, shards: dict[str, np.ndarray], distribution: str, 
 
 
 def predictions_equal(a: Path, b: Path, rows: int) -> bool:
-    from ensemble_byoc.artifacts import load_bundle
+    from ensemble_byoc.bundle.artifacts import load_bundle
 
     X = np.random.default_rng(1).normal(size=(min(rows, 1000), 10))
     first, _ = load_bundle(a / "model", n_threads=1)

@@ -71,11 +71,11 @@ def three_library_model(base: Path) -> float:
     and model directory (``save_bundle``), with the default hyperparameters (eta 0.1, depth 6, up to 1000
     rounds, early stopping after 50 on the held-out fold, seed 0). Returns the fit time.
     """
-    from ensemble_byoc.artifacts import save_bundle
-    from ensemble_byoc.cv import make_folds
-    from ensemble_byoc.ensemble import Ensemble, mean_weights
+    from ensemble_byoc.bundle.artifacts import save_bundle
+    from ensemble_byoc.bundle.ensemble import Ensemble
     from ensemble_byoc.models import available_libraries, load_spec
     from ensemble_byoc.models.base import BoosterParams
+    from ensemble_byoc.training.units import make_folds
 
     shutil.copytree(REPO / "local_test" / "test_dir", base)
     data = np.loadtxt(base / "input" / "data" / "train" / "diabetes.csv", delimiter=",")
@@ -91,7 +91,8 @@ def three_library_model(base: Path) -> float:
                                            y_valid=y[f.valid_rows], feature_names=names)
             for f in make_folds(len(y), 5, 0)
         ]
-    ensemble = Ensemble(feature_names=names, members=members, weights=mean_weights(tuple(members)))
+    weights = {library: 1 / len(members) for library in members}
+    ensemble = Ensemble(feature_names=names, members=members, weights=weights)
     save_bundle(base / "model", ensemble, blend_method="mean", extra={})
     return time.perf_counter() - started
 

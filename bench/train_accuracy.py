@@ -134,9 +134,9 @@ def write_base_dir(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: di
 
 
 def benchmark_one(spec: DataSpec, n_threads: int) -> DataResult:
-    from ensemble_byoc.config import TrainConfig
-    from ensemble_byoc.paths import SageMakerPaths
-    from ensemble_byoc.training import run_training
+    from ensemble_byoc.contract.paths import SageMakerPaths
+    from ensemble_byoc.training.config import TrainConfig
+    from ensemble_byoc.training.job import run_training
 
     X, y = spec.load()
     hyperparameters = {"k_fold": str(K_FOLD), "seed": str(SEED)}
@@ -402,7 +402,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(args_list)
-    from ensemble_byoc.host import available_cpus
+    from ensemble_byoc.contract.cpus import available_cpus
 
     logging.getLogger("ensemble_byoc").setLevel(logging.WARNING)
     started = dt.datetime.now(dt.timezone.utc)

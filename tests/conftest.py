@@ -280,9 +280,9 @@ def trained_tree_for_serving(tmp_path_factory: pytest.TempPathFactory) -> Traine
     """One small model (FAST_HYPERPARAMETERS, 200 rows, 5 features) shared by the serving tests."""
     import io
 
-    from ensemble_byoc.config import TrainConfig
-    from ensemble_byoc.paths import SageMakerPaths
-    from ensemble_byoc.training import run_training
+    from ensemble_byoc.contract.paths import SageMakerPaths
+    from ensemble_byoc.training.config import TrainConfig
+    from ensemble_byoc.training.job import run_training
 
     tree = OptMl(tmp_path_factory.mktemp("serve") / "opt_ml")
     X, y = make_regression()

@@ -157,7 +157,7 @@ def test_sdk3_model_trainer_example_sends_our_metric_definitions(block: Block, a
 
     assert result.returncode == 0, result.stderr[-4000:]
     ((operation, request),) = [item for item in aws.requests() if item[0] == "CreateTrainingJob"]
-    from ensemble_byoc.metrics import metric_definitions_for
+    from ensemble_byoc.training.metric_lines import metric_definitions_for
 
     assert request["AlgorithmSpecification"]["MetricDefinitions"] == metric_definitions_for(
         "binary", ("catboost", "lightgbm", "xgboost"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from conftest import OptMl, csv_body, make_regression, run_train, serving
 
-from ensemble_byoc.artifacts import sha256_of
+from ensemble_byoc.bundle.artifacts import sha256_of
 
 
 def _record(unit: Path) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, make_regression, metric_lines, run_train
 
-from ensemble_byoc.artifacts import load_bundle
+from ensemble_byoc.bundle.artifacts import load_bundle
 
 
 def train(tree: OptMl, **hyperparameters: str) -> tuple[dict, str, str]:

@@ -9,8 +9,8 @@ import re
 import numpy as np
 from conftest import FAST_HYPERPARAMETERS, OptMl, make_regression, run_train, write_csv
 
-from ensemble_byoc.metrics import ensemble_metric_name, metric_definitions_for
-from ensemble_byoc.scoring import metrics_for
+from ensemble_byoc.training.metric_lines import ensemble_metric_name, metric_definitions_for
+from ensemble_byoc.training.scores import metrics_for
 
 FORGED = "validation-rmse:0.000001;"
 LIBRARIES = ("catboost", "lightgbm", "xgboost")

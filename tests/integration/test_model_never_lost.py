@@ -14,11 +14,11 @@ import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, make_regression, run_train, serving, write_csv
 from tmpfs_mount import tmpfs
 
-from ensemble_byoc.artifacts import load_bundle
-from ensemble_byoc.config import TrainConfig
+from ensemble_byoc.bundle.artifacts import load_bundle
+from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import run_training
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import run_training
 
 NASTY_NAMES = [
     "bmi_$_x_$",

@@ -33,7 +33,7 @@ from conftest import (
     write_csv,
 )
 
-from ensemble_byoc.artifacts import load_bundle
+from ensemble_byoc.bundle.artifacts import load_bundle
 
 pytest.importorskip("distributed")
 
@@ -320,7 +320,7 @@ import json, sys
 from distributed import Client
 from distributed.core import rpc
 from distributed.security import Security
-from ensemble_byoc.cluster_tls import cluster_security
+from ensemble_byoc.training.multihost.tls import cluster_security
 
 scheduler, worker, secret = sys.argv[1:4]
 outcome = {}
@@ -387,7 +387,8 @@ def test_a_job_without_a_secret_runs_and_every_host_warns_that_its_cluster_is_op
     hosts = start_hosts(network, tmp_path, ["algo-1", "algo-2"], X, y, FAST_HYPERPARAMETERS, secret=None)
     wait_all(hosts)
     for name, host in hosts.items():
-        assert (f"WARNING ensemble_byoc.cluster_tls: Host {name}: ENSEMBLE_BYOC_CLUSTER_SECRET is not set, "
+        assert (f"WARNING ensemble_byoc.training.multihost.tls: Host {name}: "
+                f"ENSEMBLE_BYOC_CLUSTER_SECRET is not set, "
                 "so this job's Dask cluster is not authenticated") in host.log(), host.log()
     assert hosts["algo-1"].tree.model_files()
 
@@ -395,7 +396,7 @@ def test_a_job_without_a_secret_runs_and_every_host_warns_that_its_cluster_is_op
 def test_a_single_host_job_starts_no_cluster_and_never_imports_dask(opt_ml: OptMl) -> None:
     X, y = make_regression()
     opt_ml.add_training_csv(X, y)
-    code = ("import sys\nfrom ensemble_byoc.cli import train_main\ncode = train_main([])\n"
+    code = ("import sys\nfrom ensemble_byoc.training.cli import train_main\ncode = train_main([])\n"
             "assert code == 0\nassert 'distributed' not in sys.modules and 'dask' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], env=opt_ml.env(), capture_output=True, text=True,
                           timeout=300, check=False)

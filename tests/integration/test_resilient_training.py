@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import FAST_HYPERPARAMETERS, TRAIN_SCRIPT, OptMl, make_regression, metric_lines, run_train
 
-from ensemble_byoc.artifacts import load_bundle
+from ensemble_byoc.bundle.artifacts import load_bundle
 
 SLOW_HYPERPARAMETERS = {"k_fold": "3", "num_round": "600", "eta": "0.02", "max_depth": "4",
                         "early_stopping_rounds": "0"}

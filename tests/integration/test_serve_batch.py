@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import HttpResponse, Server, TrainedTree, csv_body, serving_with, worker_pids
 
-from ensemble_byoc.host import available_cpus
+from ensemble_byoc.contract.cpus import available_cpus
 
 MIB = 1024 * 1024
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, Server, serving_with, write_csv
 
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.ensemble import Ensemble
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import run_training
+from ensemble_byoc.bundle.ensemble import Ensemble
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import run_training
 
 LEVELS = ("red", "green", "blue")
 

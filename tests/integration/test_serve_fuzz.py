@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, Server, TrainedTree, serving_with, worker_pids
 
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import run_training
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import run_training
 
 CSV, JSON, JSON_LINES, NPY, PARQUET = ("text/csv", "application/json", "application/jsonlines",
                                        "application/x-npy", "application/x-parquet")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, Server, serving
 
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import TrainingResult, run_training
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import TrainingResult, run_training
 
 
 def table(n: int = 240, seed: int = 5) -> pd.DataFrame:

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, Server, serving_with, worker_pids
 
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import TrainingResult, run_training
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import TrainingResult, run_training
 
 
 def frame(n: int = 200, seed: int = 11) -> pd.DataFrame:

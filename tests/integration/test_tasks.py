@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, metric_lines, run_train
 
-from ensemble_byoc.artifacts import load_bundle
-from ensemble_byoc.metrics import metric_definitions_for
+from ensemble_byoc.bundle.artifacts import load_bundle
+from ensemble_byoc.training.metric_lines import metric_definitions_for
 
 
 def classification_frame(

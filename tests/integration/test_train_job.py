@@ -19,8 +19,8 @@ from conftest import (
     write_csv,
 )
 
-from ensemble_byoc.artifacts import load_bundle
-from ensemble_byoc.metrics import metric_definitions
+from ensemble_byoc.bundle.artifacts import load_bundle
+from ensemble_byoc.training.metric_lines import metric_definitions
 
 
 @pytest.fixture

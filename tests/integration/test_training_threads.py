@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from conftest import FAST_HYPERPARAMETERS, OptMl, make_regression
 
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.host import available_cpus
-from ensemble_byoc.paths import SageMakerPaths
-from ensemble_byoc.training import run_training
+from ensemble_byoc.contract.cpus import available_cpus
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.job import run_training
 
 
 def library_threads(library: str, booster: object) -> int:

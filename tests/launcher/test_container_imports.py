@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-CONTAINER_MODULES = ("ensemble_byoc.cli", "ensemble_byoc.serving.app", "ensemble_byoc.serving.gunicorn_conf")
+CONTAINER_MODULES = ("ensemble_byoc.training.cli", "ensemble_byoc.serving.app",
+                     "ensemble_byoc.serving.gunicorn_conf")
 LAUNCHER_ONLY = ("ensemble_byoc.launcher", "sagemaker", "boto3", "botocore", "moto")
 
 

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.artifacts import load_bundle, save_bundle
-from ensemble_byoc.cv import TrainingUnit, fit_unit, make_folds
-from ensemble_byoc.data import Dataset
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.artifacts import load_bundle, save_bundle
+from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.errors import NotFittedError, PlatformError
 from ensemble_byoc.models import available_libraries, load_spec
 from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.units import TrainingUnit, fit_unit, make_folds
 
 LIBRARIES = available_libraries()
 PARAMS = BoosterParams(learning_rate=0.3, max_depth=3, num_round=30, early_stopping_rounds=5, seed=0)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ensemble_byoc.blend import BLEND_METHODS, fit_blend
-from ensemble_byoc.ensemble import blend
+from ensemble_byoc.bundle.ensemble import blend
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.metrics import rmse
+from ensemble_byoc.training.blending import BLEND_METHODS, fit_blend
+
+
+def rmse(y: np.ndarray, prediction: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - prediction) ** 2)))
 
 
 def oof_predictions(seed: int, n: int = 300) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.artifacts import sha256_of
-from ensemble_byoc.checkpoints import MAX_RECORD_BYTES, CheckpointStore, data_digest, unit_fingerprint
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.cv import TrainingUnit, fit_unit, make_folds
-from ensemble_byoc.data import Dataset
-from ensemble_byoc.scoring import get_metric
-from ensemble_byoc.task import Task
+from ensemble_byoc.bundle.artifacts import sha256_of
+from ensemble_byoc.training.checkpoints import MAX_RECORD_BYTES, CheckpointStore, unit_fingerprint
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.scores import get_metric
+from ensemble_byoc.training.task import Task
+from ensemble_byoc.training.units import TrainingUnit, fit_unit, make_folds
 
 RMSE = get_metric("regression", "rmse")
 CONFIG = TrainConfig.from_hyperparameters({"k_fold": "3", "num_round": "20", "early_stopping_rounds": "5"})
@@ -36,7 +36,7 @@ def data() -> Dataset:
 
 def save_unit(checkpoints: Path, data: Dataset, library: str = "xgboost") -> tuple[CheckpointStore, str]:
     unit = TrainingUnit(library, 0)
-    fingerprint = unit_fingerprint(data_digest(data), CONFIG, unit)
+    fingerprint = unit_fingerprint(data.digest(), CONFIG, unit)
     store = CheckpointStore(checkpoints)
     store.save(fit_unit(unit, data, make_folds(data.n_rows, 3, 0)[0], CONFIG.booster_params(), {}, 1),
                fingerprint)

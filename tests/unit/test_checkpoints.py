@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.checkpoints import CheckpointStore, data_digest, unit_fingerprint
-from ensemble_byoc.config import TrainConfig
-from ensemble_byoc.cv import TrainingUnit, fit_unit, make_folds
-from ensemble_byoc.data import Dataset
-from ensemble_byoc.scoring import get_metric
+from ensemble_byoc.training.checkpoints import CheckpointStore, unit_fingerprint
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.scores import get_metric
+from ensemble_byoc.training.units import TrainingUnit, fit_unit, make_folds
 
 RMSE = get_metric("regression", "rmse")
 CONFIG = TrainConfig.from_hyperparameters({"k_fold": "3", "num_round": "20", "early_stopping_rounds": "5"})
@@ -31,7 +31,7 @@ def test_a_saved_unit_loads_with_the_same_predictions(tmp_path: Path, data: Data
     unit = TrainingUnit(library, 1)
     result = fit_unit(unit, data, fold, CONFIG.booster_params(), {}, 1)
     store = CheckpointStore(tmp_path)
-    fingerprint = unit_fingerprint(data_digest(data), CONFIG, unit)
+    fingerprint = unit_fingerprint(data.digest(), CONFIG, unit)
     store.save(result, fingerprint)
     loaded = store.load(unit, fingerprint, fold, data, 1, RMSE)
     assert loaded is not None
@@ -42,11 +42,11 @@ def test_a_saved_unit_loads_with_the_same_predictions(tmp_path: Path, data: Data
 
 
 def test_fingerprint_changes_with_data_settings_fold_and_library(data: Dataset) -> None:
-    digest = data_digest(data)
+    digest = data.digest()
     base = unit_fingerprint(digest, CONFIG, TrainingUnit("xgboost", 0))
     other_data = Dataset(X=data.X, y=data.y + 1, feature_names=data.feature_names, target_name="label")
     changed = [
-        unit_fingerprint(data_digest(other_data), CONFIG, TrainingUnit("xgboost", 0)),
+        unit_fingerprint(other_data.digest(), CONFIG, TrainingUnit("xgboost", 0)),
         unit_fingerprint(digest, TrainConfig.from_hyperparameters({"k_fold": "3", "eta": "0.2"}),
                          TrainingUnit("xgboost", 0)),
         unit_fingerprint(digest, TrainConfig.from_hyperparameters({"k_fold": "3", "xgboost__max_bin": "32"}),
@@ -62,7 +62,7 @@ def test_fingerprint_changes_with_data_settings_fold_and_library(data: Dataset) 
 def _saved(tmp_path: Path, data: Dataset) -> tuple[CheckpointStore, TrainingUnit, str]:
     fold = make_folds(data.n_rows, 3, 0)[0]
     unit = TrainingUnit("xgboost", 0)
-    fingerprint = unit_fingerprint(data_digest(data), CONFIG, unit)
+    fingerprint = unit_fingerprint(data.digest(), CONFIG, unit)
     store = CheckpointStore(tmp_path)
     store.save(fit_unit(unit, data, fold, CONFIG.booster_params(), {}, 1), fingerprint)
     return store, unit, fingerprint

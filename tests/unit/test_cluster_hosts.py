@@ -12,11 +12,11 @@ pytest.importorskip("distributed")
 
 import dask  # noqa: E402 - after the skip
 
-from ensemble_byoc import cluster as cluster_module  # noqa: E402
-from ensemble_byoc.cluster import LeaderCluster  # noqa: E402
-from ensemble_byoc.host import HostLayout  # noqa: E402
-from ensemble_byoc.paths import SageMakerPaths  # noqa: E402
-from ensemble_byoc.stopping import StopRequest  # noqa: E402
+from ensemble_byoc.contract.paths import SageMakerPaths  # noqa: E402
+from ensemble_byoc.training.multihost import cluster as cluster_module  # noqa: E402
+from ensemble_byoc.training.multihost.cluster import LeaderCluster  # noqa: E402
+from ensemble_byoc.training.multihost.layout import HostLayout  # noqa: E402
+from ensemble_byoc.training.stopping import StopRequest  # noqa: E402
 
 
 def one_host_layout(**changes: object) -> HostLayout:

@@ -16,9 +16,9 @@ pytest.importorskip("distributed")
 from cryptography import x509  # noqa: E402 - after the skip
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
 
-from ensemble_byoc.cluster_tls import cluster_security, derive_credentials, write_credentials  # noqa: E402
 from ensemble_byoc.errors import PlatformError  # noqa: E402
-from ensemble_byoc.host import HostLayout  # noqa: E402
+from ensemble_byoc.training.multihost.layout import HostLayout  # noqa: E402
+from ensemble_byoc.training.multihost.tls import cluster_security, derive_credentials, write_credentials  # noqa: E402
 
 SECRET = "n3Vd6mXq0C0kS2Z5r8pW1uJ7yT4eH9aB-Lf_Qo6iEs0"
 RESOURCES = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ensemble_byoc.cv import TrainingUnit, make_folds
-from ensemble_byoc.data import Dataset
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.units import TrainingUnit, make_folds
 
 pytest.importorskip("distributed")
 
@@ -47,7 +47,7 @@ def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another
 ) -> None:
     import lightgbm  # noqa: F401 - imported by this (main) thread first, as on the first host
 
-    from ensemble_byoc.cluster_units import train_unit
+    from ensemble_byoc.training.multihost.cluster_units import train_unit
 
     data = small_data()
     fold = make_folds(data.n_rows, 3, 0)[0]
@@ -59,7 +59,7 @@ def test_a_worker_thread_refuses_an_unknown_lightgbm_parameter_even_when_another
 
 @pytest.mark.parametrize("library", ["catboost", "lightgbm", "xgboost"])
 def test_a_unit_comes_back_as_native_model_bytes_that_predict_its_out_of_fold_rows(library: str) -> None:
-    from ensemble_byoc.cluster_units import train_unit
+    from ensemble_byoc.training.multihost.cluster_units import train_unit
 
     data = small_data()
     fold = make_folds(data.n_rows, 3, 0)[1]

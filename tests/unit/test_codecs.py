@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from ensemble_byoc.errors import NotAcceptableError, UnsupportedMediaTypeError, UserError
+from ensemble_byoc.serving.codecs.inputs import InputBatch
+from ensemble_byoc.serving.codecs.media_types import negotiate_accept, parse_media_type
+from ensemble_byoc.serving.codecs.request_codecs import decoder_for
+from ensemble_byoc.serving.codecs.response_codecs import Prediction
+from ensemble_byoc.serving.codecs.text_decoders import decode_csv, decode_json
 from ensemble_byoc.serving.handlers import feature_matrix, input_fn
 from ensemble_byoc.serving.handlers import output_fn as _output_fn
-from ensemble_byoc.serving.inputs import InputBatch
-from ensemble_byoc.serving.media_types import negotiate_accept, parse_media_type
-from ensemble_byoc.serving.request_codecs import decoder_for
-from ensemble_byoc.serving.response_codecs import Prediction
-from ensemble_byoc.serving.text_decoders import decode_csv, decode_json
 
 CSV = "text/csv"
 JSON = "application/json"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from conftest import SHARED_CONFIGS
 
-from ensemble_byoc.config import TrainConfig, decode_value
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.training.config import TrainConfig, decode_value
 
 ALL_LIBRARIES = ("catboost", "lightgbm", "xgboost")
 

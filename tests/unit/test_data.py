@@ -12,7 +12,9 @@ import pandas as pd
 import pytest
 from conftest import SHARED_CONFIGS, make_regression, write_csv
 
-from ensemble_byoc.data import (
+from ensemble_byoc.contract.paths import read_json_config
+from ensemble_byoc.errors import PlatformError, UserError
+from ensemble_byoc.training.data import (
     CSV,
     PARQUET,
     Dataset,
@@ -21,10 +23,8 @@ from ensemble_byoc.data import (
     list_data_files,
     load_channel,
     merged_categories,
-    read_json_config,
     recode_categories,
 )
-from ensemble_byoc.errors import PlatformError, UserError
 
 
 def load(directory: Path, *, target: str | None = None, file_format: str | None = None):
@@ -407,7 +407,7 @@ def test_the_data_digest_reads_the_arrays_in_place_and_is_the_digest_of_their_by
     import json
     import tracemalloc
 
-    from ensemble_byoc.data import Dataset
+    from ensemble_byoc.training.data import Dataset
 
     rng = np.random.default_rng(0)
     data = Dataset(X=rng.normal(size=(200_000, 10)), y=rng.normal(size=200_000),

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from conftest import make_regression, write_csv
 
-from ensemble_byoc.data import load_channel
+from ensemble_byoc.contract.missing_values import MISSING_TOKENS
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.missing_values import MISSING_TOKENS
-from ensemble_byoc.task import resolve_task
+from ensemble_byoc.training.data import load_channel
+from ensemble_byoc.training.task import resolve_task
 
 LABEL_FIRST = "the label-first convention of SageMaker's built-in algorithms"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ensemble_byoc import data_files
-from ensemble_byoc.data import load_channel
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.training import data_files
+from ensemble_byoc.training.data import load_channel
 
 
 def load(directory: Path, *, target: str | None = None):

@@ -14,15 +14,15 @@ import pytest
 from conftest import make_regression
 from tmpfs_mount import tmpfs
 
-from ensemble_byoc.artifacts import load_bundle, save_bundle
-from ensemble_byoc.disk_space import MARGIN_BYTES, check_free_space
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.artifacts import load_bundle, save_bundle
+from ensemble_byoc.bundle.ensemble import Ensemble
+from ensemble_byoc.contract.disk_space import MARGIN_BYTES, check_free_space
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.insight import write_insight
 from ensemble_byoc.models import available_libraries, load_spec
 from ensemble_byoc.models.base import BoosterParams
-from ensemble_byoc.report_files import ReportFiles
-from ensemble_byoc.task import Task
+from ensemble_byoc.training.report import write_insight
+from ensemble_byoc.training.report_files import ReportFiles
+from ensemble_byoc.training.task import Task
 
 LIBRARIES = available_libraries()
 PARAMS = BoosterParams(learning_rate=0.3, max_depth=4, num_round=40, early_stopping_rounds=0, seed=0)

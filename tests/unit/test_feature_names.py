@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.artifacts import load_bundle, save_bundle
-from ensemble_byoc.ensemble import Ensemble, merge_folds, probe_rows
+from ensemble_byoc.bundle.artifacts import load_bundle, save_bundle
+from ensemble_byoc.bundle.ensemble import Ensemble, merge_folds, probe_rows
 from ensemble_byoc.models import available_libraries, load_spec
 from ensemble_byoc.models.base import BoosterParams, library_feature_names
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.artifacts import save_bundle
-from ensemble_byoc.ensemble import Ensemble, mean_weights, merge_folds, probe_rows
+from ensemble_byoc.bundle.artifacts import save_bundle
+from ensemble_byoc.bundle.ensemble import Ensemble, merge_folds, probe_rows
 from ensemble_byoc.models import available_libraries, load_spec
 from ensemble_byoc.models.base import BoosterParams, Model
 from ensemble_byoc.serving.handlers import model_fn
@@ -126,7 +126,8 @@ def test_xgboost_merged_model_predicts_the_same_bits_through_the_fast_path() -> 
 @pytest.fixture(scope="module")
 def fold_ensemble() -> Ensemble:
     members = {library: fit_folds(library) for library in LIBRARIES}
-    return Ensemble(feature_names=FEATURES, members=members, weights=mean_weights(LIBRARIES))
+    weights = {library: 1 / len(LIBRARIES) for library in LIBRARIES}
+    return Ensemble(feature_names=FEATURES, members=members, weights=weights)
 
 
 def test_a_served_model_makes_one_library_call_per_library_and_predicts_the_fold_ensemble(
@@ -151,7 +152,7 @@ def test_a_merged_model_that_disagrees_with_its_folds_is_dropped_with_a_warning(
     def first_fold_only(models: object) -> Model:
         return fold_ensemble.members["xgboost"][0]
 
-    with caplog.at_level(logging.WARNING, logger="ensemble_byoc.ensemble"):
+    with caplog.at_level(logging.WARNING, logger="ensemble_byoc.bundle.ensemble"):
         result = merge_folds(fold_ensemble, {"xgboost": first_fold_only}, probe_rows(len(FEATURES)))
     assert len(result.members["xgboost"]) == K
     assert "xgboost: the merged model differs from the fold mean" in caplog.text
@@ -163,7 +164,7 @@ def test_a_merger_that_fails_or_declines_leaves_the_folds(
     def failing(models: object) -> Model:
         raise RuntimeError("boom")
 
-    with caplog.at_level(logging.INFO, logger="ensemble_byoc.ensemble"):
+    with caplog.at_level(logging.INFO, logger="ensemble_byoc.bundle.ensemble"):
         result = merge_folds(fold_ensemble,
                              {"catboost": failing, "lightgbm": lambda models: None, "xgboost": None},
                              probe_rows(len(FEATURES)))

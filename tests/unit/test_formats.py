@@ -14,13 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from ensemble_byoc.errors import PayloadTooLargeError, UnsupportedMediaTypeError, UserError
-from ensemble_byoc.serving.binary_decoders import decode_npy, decode_parquet
+from ensemble_byoc.serving.codecs.binary_decoders import decode_npy, decode_parquet
+from ensemble_byoc.serving.codecs.inputs import MIB, DecodeOptions, InputBatch
+from ensemble_byoc.serving.codecs.request_codecs import check_content_encoding, decode_content
+from ensemble_byoc.serving.codecs.response_codecs import Prediction
+from ensemble_byoc.serving.codecs.text_decoders import decode_csv, decode_json, decode_jsonlines
 from ensemble_byoc.serving.custom_attributes import requested_libraries
 from ensemble_byoc.serving.handlers import feature_matrix, input_fn, output_fn
-from ensemble_byoc.serving.inputs import MIB, DecodeOptions, InputBatch
-from ensemble_byoc.serving.request_codecs import check_content_encoding, decode_content
-from ensemble_byoc.serving.response_codecs import Prediction
-from ensemble_byoc.serving.text_decoders import decode_csv, decode_json, decode_jsonlines
 
 FEATURES = ("a", "b", "c")
 BATCH = DecodeOptions(keep_blank_lines=True)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from ensemble_byoc.errors import PlatformError
-from ensemble_byoc.host import SCHEDULER_PORT, WORKER_PORT, HostLayout
+from ensemble_byoc.training.multihost.layout import SCHEDULER_PORT, WORKER_PORT, HostLayout
 
 
 def test_a_single_host_job_has_no_layout_so_it_starts_no_cluster() -> None:

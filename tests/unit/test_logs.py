@@ -8,8 +8,8 @@ import re
 import subprocess
 import sys
 
-from ensemble_byoc.logs import MetricSafeFormatter
-from ensemble_byoc.metrics import metric_definitions
+from ensemble_byoc.contract.logs import MetricSafeFormatter
+from ensemble_byoc.training.metric_lines import metric_definitions
 
 REGEXES = [d["Regex"] for d in metric_definitions("rmse", ("xgboost",))] + [
     r"validation-rmse:(.*?);", r"validation-rmse:([0-9\.]+)"]
@@ -20,7 +20,7 @@ def _matched(text: str) -> list[str]:
 
 
 def _record(msg: str, *args: object, exc_info: object = None) -> logging.LogRecord:
-    return logging.LogRecord("ensemble_byoc.data", logging.INFO, __file__, 1, msg, args, exc_info)  # type: ignore[arg-type]
+    return logging.LogRecord("ensemble_byoc.training.data", logging.INFO, __file__, 1, msg, args, exc_info)  # type: ignore[arg-type]
 
 
 def test_a_metric_shaped_message_argument_is_defused() -> None:
@@ -42,13 +42,13 @@ def test_a_metric_shaped_line_in_an_exception_is_defused() -> None:
 def test_another_formatter_wrapped_keeps_its_format_and_is_defused() -> None:
     text = MetricSafeFormatter(logging.Formatter("%(name)s | %(message)s")).format(
         _record("%s", "validation-rmse:2.0;"))
-    assert text == "ensemble_byoc.data | validation\\-rmse:2.0;"
+    assert text == "ensemble_byoc.training.data | validation\\-rmse:2.0;"
 
 
 def test_in_the_training_process_warnings_and_other_loggers_are_defused_too() -> None:
     code = (
         "import logging, warnings\n"
-        "from ensemble_byoc.logs import configure_logging\n"
+        "from ensemble_byoc.contract.logs import configure_logging\n"
         "configure_logging('INFO', whole_process=True)\n"
         "warnings.warn('column validation-rmse:0.1; looks odd')\n"
         "logging.getLogger('some.library').warning('label validation-rmse:0.2;')\n"

@@ -8,17 +8,18 @@ import re
 import numpy as np
 import pytest
 
-from ensemble_byoc.metrics import (
-    defuse_metric_text,
+from ensemble_byoc.contract.logs import defuse_metric_text
+from ensemble_byoc.training.metric_lines import (
     emit_metric,
     ensemble_metric_name,
     format_metric_line,
     library_metric_name,
     metric_definitions,
     metric_regex,
-    rmse,
 )
+from ensemble_byoc.training.scores import REGRESSION, get_metric
 
+rmse = get_metric(REGRESSION, "rmse").score
 LIBRARIES = ("catboost", "lightgbm", "xgboost")
 HAND_WRITTEN_REGEXES = [r"validation-rmse:(.*?);", r"validation-rmse:([0-9\.]+)"]
 
@@ -153,10 +154,6 @@ def test_rmse_is_zero_for_a_perfect_prediction_and_returns_a_python_float() -> N
     value = rmse(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
     assert value == 0.0
     assert type(value) is float
-
-
-def test_rmse_accepts_plain_lists() -> None:
-    assert rmse([0.0, 0.0], [3.0, 4.0]) == pytest.approx(np.sqrt(12.5))
 
 
 @pytest.mark.parametrize("definition", metric_definitions("rmse", LIBRARIES), ids=lambda d: d["Name"])

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import make_regression
 
-from ensemble_byoc.cv import make_folds
 from ensemble_byoc.errors import NotFittedError, UserError
 from ensemble_byoc.models import available_libraries, load_spec
 from ensemble_byoc.models.base import BoosterParams, Model, ModelSpec
+from ensemble_byoc.training.units import make_folds
 
 LIBRARIES = available_libraries()
 PARAMS = BoosterParams(learning_rate=0.3, max_depth=3, num_round=40, early_stopping_rounds=5, seed=0)

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from ensemble_byoc.errors import PayloadTooLargeError, UserError
-from ensemble_byoc.serving.binary_decoders import decode_parquet
+from ensemble_byoc.serving.codecs.binary_decoders import decode_parquet
+from ensemble_byoc.serving.codecs.inputs import DecodeOptions
 from ensemble_byoc.serving.handlers import feature_matrix
-from ensemble_byoc.serving.inputs import DecodeOptions
 
 TEXT = DecodeOptions(feature_names=("color", "x"),
                      categories={"color": {"blue": 0.0, "green": 1.0, "red": 2.0}})
@@ -79,8 +79,8 @@ def test_the_dictionary_bomb_for_a_numeric_feature_is_refused_from_its_footer() 
 _PROBE = textwrap.dedent("""
     import io, resource, sys
     import numpy as np, pyarrow as pa, pyarrow.parquet as pq
-    from ensemble_byoc.serving.binary_decoders import decode_parquet
-    from ensemble_byoc.serving.inputs import DecodeOptions
+    from ensemble_byoc.serving.codecs.binary_decoders import decode_parquet
+    from ensemble_byoc.serving.codecs.inputs import DecodeOptions
     column = pa.DictionaryArray.from_arrays(pa.array(np.zeros(5000, dtype=np.int32)),
                                             pa.array(["x" * 200_000]))
     buffer = io.BytesIO()

@@ -12,10 +12,10 @@ import textwrap
 import numpy as np
 import pytest
 
+from ensemble_byoc.contract.missing_values import MISSING_TOKENS
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.missing_values import MISSING_TOKENS
+from ensemble_byoc.serving.codecs.inputs import DecodeOptions
 from ensemble_byoc.serving.handlers import feature_matrix, input_fn
-from ensemble_byoc.serving.inputs import DecodeOptions
 
 CSV, JSON, JSON_LINES = "text/csv", "application/json", "application/jsonlines"
 NUMERIC = DecodeOptions(feature_names=("a", "b", "c"))
@@ -157,7 +157,7 @@ def test_json_the_fast_path_cannot_read_is_still_refused_as_invalid(body: bytes)
 _PROBE = textwrap.dedent("""
     import resource, sys
     from ensemble_byoc.serving.handlers import input_fn
-    from ensemble_byoc.serving.inputs import DecodeOptions
+    from ensemble_byoc.serving.codecs.inputs import DecodeOptions
     kind, width = sys.argv[1], int(sys.argv[2])
     limit, names = 6 << 20, tuple(f"f{i}" for i in range(width))
     row = ",".join(["0"] * width)
@@ -193,7 +193,7 @@ def test_a_6_mib_body_of_the_smallest_rows_decodes_in_a_small_multiple_of_its_si
 
 
 def test_an_npy_header_with_more_dimensions_than_numpy_allows_is_a_400() -> None:
-    from ensemble_byoc.serving.binary_decoders import decode_npy
+    from ensemble_byoc.serving.codecs.binary_decoders import decode_npy
 
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + "1, " * 70 + "), }"
     header += " " * (-(len(header) + 11) % 64) + "\n"
@@ -204,7 +204,7 @@ def test_an_npy_header_with_more_dimensions_than_numpy_allows_is_a_400() -> None
 
 
 def test_a_record_of_many_unknown_names_names_a_few_and_counts_the_rest() -> None:
-    from ensemble_byoc.serving.inputs import check_names
+    from ensemble_byoc.serving.codecs.inputs import check_names
 
     unknown = [f"k{i}" for i in range(50_000)]
 

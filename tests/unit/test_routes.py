@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.serving.app import create_app
 from ensemble_byoc.serving.settings import ServeSettings
 

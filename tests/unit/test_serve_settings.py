@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.errors import PlatformError
-from ensemble_byoc.host import available_cpus
 from ensemble_byoc.serving.settings import ServeSettings
 
 

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from ensemble_byoc.host import training_threads
-from ensemble_byoc.stopping import StopRequest, TimeBudget, UnitGuard
+from ensemble_byoc.contract.cpus import training_threads
+from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard
 
 
 class FakeClock:

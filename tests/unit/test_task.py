@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.scoring import get_metric, metrics_for
-from ensemble_byoc.task import resolve_task
+from ensemble_byoc.training.scores import get_metric, metrics_for
+from ensemble_byoc.training.task import resolve_task
 
 
 @pytest.mark.parametrize(("labels", "problem_type", "classes"), [

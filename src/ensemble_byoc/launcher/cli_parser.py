@@ -72,7 +72,7 @@ def _training_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _hyperparameter_epilog() -> str:
-    from ensemble_byoc.config import hyperparameter_names
+    from ensemble_byoc.training.config import hyperparameter_names
 
     return ("hyperparameters (-p): " + ", ".join(hyperparameter_names())
             + ", and <library>__<parameter> for catboost, lightgbm or xgboost")

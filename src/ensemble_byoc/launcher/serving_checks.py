@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Mapping
 from typing import Any
 
-from ensemble_byoc.artifacts import MANIFEST_NAME
+from ensemble_byoc.bundle.artifacts import MANIFEST_NAME
 from ensemble_byoc.errors import EnsembleError, UserError
 from ensemble_byoc.serving.classification import check_outputs
 from ensemble_byoc.serving.settings import ServeSettings

@@ -1,6 +1,7 @@
 """CreateTrainingJob requests: our image, hyperparameters, channels, spot with checkpoints, metrics.
 
-The metric definitions come from :mod:`ensemble_byoc.metrics`, the code that prints the metric lines,
+The metric definitions come from :mod:`ensemble_byoc.training.metric_lines`, the code that prints the
+metric lines,
 so a regex can never drift from the log format. Hyperparameters are checked
 with the container's own parser before anything is sent, so a typo fails here and not on a paid
 instance.
@@ -16,12 +17,12 @@ from typing import Any
 
 from sagemaker.core import shapes
 
-from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.host import CLUSTER_SECRET_VARIABLE
 from ensemble_byoc.launcher.api_calls import check_instance_count
-from ensemble_byoc.metrics import metric_definitions, metric_definitions_for
-from ensemble_byoc.scoring import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.metric_lines import metric_definitions, metric_definitions_for
+from ensemble_byoc.training.multihost.layout import CLUSTER_SECRET_VARIABLE
+from ensemble_byoc.training.scores import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 """Where SageMaker syncs the checkpoint S3 location; the job resumes finished units from it."""

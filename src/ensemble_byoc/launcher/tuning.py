@@ -17,8 +17,8 @@ from sagemaker.core.parameter import (
     ParameterRange,
 )
 
-from ensemble_byoc.config import TrainConfig
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.training.config import TrainConfig
 
 
 def default_ranges() -> dict[str, ParameterRange]:

@@ -30,7 +30,7 @@ class BoosterParams:
     (predict a row of class probabilities, ``n_classes`` wide)."""
     n_classes: int = 0
     eval_metric: str = "rmse"
-    """The metric early stopping watches (names from ``ensemble_byoc.scoring``)."""
+    """The metric early stopping watches (names from ``ensemble_byoc.training.scores``)."""
 
 
 class Model(Protocol):

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.ensemble import Ensemble
+from ensemble_byoc.contract.logs import configure_logging
+from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import EnsembleError
-from ensemble_byoc.logs import configure_logging
-from ensemble_byoc.paths import SageMakerPaths
 from ensemble_byoc.serving.classification import check_outputs
 from ensemble_byoc.serving.handlers import model_fn
 from ensemble_byoc.serving.invocations import error_answer

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ensemble_byoc.artifacts import load_bundle
-from ensemble_byoc.ensemble import Ensemble, blend, merge_folds, probe_rows
+from ensemble_byoc.bundle.artifacts import load_bundle
+from ensemble_byoc.bundle.ensemble import Ensemble, blend, merge_folds, probe_rows
 from ensemble_byoc.errors import NotAcceptableError, UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.serving.classification import classification_fields
-from ensemble_byoc.serving.inputs import DecodeOptions, InputBatch, check_names, check_width
-from ensemble_byoc.serving.request_codecs import decoder_for
-from ensemble_byoc.serving.response_codecs import ENCODERS, Prediction
+from ensemble_byoc.serving.codecs.inputs import DecodeOptions, InputBatch, check_names, check_width
+from ensemble_byoc.serving.codecs.request_codecs import decoder_for
+from ensemble_byoc.serving.codecs.response_codecs import ENCODERS, Prediction
 
 SERVING_THREADS = 1
 """Each gunicorn worker runs every library on one thread; workers give the parallelism."""

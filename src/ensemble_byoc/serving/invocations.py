@@ -7,14 +7,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
 from ensemble_byoc.serving import custom_attributes
 from ensemble_byoc.serving.classification import ATTRIBUTE_SOURCE, check_outputs, requested_outputs
+from ensemble_byoc.serving.codecs.inputs import DecodeOptions
+from ensemble_byoc.serving.codecs.media_types import negotiate_accept
+from ensemble_byoc.serving.codecs.request_codecs import check_content_encoding, decode_content, decoder_for
 from ensemble_byoc.serving.handlers import decode_options, input_fn, output_fn, predict_fn
-from ensemble_byoc.serving.inputs import DecodeOptions
-from ensemble_byoc.serving.media_types import negotiate_accept
-from ensemble_byoc.serving.request_codecs import check_content_encoding, decode_content, decoder_for
 from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
 
-from ensemble_byoc.ensemble import Ensemble
+from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.serving import custom_attributes
 from ensemble_byoc.serving.invocations import Request, error_answer, invoke, request_options
 from ensemble_byoc.serving.settings import ServeSettings

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.errors import PlatformError
-from ensemble_byoc.host import available_cpus
 from ensemble_byoc.serving.classification import OUTPUT_VARIABLE, parse_outputs
-from ensemble_byoc.serving.media_types import RESPONSE_TYPES
+from ensemble_byoc.serving.codecs.media_types import RESPONSE_TYPES
 
 PORT = "SAGEMAKER_BIND_TO_PORT"
 WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"

@@ -1,0 +1,2 @@
+"""The SageMaker contract: the /opt/ml paths and configuration files, logging, usable cores, disk space and
+atomic file writes. Imports nothing of the package but ``errors``."""

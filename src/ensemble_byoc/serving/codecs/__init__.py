@@ -1,0 +1,1 @@
+"""Media types, request decoders and response encoders."""

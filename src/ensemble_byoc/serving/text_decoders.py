@@ -1,9 +1,0 @@
-"""Text request bodies to rows: CSV (``csv_decoder``), JSON and JSON Lines (``json_decoders``)."""
-
-from __future__ import annotations
-
-from ensemble_byoc.serving.csv_decoder import decode_csv
-from ensemble_byoc.serving.json_decoders import decode_json, decode_jsonlines
-from ensemble_byoc.serving.text_lines import utf8
-
-__all__ = ["decode_csv", "decode_json", "decode_jsonlines", "utf8"]

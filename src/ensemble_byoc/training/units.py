@@ -1,0 +1,167 @@
+"""k-fold training as independent units: one (library, fold) pair is one unit of work.
+
+A unit needs only the data, its fold's row indices and the configuration, so the same units can be run
+one after another here or scheduled across hosts later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.models import load_spec
+from ensemble_byoc.models.base import BoosterParams, Model
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.data_checks import cell_text
+from ensemble_byoc.training.scores import Metric, get_metric
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    train_rows: np.ndarray
+    valid_rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainingUnit:
+    """One library (one portfolio ``member`` of it) trained on the other folds of ``fold``."""
+
+    library: str
+    fold: int
+    member: str = ""
+
+    @property
+    def name(self) -> str:
+        """The member's name (``xgboost``, ``xgboost-2``); the library's name for its first member."""
+        return self.member or self.library
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    unit: TrainingUnit
+    model: Model
+    valid_rows: np.ndarray
+    oof_prediction: np.ndarray
+    best_iteration: int
+    score: float
+    seconds: float
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "member": self.unit.name,
+            "library": self.unit.library,
+            "fold": self.unit.fold,
+            "best_iteration": self.best_iteration,
+            "score": self.score,
+            "seconds": round(self.seconds, 4),
+            "valid_rows": int(self.valid_rows.size),
+        }
+
+
+def make_folds(
+    n_rows: int, k_fold: int, seed: int, classes: np.ndarray | None = None, class_names: Sequence[Any] = ()
+) -> list[Fold]:
+    """Seeded, shuffled k-fold split; a rerun with the same seed gives the same folds.
+
+    With ``classes`` (the encoded label of a classification task) the folds are stratified, and every
+    class must have at least ``k_fold`` rows, so that every fold's training part holds every class.
+    """
+    if n_rows < k_fold:
+        raise UserError(
+            f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows."
+        )
+    if classes is None:
+        splits = KFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)))
+    else:
+        counts = np.bincount(classes)
+        rarest = int(np.argmin(counts))
+        if counts[rarest] < k_fold:
+            name = class_names[rarest] if rarest < len(class_names) else rarest
+            raise UserError(
+                f"Class {cell_text(name)} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
+                "lower k_fold or add rows of that class."
+            )
+        splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(
+            np.zeros((n_rows, 1)), classes
+        )
+    return [Fold(index=i, train_rows=train, valid_rows=valid) for i, (train, valid) in enumerate(splits)]
+
+
+def fit_unit(
+    unit: TrainingUnit,
+    data: Dataset,
+    fold: Fold,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    n_threads: int,
+    should_stop: Callable[[], bool] | None = None,
+    metric: Metric | None = None,
+) -> UnitResult:
+    """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
+    spec = load_spec(unit.library)
+    started = time.perf_counter()
+    model = spec.create(params, overrides, n_threads).fit(
+        data.X[fold.train_rows],
+        data.y[fold.train_rows],
+        X_valid=data.X[fold.valid_rows],
+        y_valid=data.y[fold.valid_rows],
+        feature_names=data.feature_names,
+        should_stop=should_stop,
+        categorical_features=data.categorical_indices,
+    )
+    prediction = model.predict(data.X[fold.valid_rows])
+    seconds = time.perf_counter() - started
+    return UnitResult(
+        unit=unit,
+        model=model,
+        valid_rows=fold.valid_rows,
+        oof_prediction=prediction,
+        best_iteration=model.best_iteration_,
+        score=(metric or get_metric("regression", "rmse")).score(data.y[fold.valid_rows], prediction),
+        seconds=seconds,
+    )
+
+
+REFIT_IGNORED_OVERRIDES = (
+    "num_boost_round", "early_stopping_rounds", "iterations", "num_iterations", "n_estimators"
+)
+"""Per-library overrides that would change the refit's round count, which comes from cross-validation."""
+
+
+def refit_on_all_rows(
+    library: str,
+    data: Dataset,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    n_threads: int,
+    rounds: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Model:
+    """One model of ``library`` on every row, boosting the ``rounds`` its fold models found best on average.
+
+    There is no held-out data left to stop on, so early stopping is off; the library still needs a
+    validation set, which is a few of the training rows and does not steer anything.
+    """
+    spec = load_spec(library)
+    refit_params = replace(params, num_round=max(1, rounds), early_stopping_rounds=0)
+    kept = {key: value for key, value in overrides.items() if key not in REFIT_IGNORED_OVERRIDES}
+    probe = slice(0, min(data.n_rows, 256))
+    return spec.create(refit_params, kept, n_threads).fit(
+        data.X,
+        data.y,
+        X_valid=data.X[probe],
+        y_valid=data.y[probe],
+        feature_names=data.feature_names,
+        should_stop=should_stop,
+        categorical_features=data.categorical_indices,
+    )
