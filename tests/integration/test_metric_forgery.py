@@ -14,7 +14,7 @@ from ensemble_byoc.training.scores import metrics_for
 
 FORGED = "validation-rmse:0.000001;"
 LIBRARIES = ("catboost", "lightgbm", "xgboost")
-REAL_LINE = re.compile(r"validation-[a-z0-9]+(-[a-z0-9-]+)?:[0-9]+\.[0-9]{6};")
+REAL_LINE = re.compile(r"validation-[a-z0-9]+(-[a-z0-9-]+)?:-?[0-9]+\.[0-9]{6};")
 
 
 def _regexes(problem_type: str) -> list[str]:

@@ -14,7 +14,7 @@ from ensemble_byoc.launcher import Channels, Launcher
 @pytest.mark.parametrize(
     ("problem_type", "names"),
     [
-        ("regression", ["rmse"]),
+        ("regression", ["rmse", "mae", "r2", "mape"]),
         ("binary", ["auc", "logloss", "accuracy", "f1"]),
     ],
 )

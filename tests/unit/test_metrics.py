@@ -190,3 +190,33 @@ def test_the_regex_finds_its_line_in_a_block_of_several_lines_but_never_mid_line
     found = re.findall(metric_regex(ensemble_metric_name("rmse")), block)
 
     assert found == ["55.4"]
+
+
+def test_regression_jobs_report_mae_r2_and_mape_as_scikit_learn_computes_them() -> None:
+    from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, r2_score
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(10.0, 3.0, size=200)
+    prediction = y + rng.normal(0.0, 1.0, size=200)
+    score = {name: get_metric(REGRESSION, name).score for name in ("mae", "r2", "mape")}
+    assert score["mae"](y, prediction) == pytest.approx(mean_absolute_error(y, prediction))
+    assert score["r2"](y, prediction) == pytest.approx(r2_score(y, prediction))
+    assert score["mape"](y, prediction) == pytest.approx(100 * mean_absolute_percentage_error(y, prediction))
+
+
+def test_mape_leaves_out_rows_whose_label_is_zero_and_says_how_many() -> None:
+    from ensemble_byoc.training.scores import zero_labels
+
+    y, prediction = np.array([0.0, 2.0, 4.0, 0.0]), np.array([5.0, 1.0, 5.0, -3.0])
+    assert get_metric(REGRESSION, "mape").score(y, prediction) == pytest.approx(100 * (0.5 + 0.25) / 2)
+    assert zero_labels(y) == 2
+    assert np.isnan(get_metric(REGRESSION, "mape").score(np.zeros(3), np.ones(3)))
+
+
+def test_r2_is_negative_for_a_model_worse_than_the_mean_and_its_regex_keeps_the_sign() -> None:
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    r2 = get_metric(REGRESSION, "r2").score(y, y[::-1])
+    assert r2 == pytest.approx(-3.0)
+    line = format_metric_line(ensemble_metric_name("r2"), r2)
+    captured = re.search(metric_definitions("r2", LIBRARIES)[0]["Regex"], line)
+    assert line == "validation-r2:-3.000000;" and captured is not None and float(captured.group(1)) == r2

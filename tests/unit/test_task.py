@@ -38,7 +38,7 @@ def test_binary_needs_exactly_two_classes() -> None:
 
 
 def test_metrics_per_problem_type_and_their_direction() -> None:
-    assert metrics_for("regression") == ("rmse",)
+    assert metrics_for("regression") == ("rmse", "mae", "r2", "mape")
     assert metrics_for("binary") == ("auc", "logloss", "accuracy", "f1")
     assert metrics_for("multiclass") == ("mlogloss", "accuracy")
     assert get_metric("binary", "auc").greater_is_better
@@ -54,3 +54,11 @@ def test_binary_scores_on_a_known_example() -> None:
     assert get_metric("binary", "logloss").score(y, p) == pytest.approx(
         -np.mean(np.log([0.9, 0.8, 0.4, 0.7])))
     assert get_metric("binary", "accuracy").loss(y, p) == -0.75
+
+
+def test_eval_metric_names_only_what_early_stopping_can_watch() -> None:
+    from ensemble_byoc.training.scores import eval_metrics_for
+
+    assert eval_metrics_for("regression") == ("rmse",)
+    with pytest.raises(UserError, match="'r2' does not fit problem_type 'regression'; choose one of rmse"):
+        resolve_task(np.array([1.5, 2.5, 3.5, 4.5]), "regression", "r2")

@@ -22,7 +22,7 @@ from ensemble_byoc.launcher.api_calls import check_instance_count
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.metric_lines import metric_definitions, metric_definitions_for
 from ensemble_byoc.training.multihost.layout import CLUSTER_SECRET_VARIABLE
-from ensemble_byoc.training.scores import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, get_metric, metrics_for
+from ensemble_byoc.training.scores import DEFAULT_EVAL_METRIC, PROBLEM_TYPES, eval_metrics_for, get_metric
 
 CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 """Where SageMaker syncs the checkpoint S3 location; the job resumes finished units from it."""
@@ -168,11 +168,10 @@ def objective_metric(config: TrainConfig) -> tuple[str, str]:
         )
         raise UserError(msg)
     name = config.eval_metric or DEFAULT_EVAL_METRIC[problem_type]
-    try:
-        metric = get_metric(problem_type, name)
-    except KeyError:
+    if name not in eval_metrics_for(problem_type):
         msg = f"eval_metric {name!r} does not apply to problem_type {problem_type!r}."
-        raise UserError(msg) from None
+        raise UserError(msg)
+    metric = get_metric(problem_type, name)
     definition = metric_definitions(metric.name, ())[0]
     return definition["Name"], "Maximize" if metric.greater_is_better else "Minimize"
 
@@ -181,7 +180,7 @@ def _only_problem_type_of(eval_metric: str | None) -> str | None:
     """The problem type an ``eval_metric`` belongs to, when exactly one prints it (``auc``: binary)."""
     if eval_metric is None:
         return None
-    owners = [kind for kind in PROBLEM_TYPES if eval_metric in metrics_for(kind)]
+    owners = [kind for kind in PROBLEM_TYPES if eval_metric in eval_metrics_for(kind)]
     return owners[0] if len(owners) == 1 else None
 
 

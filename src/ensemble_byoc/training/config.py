@@ -13,7 +13,7 @@ from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import available_libraries
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.training.portfolio import MAX_PORTFOLIO_SIZE, Member, portfolio_members
-from ensemble_byoc.training.scores import PROBLEM_TYPES, all_metric_names
+from ensemble_byoc.training.scores import PROBLEM_TYPES, all_eval_metric_names
 from ensemble_byoc.training.task import Task
 
 PRESETS: Mapping[str, Mapping[str, Any]] = {
@@ -145,7 +145,7 @@ _RULES: dict[str, _Rule] = {
     "refit_full": _Rule(_parse_bool),
     "presets": _Rule(_choice(*PRESETS)),
     "portfolio_size": _Rule(_parse_int, minimum=1, maximum=MAX_PORTFOLIO_SIZE),
-    "eval_metric": _Rule(_choice(*all_metric_names())),
+    "eval_metric": _Rule(_choice(*all_eval_metric_names())),
     "target": _Rule(_parse_text),
     "label_check": _Rule(_parse_bool),
 }

@@ -16,7 +16,8 @@ from typing import TextIO
 from ensemble_byoc.contract.logs import METRIC_PREFIX
 
 _VALUE_FORMAT = "{value:.6f}"
-_VALUE_REGEX = r"([0-9\.]+)"
+_VALUE_REGEX = r"(-?[0-9\.]+)"
+"""Signed: R² is negative when a model is worse than predicting the mean."""
 
 
 def ensemble_metric_name(metric: str) -> str:

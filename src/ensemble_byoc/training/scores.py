@@ -25,6 +25,32 @@ def _rmse(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(y, dtype=np.float64) - p) ** 2)))
 
 
+def _mae(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y, dtype=np.float64) - p)))
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    """1 - residual sum of squares / total sum of squares; negative when worse than predicting the mean,
+    ``nan`` when every label is the same."""
+    y = np.asarray(y, dtype=np.float64)
+    total = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - float(np.sum((y - p) ** 2)) / total if total > 0 else float("nan")
+
+
+def _mape(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean absolute percentage error, in percent, over the rows whose label is not 0 (``nan`` if none)."""
+    y = np.asarray(y, dtype=np.float64)
+    kept = y != 0
+    if not kept.any():
+        return float("nan")
+    return float(100.0 * np.mean(np.abs((y[kept] - p[kept]) / y[kept])))
+
+
+def zero_labels(y: np.ndarray) -> int:
+    """How many rows MAPE leaves out (their label is 0)."""
+    return int(np.count_nonzero(np.asarray(y, dtype=np.float64) == 0))
+
+
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
     if np.unique(y).size < 2:
         return float("nan")
@@ -70,7 +96,12 @@ class Metric:
 
 
 _METRICS: dict[str, dict[str, Metric]] = {
-    REGRESSION: {"rmse": Metric("rmse", False, _rmse)},
+    REGRESSION: {
+        "rmse": Metric("rmse", False, _rmse),
+        "mae": Metric("mae", False, _mae),
+        "r2": Metric("r2", True, _r2),
+        "mape": Metric("mape", False, _mape),
+    },
     BINARY: {
         "auc": Metric("auc", True, _auc),
         "logloss": Metric("logloss", False, _logloss),
@@ -84,6 +115,13 @@ _METRICS: dict[str, dict[str, Metric]] = {
 }
 
 DEFAULT_EVAL_METRIC = {REGRESSION: "rmse", BINARY: "logloss", MULTICLASS: "mlogloss"}
+_EVAL_METRICS = {
+    REGRESSION: ("rmse",),
+    BINARY: ("auc", "logloss", "accuracy", "f1"),
+    MULTICLASS: ("mlogloss", "accuracy"),
+}
+"""What ``eval_metric`` may name: the metrics early stopping can watch in every library. The others
+(``r2``, ``mape``) are reported beside them."""
 
 
 def metrics_for(problem_type: str) -> tuple[str, ...]:
@@ -91,9 +129,14 @@ def metrics_for(problem_type: str) -> tuple[str, ...]:
     return tuple(_METRICS[problem_type])
 
 
+def eval_metrics_for(problem_type: str) -> tuple[str, ...]:
+    """The metrics ``eval_metric`` may name for this problem type."""
+    return _EVAL_METRICS[problem_type]
+
+
 def get_metric(problem_type: str, name: str) -> Metric:
     return _METRICS[problem_type][name]
 
 
-def all_metric_names() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(name for metrics in _METRICS.values() for name in metrics))
+def all_eval_metric_names() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for names in _EVAL_METRICS.values() for name in names))

@@ -11,7 +11,13 @@ import pandas as pd
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.training.data_checks import LABEL_FIRST, cell_text
-from ensemble_byoc.training.scores import BINARY, DEFAULT_EVAL_METRIC, MULTICLASS, REGRESSION, metrics_for
+from ensemble_byoc.training.scores import (
+    BINARY,
+    DEFAULT_EVAL_METRIC,
+    MULTICLASS,
+    REGRESSION,
+    eval_metrics_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +84,10 @@ def resolve_task(
         logger.info("problem_type inferred as %s: %s. Set the hyperparameter problem_type to choose.",
                     problem_type, reason)
     metric = eval_metric or DEFAULT_EVAL_METRIC[problem_type]
-    if metric not in metrics_for(problem_type):
+    if metric not in eval_metrics_for(problem_type):
         raise UserError(
             f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
-            f"choose one of {', '.join(metrics_for(problem_type))}."
+            f"choose one of {', '.join(eval_metrics_for(problem_type))}."
         )
     if problem_type == REGRESSION:
         if not is_numeric:
