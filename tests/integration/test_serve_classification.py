@@ -74,6 +74,23 @@ def test_custom_attributes_choose_the_classification_outputs(server: Server, cla
                                atol=1e-6)
 
 
+@pytest.mark.parametrize("separator", [",", "|"])
+def test_custom_attributes_take_the_same_list_separators_for_models_and_outputs(
+    server: Server, classifier, separator: str
+) -> None:
+    # Before, the two keys were parsed apart: outputs= took "|", models= answered 400 for it.
+    _, ensemble, rows = classifier
+    libraries = list(ensemble.weights)
+    header = f"models={separator.join(libraries)}; outputs=labels{separator}predicted_label"
+    body = "".join(f"{c},{a},{b}\n" for c, a, b in rows[:3]).encode()
+    response = server.post(body, accept="application/json",
+                           headers={"X-Amzn-SageMaker-Custom-Attributes": header})
+    assert response.status == 200, response.body
+    predictions = response.json()["predictions"]
+    assert list(predictions[0]) == ["labels", "predicted_label", *libraries]
+    assert [p["predicted_label"] for p in predictions] == [int(v > 0.5) for v in expected(ensemble, rows[:3])]
+
+
 def test_an_unseen_or_missing_category_is_a_missing_value_not_an_error(server: Server) -> None:
     response = server.post(b"purple,0.1,0.2\n,0.1,0.2\n", accept="text/csv")
     assert response.status == 200, response.body

@@ -16,10 +16,10 @@ import pytest
 from ensemble_byoc.errors import PayloadTooLargeError, UnsupportedMediaTypeError, UserError
 from ensemble_byoc.serving.codecs.binary_decoders import decode_npy, decode_parquet
 from ensemble_byoc.serving.codecs.inputs import MIB, DecodeOptions, InputBatch
-from ensemble_byoc.serving.codecs.request_codecs import check_content_encoding, decode_content
+from ensemble_byoc.serving.codecs.request_codecs import check_content_encoding, inflate
 from ensemble_byoc.serving.codecs.response_codecs import Prediction
 from ensemble_byoc.serving.codecs.text_decoders import decode_csv, decode_json, decode_jsonlines
-from ensemble_byoc.serving.custom_attributes import requested_libraries
+from ensemble_byoc.serving.custom_attributes import Requested, read_header
 from ensemble_byoc.serving.handlers import feature_matrix, input_fn, output_fn
 
 FEATURES = ("a", "b", "c")
@@ -229,16 +229,20 @@ def test_a_parquet_body_that_inflates_past_the_limit_is_413() -> None:
 
 def test_a_gzip_body_is_inflated_even_in_several_members() -> None:
     body = gzip.compress(b"1,2,3\n") + gzip.compress(b"4,5,6\n")
-    assert decode_content(body, "gzip", MIB) == b"1,2,3\n4,5,6\n"
-    assert decode_content(b"1,2,3\n", None, MIB) == b"1,2,3\n"
-    assert decode_content(b"1,2,3\n", "identity", MIB) == b"1,2,3\n"
+    assert check_content_encoding("gzip") and check_content_encoding(" X-GZIP ")
+    assert inflate(body, MIB) == b"1,2,3\n4,5,6\n"
+
+
+@pytest.mark.parametrize("encoding", [None, "", "identity", "Identity"])
+def test_a_body_without_a_content_encoding_is_taken_as_it_is(encoding: str | None) -> None:
+    assert check_content_encoding(encoding) is False
 
 
 def test_a_gzip_bomb_stops_at_the_payload_limit_with_413() -> None:
     bomb = gzip.compress(b"0" * (64 * MIB))
     assert len(bomb) < 100_000
     with pytest.raises(PayloadTooLargeError, match=r"inflates to more than the 1 MiB payload limit"):
-        decode_content(bomb, "gzip", MIB)
+        inflate(bomb, MIB)
 
 
 def _bad_checksum(body: bytes) -> bytes:
@@ -252,7 +256,7 @@ def _bad_checksum(body: bytes) -> bytes:
 ], ids=["bad-checksum", "not-gzip", "truncated"])
 def test_a_corrupt_or_truncated_gzip_body_is_a_user_error(body: bytes, message: str) -> None:
     with pytest.raises(UserError, match=message) as info:
-        decode_content(body, "gzip", MIB)
+        inflate(body, MIB)
     assert info.value.status_code == 400
 
 
@@ -282,13 +286,26 @@ LIBRARIES = ("catboost", "lightgbm", "xgboost")
 def test_custom_attributes_choose_which_libraries_answer_too(
     header: str | None, expected: tuple[str, ...]
 ) -> None:
-    assert requested_libraries(header, LIBRARIES) == expected
+    assert read_header(header, LIBRARIES, "regression").libraries == expected
 
 
 def test_custom_attributes_naming_an_unknown_library_is_a_user_error() -> None:
     with pytest.raises(UserError, match=r"asks for models \['rf'\]; "
                                         r"this model has \['catboost', 'lightgbm', 'xgboost'\]"):
-        requested_libraries("models=rf", LIBRARIES)
+        read_header("models=rf", LIBRARIES, "regression")
+
+
+@pytest.mark.parametrize("separator", [",", "|", " | "])
+def test_custom_attributes_separate_the_models_and_the_outputs_lists_alike(separator: str) -> None:
+    # Before: outputs= took "|" as well as ",", but models= refused "xgboost|catboost" as one unknown name.
+    header = f"trace=7; models=xgboost{separator}catboost; Outputs=Labels{separator}probability"
+    assert read_header(header, LIBRARIES, "binary") == Requested(libraries=("xgboost", "catboost"),
+                                                                 outputs=("labels", "probability"))
+
+
+def test_custom_attributes_outputs_a_model_does_not_answer_with_are_a_user_error() -> None:
+    with pytest.raises(UserError, match=r"a regression model answers with score, not labels"):
+        read_header("models=all; outputs=labels", LIBRARIES, "regression")
 
 
 # -- responses -------------------------------------------------------------------------------------------

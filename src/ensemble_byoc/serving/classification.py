@@ -8,7 +8,7 @@ The fields follow SageMaker Autopilot's ``SAGEMAKER_INFERENCE_OUTPUT`` names: ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,15 +25,19 @@ ATTRIBUTE_SOURCE = "X-Amzn-SageMaker-Custom-Attributes outputs"
 
 def parse_outputs(text: str | None, *, source: str = OUTPUT_VARIABLE) -> tuple[str, ...]:
     """``"predicted_label, probabilities"`` -> the named fields, in order; empty text gives ``()``."""
-    if not text or not text.strip():
-        return ()
-    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
-    unknown = [name for name in names if name not in OUTPUTS + REGRESSION_OUTPUTS]
+    return known_outputs((text or "").split(","), source=source)
+
+
+def known_outputs(names: Iterable[str], *, source: str = OUTPUT_VARIABLE) -> tuple[str, ...]:
+    """The named fields, lowercased, once each, in order; an unknown name is a start-up error
+    (PlatformError) for the variable, a 400 for a request's ``outputs=``."""
+    chosen = tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
+    unknown = [name for name in chosen if name not in OUTPUTS + REGRESSION_OUTPUTS]
     if unknown:
         known = ", ".join(OUTPUTS + REGRESSION_OUTPUTS)
         message = f"{source} names unknown outputs {unknown}; choose among {known}."
         raise PlatformError(message) if source == OUTPUT_VARIABLE else UserError(message)
-    return names
+    return chosen
 
 
 def outputs_for(problem_type: str) -> tuple[str, ...]:
@@ -50,15 +54,6 @@ def check_outputs(names: Sequence[str], problem_type: str, *, source: str = OUTP
         message = (f"{source} == {','.join(names)!r}: a {problem_type} model answers with "
                    f"{', '.join(allowed)}, not {', '.join(wrong)}.")
         raise PlatformError(message) if source == OUTPUT_VARIABLE else UserError(message)
-
-
-def requested_outputs(header: str | None) -> tuple[str, ...]:
-    """The ``outputs=`` value of the custom-attributes header, if any (other keys are the caller's)."""
-    for pair in (header or "").split(";"):
-        key, _, value = pair.partition("=")
-        if key.strip().lower() == "outputs":
-            return parse_outputs(value.replace("|", ","), source=ATTRIBUTE_SOURCE)
-    return ()
 
 
 def class_probabilities(prediction: np.ndarray) -> np.ndarray:

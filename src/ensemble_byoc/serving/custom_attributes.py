@@ -1,38 +1,64 @@
-"""SageMaker's X-Amzn-SageMaker-Custom-Attributes header: which libraries' own predictions to add."""
+"""SageMaker's X-Amzn-SageMaker-Custom-Attributes header: which libraries' own predictions to add
+(``models=``) and which classification fields to answer with (``outputs=``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.serving.classification import ATTRIBUTE_SOURCE, check_outputs, known_outputs
 
 HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 """SageMaker passes InvokeEndpoint's CustomAttributes in this header, and the one in the answer back."""
+_LIST_SEPARATOR = re.compile(r"[,|]")
 
 
-def requested_libraries(header: str | None, available: Sequence[str]) -> tuple[str, ...]:
-    """The libraries named by ``models=`` among the header's ``;``-separated ``key=value`` pairs.
+@dataclass(frozen=True)
+class Requested:
+    """What a request asks for besides the blend: libraries' own predictions and classification fields."""
 
-    ``models=all`` names every library of the model, ``models=catboost,xgboost`` some of them, and
-    ``models=none`` or no ``models`` key none. Other keys belong to the caller and are ignored.
+    libraries: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    """Empty: the endpoint's default fields (``SAGEMAKER_INFERENCE_OUTPUT``)."""
+
+
+def read_header(header: str | None, available: Sequence[str], problem_type: str) -> Requested:
+    """The header's ``;``-separated ``key=value`` pairs, read once: ``models`` and ``outputs`` (keys and
+    values in any case; the first of each key counts); other keys belong to the caller and are ignored.
+
+    Both take a list separated by ``,`` or ``|``. ``models=all`` names every library of the model,
+    ``models=catboost,xgboost`` some of them, and ``models=none`` or no ``models`` key none.
+    ``outputs=predicted_label,probabilities`` names the fields a classification model answers with.
 
     Raises:
-        UserError: ``models=`` names a library the model does not have.
+        UserError: ``models=`` names a library the model does not have, or ``outputs=`` a field that a
+            ``problem_type`` model does not answer with.
     """
-    if not header:
-        return ()
-    for pair in header.split(";"):
+    lists = _lists(header)
+    libraries = _libraries(lists.get("models", ()), available)
+    outputs = known_outputs(lists.get("outputs", ()), source=ATTRIBUTE_SOURCE)
+    check_outputs(outputs, problem_type, source=ATTRIBUTE_SOURCE)
+    return Requested(libraries=libraries, outputs=outputs)
+
+
+def _lists(header: str | None) -> dict[str, tuple[str, ...]]:
+    lists: dict[str, tuple[str, ...]] = {}
+    for pair in (header or "").split(";"):
         key, _, value = pair.partition("=")
-        if key.strip().lower() != "models":
-            continue
-        value = value.strip().lower()
-        if value in ("all", "*"):
-            return tuple(available)
-        names = [name.strip() for name in value.split(",") if name.strip() and name.strip() != "none"]
-        unknown = [name for name in names if name not in available]
-        if unknown:
-            raise UserError(
-                f"{HEADER} asks for models {unknown}; this model has {list(available)} (or send models=all)."
-            )
-        return tuple(dict.fromkeys(names))
-    return ()
+        items = (item.strip() for item in _LIST_SEPARATOR.split(value.lower()))
+        lists.setdefault(key.strip().lower(), tuple(item for item in items if item))
+    return lists
+
+
+def _libraries(names: tuple[str, ...], available: Sequence[str]) -> tuple[str, ...]:
+    if names in (("all",), ("*",)):
+        return tuple(available)
+    names = tuple(name for name in names if name != "none")
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise UserError(
+            f"{HEADER} asks for models {unknown}; this model has {list(available)} (or send models=all)."
+        )
+    return tuple(dict.fromkeys(names))

@@ -16,7 +16,7 @@ from ensemble_byoc.errors import NotAcceptableError, UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.serving.classification import classification_fields
 from ensemble_byoc.serving.codecs.inputs import DecodeOptions, InputBatch, check_names, check_width
-from ensemble_byoc.serving.codecs.request_codecs import decoder_for
+from ensemble_byoc.serving.codecs.request_codecs import Decoder, decoder_for
 from ensemble_byoc.serving.codecs.response_codecs import ENCODERS, Prediction
 
 SERVING_THREADS = 1
@@ -54,8 +54,11 @@ def input_fn(request_body: bytes, request_content_type: str | None,
     A body without rows is a 400 in real time; in batch transform (``options.keep_blank_lines``) it is
     answered with an empty body, one line per input line.
     """
-    options = options or DecodeOptions()
-    decode = decoder_for(request_content_type)
+    return decode_input(decoder_for(request_content_type), request_body, options or DecodeOptions())
+
+
+def decode_input(decode: Decoder, request_body: bytes, options: DecodeOptions) -> InputBatch:
+    """``input_fn`` once the Content-Type has given its decoder (``decoder_for``)."""
     if not request_body or not request_body.strip():
         if options.keep_blank_lines:
             return InputBatch()

@@ -9,12 +9,11 @@ from typing import Any
 
 from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
-from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.classification import ATTRIBUTE_SOURCE, check_outputs, requested_outputs
 from ensemble_byoc.serving.codecs.inputs import DecodeOptions
 from ensemble_byoc.serving.codecs.media_types import negotiate_accept
-from ensemble_byoc.serving.codecs.request_codecs import check_content_encoding, decode_content, decoder_for
-from ensemble_byoc.serving.handlers import decode_options, input_fn, output_fn, predict_fn
+from ensemble_byoc.serving.codecs.request_codecs import Decoder, check_content_encoding, decoder_for, inflate
+from ensemble_byoc.serving.custom_attributes import Requested, read_header
+from ensemble_byoc.serving.handlers import decode_input, decode_options, output_fn, predict_fn
 from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -33,29 +32,44 @@ class Request:
     stream: Any
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What a request's headers ask for, checked before its body is read."""
+
+    decode: Decoder
+    gzipped: bool
+    accept: str
+    requested: Requested
+
+
 def invoke(model: Ensemble, settings: ServeSettings, request: Request,
            options: DecodeOptions | None = None) -> tuple[bytes, str]:
     """The answer body and its Content-Type.
 
-    Everything that needs no body is checked first, so a refused request costs no work: the declared
-    size (413), Content-Type and Content-Encoding (415), Accept (406) and the custom attributes (400).
-    Then the body is read (413 past the limit, also once inflated), decoded (400) and predicted.
+    Everything that needs no body is checked first (``check_headers``), so a refused request costs no
+    work. Then the body is read (413 past the limit, also once inflated), decoded (400) and predicted.
     ``options`` (from ``request_options``) can be made once per model and reused.
     """
+    checked = check_headers(model, settings, request)
+    body = read_body(request.stream, settings)
+    if checked.gzipped:
+        body = inflate(body, settings.max_payload_bytes)
+    batch = decode_input(checked.decode, body, options or request_options(model, settings))
+    outputs = checked.requested.outputs or settings.inference_output
+    prediction = predict_fn(batch, model, checked.requested.libraries, outputs)
+    return output_fn(prediction, checked.accept, batch=settings.batch)
+
+
+def check_headers(model: Ensemble, settings: ServeSettings, request: Request) -> Checked:
+    """Each header read and checked once, in this order: the declared size (413), Content-Type and
+    Content-Encoding (415), Accept (406) and the custom attributes (400)."""
     if request.content_length is not None and request.content_length > settings.max_payload_bytes:
         raise too_large(settings)
-    decoder_for(request.content_type)
-    check_content_encoding(request.content_encoding)
+    decode = decoder_for(request.content_type)
+    gzipped = check_content_encoding(request.content_encoding)
     accept = negotiate_accept(request.accept, settings.default_accept)
-    libraries = custom_attributes.requested_libraries(request.custom_attributes, tuple(model.weights))
-    requested = requested_outputs(request.custom_attributes)
-    check_outputs(requested, model.problem_type, source=ATTRIBUTE_SOURCE)
-    outputs = requested or settings.inference_output
-    body = decode_content(read_body(request.stream, settings), request.content_encoding,
-                          settings.max_payload_bytes)
-    options = options or request_options(model, settings)
-    prediction = predict_fn(input_fn(body, request.content_type, options), model, libraries, outputs)
-    return output_fn(prediction, accept, batch=settings.batch)
+    requested = read_header(request.custom_attributes, tuple(model.weights), model.problem_type)
+    return Checked(decode=decode, gzipped=gzipped, accept=accept, requested=requested)
 
 
 def request_options(model: Ensemble, settings: ServeSettings) -> DecodeOptions:

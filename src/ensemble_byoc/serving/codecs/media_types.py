@@ -12,8 +12,6 @@ JSON_LINES = "application/jsonlines"
 NPY = "application/x-npy"
 PARQUET = "application/x-parquet"
 
-REQUEST_TYPES = (CSV, JSON, JSON_LINES, NPY, PARQUET)
-"""Content-Types a request body may have."""
 RESPONSE_TYPES = (CSV, JSON, JSON_LINES)
 """Content-Types an answer may have, chosen by Accept."""
 

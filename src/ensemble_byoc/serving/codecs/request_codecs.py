@@ -1,4 +1,7 @@
-"""Request bodies: the decoder for each Content-Type, and Content-Encoding (gzip) with a size limit."""
+"""Request bodies: the decoder for each Content-Type, and Content-Encoding (gzip) with a size limit.
+
+The headers are checked (``decoder_for``, ``check_content_encoding``) before the body is read; the body
+is then inflated (``inflate``) and decoded with what the checks returned."""
 
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ DECODERS: Mapping[str, Decoder] = {
 _TEXT_TYPES = (CSV, JSON, JSON_LINES)
 _IDENTITY = ("", "identity")
 _GZIP = ("gzip", "x-gzip")
-_CHUNK = 1 << 16
 
 
 def decoder_for(content_type: str | None) -> Decoder:
@@ -45,27 +47,29 @@ def decoder_for(content_type: str | None) -> Decoder:
     return DECODERS[media_type]
 
 
-def check_content_encoding(content_encoding: str | None) -> None:
-    """Accept no encoding, ``identity`` or ``gzip``; anything else is 415 (RFC 9110, section 15.5.16)."""
+def check_content_encoding(content_encoding: str | None) -> bool:
+    """Whether a body of this Content-Encoding is gzip (``gzip``, ``x-gzip``) rather than sent as is (no
+    encoding, ``identity``); anything else is 415 (RFC 9110, section 15.5.16).
+
+    Raises:
+        UnsupportedMediaTypeError: an encoding other than gzip or identity.
+    """
     coding = (content_encoding or "").strip().lower()
     if coding not in _IDENTITY and coding not in _GZIP:
         raise UnsupportedMediaTypeError(
             f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding."
         )
+    return coding in _GZIP
 
 
-def decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """The body with its Content-Encoding undone; gzip is inflated chunk by chunk up to ``max_bytes``.
+def inflate(body: bytes, max_bytes: int) -> bytes:
+    """A gzip body inflated chunk by chunk up to ``max_bytes``.
 
     Raises:
-        UnsupportedMediaTypeError: an encoding other than gzip or identity.
         PayloadTooLargeError: the inflated body would be larger than ``max_bytes`` (a gzip bomb stops here,
             having used at most ``max_bytes`` of memory).
         UserError: the body is not valid gzip, or it is cut short.
     """
-    check_content_encoding(content_encoding)
-    if (content_encoding or "").strip().lower() in _IDENTITY:
-        return body
     out = bytearray()
     data = body
     while data:  # a gzip file may hold several members, one after another

@@ -4,6 +4,5 @@ from __future__ import annotations
 
 from ensemble_byoc.serving.codecs.csv_decoder import decode_csv
 from ensemble_byoc.serving.codecs.json_decoders import decode_json, decode_jsonlines
-from ensemble_byoc.serving.codecs.text_lines import utf8
 
-__all__ = ["decode_csv", "decode_json", "decode_jsonlines", "utf8"]
+__all__ = ["decode_csv", "decode_json", "decode_jsonlines"]
