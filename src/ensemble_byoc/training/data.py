@@ -16,6 +16,7 @@ import pandas as pd
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.training.data_checks import cell_text, check_cells, check_label_column
 from ensemble_byoc.training.data_files import read_file, separator_hint
+from ensemble_byoc.training.data_size import check_fits_in_memory
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,10 @@ def load_channel(
     if not files:
         raise UserError(f"Channel {channel!r} is empty: no data files under {directory}.")
     header = target is not None
-    parts = [read_file(path, is_parquet=_is_parquet(path, file_format), header=header) for path in files]
+    parquet = [_is_parquet(path, file_format) for path in files]
+    check_fits_in_memory(channel, files, parquet)
+    parts = [read_file(path, is_parquet=is_parquet, header=header) for path, is_parquet in zip(files, parquet,
+                                                                                                 strict=True)]
     columns = list(parts[0].frame.columns)
     if len(columns) < 2:
         hint = "" if parts[0].is_parquet else separator_hint(files[0])

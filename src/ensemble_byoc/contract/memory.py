@@ -1,0 +1,43 @@
+"""The memory this process may use: the least of the machine's, its container's and its own limit."""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+_CGROUP_FILES = (
+    (Path("/sys/fs/cgroup/memory.max"), "the container's memory limit"),
+    (Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"), "the container's memory limit"),
+)
+_NO_LIMIT = 1 << 60
+"""cgroup v1 writes a number near 2**63 for "no limit"."""
+
+
+@dataclass(frozen=True)
+class MemoryLimit:
+    bytes: int
+    source: str
+    """What sets it, for a message: "this instance's memory", "the container's memory limit", ..."""
+
+
+def memory_limit() -> MemoryLimit:
+    """The smallest of: the machine's physical memory, the cgroup limit, the address-space limit."""
+    limits = [MemoryLimit(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this instance's memory")]
+    for path, source in _CGROUP_FILES:
+        value = _read_number(path)
+        if value is not None and value < _NO_LIMIT:
+            limits.append(MemoryLimit(value, source))
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        limits.append(MemoryLimit(soft, "this process's address-space limit (ulimit -v)"))
+    return min(limits, key=lambda limit: limit.bytes)
+
+
+def _read_number(path: Path) -> int | None:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
