@@ -56,7 +56,8 @@ def repeated_runs() -> list[str]:
         for a, b in sorted(starts):
             if (a - 1, b - 1) in starts:
                 continue  # inside a run already reported
-            length = RUN - 1 + next(n for n in range(1, len(lines[path_a]) + 1) if (a + n, b + n) not in starts)
+            extra = next(n for n in range(1, len(lines[path_a]) + 1) if (a + n, b + n) not in starts)
+            length = RUN - 1 + extra
             first, second = _place(lines[path_a], path_a, a, length), _place(lines[path_b], path_b, b, length)
             runs.append(f"{first} ~ {second}")
     return runs
