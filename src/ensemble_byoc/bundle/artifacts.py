@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,6 +20,7 @@ from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.contract.disk_space import DiskUsage, SpaceGuard, is_out_of_space
 from ensemble_byoc.errors import EnsembleError, PlatformError
 from ensemble_byoc.models import available_libraries, load_spec
+from ensemble_byoc.models.base import Model
 
 logger = logging.getLogger(__name__)
 
@@ -62,22 +63,8 @@ def save_bundle(
     staging.mkdir()
     guard = SpaceGuard(model_dir, "the model", sum(map(len, ensemble.members.values())), disk_usage)
     try:
-        libraries: dict[str, Any] = {}
-        for library, models in ensemble.members.items():
-            spec = load_spec(models[0].name)  # a member (``lightgbm-2``) is saved with its library's adapter
-            (staging / library).mkdir()
-            folds = []
-            for index, model in enumerate(models):
-                relative = f"{library}/{file_stem}-{index}{spec.file_suffix}"
-                guard.write(staging / relative, model.save)
-                folds.append(
-                    {
-                        "file": relative,
-                        "sha256": sha256_of(staging / relative),
-                        "best_iteration": model.best_iteration_,
-                    }
-                )
-            libraries[library] = {"library": spec.name, "version": spec.library_version(), "folds": folds}
+        libraries = {library: _save_member(staging, guard, library, models, file_stem)
+                     for library, models in ensemble.members.items()}
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "package_version": __version__,
@@ -101,6 +88,26 @@ def save_bundle(
     return manifest
 
 
+def _save_member(
+    staging: Path, guard: SpaceGuard, library: str, models: Sequence[Model], file_stem: str
+) -> dict[str, Any]:
+    """Write one member's fold models under ``staging/<library>``; return its manifest entry."""
+    spec = load_spec(models[0].name)  # a member (``lightgbm-2``) is saved with its library's adapter
+    (staging / library).mkdir()
+    folds = []
+    for index, model in enumerate(models):
+        relative = f"{library}/{file_stem}-{index}{spec.file_suffix}"
+        guard.write(staging / relative, model.save)
+        folds.append(
+            {
+                "file": relative,
+                "sha256": sha256_of(staging / relative),
+                "best_iteration": model.best_iteration_,
+            }
+        )
+    return {"library": spec.name, "version": spec.library_version(), "folds": folds}
+
+
 def _fsync_tree(root: Path) -> None:
     for path in root.rglob("*"):
         if path.is_file():
@@ -121,21 +128,21 @@ def _swap_into_place(staging: Path, model_dir: Path, libraries: list[str]) -> No
 def read_manifest(model_dir: Path) -> dict[str, Any]:
     path = model_dir / MANIFEST_NAME
     if not path.is_file():
-        raise PlatformError(
-            f"The model directory {model_dir} has no {MANIFEST_NAME}; it is not a complete model."
-        )
+        msg = f"The model directory {model_dir} has no {MANIFEST_NAME}; it is not a complete model."
+        raise PlatformError(msg)
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PlatformError(f"{MANIFEST_NAME} in {model_dir} is not readable JSON: {exc}") from exc
+        msg = f"{MANIFEST_NAME} in {model_dir} is not readable JSON: {exc}"
+        raise PlatformError(msg) from exc
     if not isinstance(manifest, dict):
-        raise PlatformError(f"{MANIFEST_NAME} in {model_dir} is not a JSON object.")
+        msg = f"{MANIFEST_NAME} in {model_dir} is not a JSON object."
+        raise PlatformError(msg)
     version = manifest.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise PlatformError(
-            f"{MANIFEST_NAME} has schema_version {version!r}; "
-            f"this image reads schema_version {SCHEMA_VERSION}."
-        )
+        msg = (f"{MANIFEST_NAME} has schema_version {version!r}; "
+               f"this image reads schema_version {SCHEMA_VERSION}.")
+        raise PlatformError(msg)
     return manifest
 
 
@@ -150,41 +157,14 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
     try:
         feature_names = tuple(str(name) for name in manifest["feature_names"])
         weights = {str(k): float(v) for k, v in manifest["blend"]["weights"].items()}
-        libraries = manifest["libraries"]
-        members = {}
-        for member, entry in libraries.items():
-            library = str(entry.get("library", member))
-            if library not in available_libraries():
-                raise PlatformError(
-                    f"{MANIFEST_NAME} names library {library!r}, which this image does not have."
-                )
-            spec = load_spec(library)
-            models = []
-            for fold in entry["folds"]:
-                path = _resolve_inside(model_dir, str(fold["file"]))
-                if not path.is_file():
-                    raise PlatformError(f"Model file {fold['file']} listed in {MANIFEST_NAME} is missing.")
-                if sha256_of(path) != fold["sha256"]:
-                    raise PlatformError(
-                        f"Model file {fold['file']} does not match its checksum in {MANIFEST_NAME}."
-                    )
-                try:
-                    models.append(spec.load(path, n_threads))
-                except EnsembleError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - any library failure to read a file is a broken model
-                    raise PlatformError(f"{library} could not read {fold['file']}: {exc}") from exc
-            if not models:
-                raise PlatformError(f"{MANIFEST_NAME} lists no fold models for {member!r}.")
-            members[member] = models
+        members = {member: _load_member(model_dir, member, entry, n_threads)
+                   for member, entry in manifest["libraries"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PlatformError(
-            f"{MANIFEST_NAME} is incomplete or malformed: {type(exc).__name__}: {exc}"
-        ) from exc
+        msg = f"{MANIFEST_NAME} is incomplete or malformed: {type(exc).__name__}: {exc}"
+        raise PlatformError(msg) from exc
     if set(weights) != set(members) or not members:
-        raise PlatformError(
-            f"{MANIFEST_NAME} blends {sorted(weights)} but holds models of {sorted(members)}."
-        )
+        msg = f"{MANIFEST_NAME} blends {sorted(weights)} but holds models of {sorted(members)}."
+        raise PlatformError(msg)
     task = manifest.get("task") or {}
     ensemble = Ensemble(
         feature_names=feature_names,
@@ -199,8 +179,38 @@ def load_bundle(model_dir: Path, *, n_threads: int) -> tuple[Ensemble, dict[str,
     return ensemble, manifest
 
 
+def _load_member(model_dir: Path, member: str, entry: Mapping[str, Any], n_threads: int) -> list[Model]:
+    """One member's fold models, each checked against its checksum in the manifest."""
+    library = str(entry.get("library", member))
+    if library not in available_libraries():
+        msg = f"{MANIFEST_NAME} names library {library!r}, which this image does not have."
+        raise PlatformError(msg)
+    spec = load_spec(library)
+    models = []
+    for fold in entry["folds"]:
+        path = _resolve_inside(model_dir, str(fold["file"]))
+        if not path.is_file():
+            msg = f"Model file {fold['file']} listed in {MANIFEST_NAME} is missing."
+            raise PlatformError(msg)
+        if sha256_of(path) != fold["sha256"]:
+            msg = f"Model file {fold['file']} does not match its checksum in {MANIFEST_NAME}."
+            raise PlatformError(msg)
+        try:
+            models.append(spec.load(path, n_threads))
+        except EnsembleError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any library failure to read a file is a broken model
+            msg = f"{library} could not read {fold['file']}: {exc}"
+            raise PlatformError(msg) from exc
+    if not models:
+        msg = f"{MANIFEST_NAME} lists no fold models for {member!r}."
+        raise PlatformError(msg)
+    return models
+
+
 def _resolve_inside(model_dir: Path, relative: str) -> Path:
     pure = PurePosixPath(relative)
     if pure.is_absolute() or ".." in pure.parts:
-        raise PlatformError(f"Model file {relative!r} in {MANIFEST_NAME} points outside the model directory.")
+        msg = f"Model file {relative!r} in {MANIFEST_NAME} points outside the model directory."
+        raise PlatformError(msg)
     return model_dir.joinpath(*pure.parts)

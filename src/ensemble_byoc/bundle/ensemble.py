@@ -63,7 +63,8 @@ def blend(predictions: Mapping[str, np.ndarray], weights: Mapping[str, float]) -
         term = weight * predictions[library]
         result = term if result is None else result + term
     if result is None:
-        raise ValueError("blend needs at least one library")
+        msg = "blend needs at least one library"
+        raise ValueError(msg)
     return result
 
 

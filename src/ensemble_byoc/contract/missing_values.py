@@ -10,7 +10,3 @@ MISSING_TOKENS: frozenset[str] = frozenset({
 """A CSV cell (stripped of surrounding spaces) or a JSON string equal to one of these is a missing value.
 These are pandas' own defaults, written out so that training and serving read the same list."""
 
-
-def is_missing_token(text: str) -> bool:
-    """Whether a cell's text, stripped of surrounding spaces, is a missing value."""
-    return text.strip() in MISSING_TOKENS

@@ -79,7 +79,8 @@ def read_json_config(path: Path, *, default: Any) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise PlatformError(f"{path.name} is not readable JSON: {exc}") from exc
+        msg = f"{path.name} is not readable JSON: {exc}"
+        raise PlatformError(msg) from exc
 
 
 def is_multi_host(resource_config: Mapping[str, Any]) -> bool:

@@ -44,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ensemble-byoc {args.command}: error: {line}", file=sys.stderr)
         return 2
     except Exception as error:
-        line = aws_error_line(error)
-        if line is None:
+        aws_line = aws_error_line(error)
+        if aws_line is None:
             raise
-        print(f"ensemble-byoc {args.command}: error: {line}", file=sys.stderr)
+        print(f"ensemble-byoc {args.command}: error: {aws_line}", file=sys.stderr)
         return 1
     return 0
 
