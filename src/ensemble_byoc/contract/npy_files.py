@@ -82,15 +82,19 @@ def read_npy_data(stream: BinaryIO, header: NpyHeader) -> np.ndarray:
             is not exactly ``header.data_size`` bytes long (checked before anything is allocated).
     """
     if header.dtype.hasobject:
-        raise NpyFormatError(f"the array holds {header.dtype} values, which would need unpickling")
+        msg = f"the array holds {header.dtype} values, which would need unpickling"
+        raise NpyFormatError(msg)
     if any(n < 0 for n in header.shape):
-        raise NpyFormatError(f"the header announces shape {header.shape}, with a negative dimension")
+        msg = f"the header announces shape {header.shape}, with a negative dimension"
+        raise NpyFormatError(msg)
     start = stream.tell()
     size = stream.seek(0, io.SEEK_END) - start
     stream.seek(start)
     if size != header.data_size:
-        raise NpyFormatError(f"the header announces {header.data_size} bytes of data; {size} follow it")
+        msg = f"the header announces {header.data_size} bytes of data; {size} follow it"
+        raise NpyFormatError(msg)
     flat = np.empty(math.prod(header.shape), dtype=header.dtype)
     if stream.readinto(flat.view(np.uint8)) != size:  # type: ignore[attr-defined]
-        raise NpyFormatError("the data ended before the size the header announces")
+        msg = "the data ended before the size the header announces"
+        raise NpyFormatError(msg)
     return flat.reshape(header.shape[::-1]).T if header.fortran_order else flat.reshape(header.shape)

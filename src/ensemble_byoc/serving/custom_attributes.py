@@ -58,7 +58,8 @@ def _libraries(names: tuple[str, ...], available: Sequence[str]) -> tuple[str, .
     names = tuple(name for name in names if name != "none")
     unknown = [name for name in names if name not in available]
     if unknown:
+        msg = f"{HEADER} asks for models {unknown}; this model has {list(available)} (or send models=all)."
         raise UserError(
-            f"{HEADER} asks for models {unknown}; this model has {list(available)} (or send models=all)."
+            msg
         )
     return tuple(dict.fromkeys(names))

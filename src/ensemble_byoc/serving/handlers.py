@@ -62,10 +62,12 @@ def decode_input(decode: Decoder, request_body: bytes, options: DecodeOptions) -
     if not request_body or not request_body.strip():
         if options.keep_blank_lines:
             return InputBatch()
-        raise UserError("The request body is empty; send one or more rows of features.")
+        msg = "The request body is empty; send one or more rows of features."
+        raise UserError(msg)
     batch = decode(request_body, options)
     if batch.n_rows == 0 and not options.keep_blank_lines:
-        raise UserError("The request body holds no rows; send one or more rows of features.")
+        msg = "The request body holds no rows; send one or more rows of features."
+        raise UserError(msg)
     return batch
 
 
@@ -98,7 +100,8 @@ def predict_fn(
 def output_fn(prediction: Prediction, accept: str, *, batch: bool = False) -> tuple[bytes, str]:
     """Encode predictions as ``accept`` (an already negotiated media type); returns body and Content-Type."""
     if accept not in ENCODERS:
-        raise NotAcceptableError(f"Accept {accept!r} is not supported; ask for one of {', '.join(ENCODERS)}.")
+        msg = f"Accept {accept!r} is not supported; ask for one of {', '.join(ENCODERS)}."
+        raise NotAcceptableError(msg)
     return ENCODERS[accept](prediction, batch=batch), accept
 
 

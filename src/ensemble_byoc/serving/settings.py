@@ -90,7 +90,8 @@ def _default_accept(environ: Mapping[str, str]) -> str:
         return "text/csv"
     media_type = raw.split(";")[0].strip().lower()
     if media_type not in RESPONSE_TYPES:
-        raise PlatformError(f"{DEFAULT_ACCEPT} == {raw!r}, must be one of {', '.join(RESPONSE_TYPES)}.")
+        msg = f"{DEFAULT_ACCEPT} == {raw!r}, must be one of {', '.join(RESPONSE_TYPES)}."
+        raise PlatformError(msg)
     return media_type
 
 
@@ -98,7 +99,8 @@ def _log_level(environ: Mapping[str, str]) -> str:
     raw = environ.get(LOG_LEVEL, "").strip().upper() or "INFO"
     level = "WARNING" if raw == "WARN" else raw
     if level not in _LOG_LEVELS:
-        raise PlatformError(f"{LOG_LEVEL} == {raw!r}, must be one of {', '.join(_LOG_LEVELS)}.")
+        msg = f"{LOG_LEVEL} == {raw!r}, must be one of {', '.join(_LOG_LEVELS)}."
+        raise PlatformError(msg)
     return level
 
 
@@ -109,8 +111,10 @@ def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: in
     try:
         value = int(raw)
     except ValueError:
-        raise PlatformError(f"{name} == {raw!r}, must be an integer.") from None
+        msg = f"{name} == {raw!r}, must be an integer."
+        raise PlatformError(msg) from None
     if not low <= value <= high:
         why = f" ({rule})" if rule else ""
-        raise PlatformError(f"{name} == {value}, must be between {low} and {high}{why}.")
+        msg = f"{name} == {value}, must be between {low} and {high}{why}."
+        raise PlatformError(msg)
     return value

@@ -51,34 +51,45 @@ def _npy_header(stream: io.BytesIO) -> NpyHeader:
         return read_npy_header(stream)
     except NpyVersionError as exc:
         major, minor = exc.version
+        msg = f"The .npy format version {major}.{minor} is not supported; send 1.0 or 2.0."
         raise UserError(
-            f"The .npy format version {major}.{minor} is not supported; send 1.0 or 2.0."
+            msg
         ) from None
     except NpyFormatError as exc:
-        raise UserError(f"The request body is not a readable .npy array: {exc}") from None
+        msg = f"The request body is not a readable .npy array: {exc}"
+        raise UserError(msg) from None
 
 
 def _check_npy_shape(header: NpyHeader, body_size: int) -> None:
     shape, dtype = header.shape, header.dtype
     if not 1 <= len(shape) <= (1 if dtype.names else 2):
         kind = "a 1-D structured array" if dtype.names else "a 1-D row or a 2-D matrix"
-        raise UserError(f"A .npy body must hold {kind}; got shape {shape}.")
+        msg = f"A .npy body must hold {kind}; got shape {shape}."
+        raise UserError(msg)
     if any(not 0 <= n <= body_size for n in shape):
-        raise UserError(
+        msg = (
             f"The .npy header announces shape {shape}; each dimension must be between 0 and the body's "
             f"{body_size} bytes."
         )
-    if header.data_size != body_size - header.offset:
         raise UserError(
+            msg
+        )
+    if header.data_size != body_size - header.offset:
+        msg = (
             f"The .npy header announces shape {shape} of {dtype.str} ({header.data_size} bytes), "
             f"but the body holds {body_size - header.offset} bytes of data."
+        )
+        raise UserError(
+            msg
         )
 
 
 def _check_npy_dtype(dtype: np.dtype) -> None:
     if dtype.hasobject:
-        raise UserError("The .npy array holds Python objects; send numbers (objects would need unpickling).")
-    fields = [dtype.fields[name][0] for name in dtype.names] if dtype.names else [dtype]
+        msg = "The .npy array holds Python objects; send numbers (objects would need unpickling)."
+        raise UserError(msg)
+    fields = [dtype.fields[name][0] for name in dtype.names] if dtype.fields and dtype.names else [dtype]
     for field in fields:
         if field.kind not in _NUMERIC_KINDS or field.shape:
-            raise UserError(f"The .npy array holds {field} values, which are not numbers; send int or float.")
+            msg = f"The .npy array holds {field} values, which are not numbers; send int or float."
+            raise UserError(msg)

@@ -51,7 +51,8 @@ def decode_csv(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputBa
         ragged = np.flatnonzero(widths != width)
         if len(ragged):
             number, got = int(numbers[ragged[0]]), int(widths[ragged[0]])
-            raise UserError(f"Row {number} has {got} values, but row {numbers[0]} has {width}.")
+            msg = f"Row {number} has {got} values, but row {numbers[0]} has {width}."
+            raise UserError(msg)
     return InputBatch(values=_cell_by_cell(body, lines, numbers, width, options), gaps=gaps)
 
 
@@ -59,11 +60,13 @@ def _cells(line: str, number: int) -> list[str]:
     if '"' not in line:
         return line.split(",")
     if line.count('"') % 2:
-        raise UserError("A quoted CSV field spans several lines; send one row per line.")
+        msg = "A quoted CSV field spans several lines; send one row per line."
+        raise UserError(msg)
     try:
         return next(csv.reader([line]))
     except csv.Error as exc:
-        raise UserError(f"Row {number} is not readable CSV: {exc}.") from None
+        msg = f"Row {number} is not readable CSV: {exc}."
+        raise UserError(msg) from None
 
 
 def _check_first_row(cells: list[str], options: DecodeOptions) -> None:
@@ -96,7 +99,8 @@ def _cell_by_cell(body: bytes, lines: Lines, numbers: np.ndarray, width: int,
         number = int(numbers[r])
         cells = _cells(lines.text(body, number), number)
         if len(cells) != width:
-            raise UserError(f"Row {number} has {len(cells)} values, but row {numbers[0]} has {width}.")
+            msg = f"Row {number} has {len(cells)} values, but row {numbers[0]} has {width}."
+            raise UserError(msg)
         for c, cell in enumerate(cells):
             codes = categorical.get(c)
             values[r, c] = to_float(cell, number, c + 1) if codes is None else category_code(cell, codes)

@@ -82,13 +82,15 @@ def to_float(value: Any, row: int, column: int | str) -> float:
     if value is None:
         return math.nan
     if isinstance(value, bool):
-        raise UserError(f"Row {row}, column {column}: {value!r} is not a number.")
+        msg = f"Row {row}, column {column}: {value!r} is not a number."
+        raise UserError(msg)
     if isinstance(value, (int, float)):
         try:
             return float(value)
         except OverflowError:
+            msg = f"Row {row}, column {column}: {_shown(value)} is too large for a number."
             raise UserError(
-                f"Row {row}, column {column}: {_shown(value)} is too large for a number."
+                msg
             ) from None
     if isinstance(value, str):
         text = value.strip()
@@ -98,7 +100,8 @@ def to_float(value: Any, row: int, column: int | str) -> float:
             return float(text)
         except ValueError:
             pass
-    raise UserError(f"Row {row}, column {column}: {_shown(value)} is not a number.")
+    msg = f"Row {row}, column {column}: {_shown(value)} is not a number."
+    raise UserError(msg)
 
 
 def _shown(value: Any) -> str:
@@ -112,7 +115,8 @@ def check_width(got: int, feature_names: Sequence[str]) -> None:
     expected = len(feature_names)
     if got != expected:
         hint = " Rows must not include the label." if got == expected + 1 else ""
-        raise UserError(f"Expected {expected} features per row, got {got}.{hint}")
+        msg = f"Expected {expected} features per row, got {got}.{hint}"
+        raise UserError(msg)
 
 
 NAMES_SHOWN = 5
@@ -134,8 +138,11 @@ def check_names(given: Iterable[str], feature_names: Sequence[str], what: str) -
     missing = [name for name in feature_names if name not in given]
     if missing:
         more = f" and {len(missing) - NAMES_SHOWN} more" if len(missing) > NAMES_SHOWN else ""
-        raise UserError(f"{what}: missing features {missing[:NAMES_SHOWN]}{more}; "
-                        f"send every one of {_names(feature_names)}.")
+        msg = (
+            f"{what}: missing features {missing[:NAMES_SHOWN]}{more}; "
+                        f"send every one of {_names(feature_names)}."
+        )
+        raise UserError(msg)
 
 
 def _names(feature_names: Sequence[str], limit: int = 50) -> str:

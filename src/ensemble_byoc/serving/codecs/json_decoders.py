@@ -32,7 +32,8 @@ _MAX_DIGITS = 4000  # Python refuses to read integers of more than 4,300 digits;
 
 def _parse_int(text: str) -> int:
     if len(text) > _MAX_DIGITS:
-        raise UserError(f"The body holds an integer of {len(text)} digits, too large for a number.")
+        msg = f"The body holds an integer of {len(text)} digits, too large for a number."
+        raise UserError(msg)
     return int(text)
 
 
@@ -52,23 +53,33 @@ def decode_json(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> InputB
         fast = _numbers_only(json_rows_as_csv(without_bom(body)), options)
         if fast is not None:
             return fast
-    start = _skip(text, 0)
     try:
-        if text.startswith("[", start):
-            batch, end = _stream_rows(text, start, options)
-        elif text.startswith("{", start):
-            batch, end = _object_rows(text, start, options)
-        else:
-            _, end = _DECODER.raw_decode(text, start)
-            batch = None
-        if _skip(text, end) < len(text):
-            raise json.JSONDecodeError("Extra data", text, _skip(text, end))
+        batch = _whole_document(text, options)
     except json.JSONDecodeError as exc:
-        raise UserError(f"The request body is not valid JSON: {exc}") from None
+        msg = f"The request body is not valid JSON: {exc}"
+        raise UserError(msg) from None
     except RecursionError:
-        raise UserError("The JSON body is nested too deeply.") from None
+        msg = "The JSON body is nested too deeply."
+        raise UserError(msg) from None
     if batch is None:
-        raise UserError("The JSON body holds no list of rows; send a list of rows or records.")
+        msg = "The JSON body holds no list of rows; send a list of rows or records."
+        raise UserError(msg)
+    return batch
+
+
+def _whole_document(text: str, options: DecodeOptions) -> InputBatch | None:
+    """The rows of a body that is one JSON document (``None``: a document that is not rows)."""
+    start = _skip(text, 0)
+    batch: InputBatch | None = None
+    if text.startswith("[", start):
+        batch, end = _stream_rows(text, start, options)
+    elif text.startswith("{", start):
+        batch, end = _object_rows(text, start, options)
+    else:
+        _, end = _DECODER.raw_decode(text, start)
+    if _skip(text, end) < len(text):
+        msg = "Extra data"
+        raise json.JSONDecodeError(msg, text, _skip(text, end))
     return batch
 
 
@@ -89,9 +100,11 @@ def decode_jsonlines(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> I
         try:
             item = _DECODER.decode(lines.text(body, number))
         except json.JSONDecodeError as exc:
-            raise UserError(f"Line {number} is not valid JSON: {exc}") from None
+            msg = f"Line {number} is not valid JSON: {exc}"
+            raise UserError(msg) from None
         except RecursionError:
-            raise UserError(f"Line {number} is nested too deeply.") from None
+            msg = f"Line {number} is nested too deeply."
+            raise UserError(msg) from None
         collector.add(number, item)
     return collector.batch(gaps)
 
@@ -142,7 +155,8 @@ def _stream_rows(text: str, start: int, options: DecodeOptions) -> tuple[InputBa
         elif text.startswith("]", position):
             return collector.batch(), position + 1
         else:
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
+            msg = "Expecting ',' delimiter"
+            raise json.JSONDecodeError(msg, text, position)
 
 
 def _object_rows(text: str, start: int, options: DecodeOptions) -> tuple[InputBatch | None, int]:
@@ -152,11 +166,13 @@ def _object_rows(text: str, start: int, options: DecodeOptions) -> tuple[InputBa
     position = _skip(text, start + 1)
     while not text.startswith("}", position):
         if not text.startswith('"', position):
-            raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, position)
+            msg = "Expecting property name enclosed in double quotes"
+            raise json.JSONDecodeError(msg, text, position)
         key, position = _DECODER.raw_decode(text, position)
         position = _skip(text, position)
         if not text.startswith(":", position):
-            raise json.JSONDecodeError("Expecting ':' delimiter", text, position)
+            msg = "Expecting ':' delimiter"
+            raise json.JSONDecodeError(msg, text, position)
         position = _skip(text, position + 1)
         if key == "instances" and text.startswith("[", position):
             instances, position = _stream_rows(text, position, options)
@@ -167,9 +183,11 @@ def _object_rows(text: str, start: int, options: DecodeOptions) -> tuple[InputBa
         if text.startswith(",", position):
             position = _skip(text, position + 1)
             if text.startswith("}", position):
-                raise json.JSONDecodeError("Illegal trailing comma before end of object", text, position)
+                msg = "Illegal trailing comma before end of object"
+                raise json.JSONDecodeError(msg, text, position)
         elif not text.startswith("}", position):
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, position)
+            msg = "Expecting ',' delimiter"
+            raise json.JSONDecodeError(msg, text, position)
     end = position + 1
     if "instances" in values:
         found = values["instances"]
@@ -178,7 +196,8 @@ def _object_rows(text: str, start: int, options: DecodeOptions) -> tuple[InputBa
         collector = _Collector(options)
         collector.add(1, values["features"])
         return collector.batch(), end
-    raise UserError('A JSON object body needs an "instances" list or a "features" list.')
+    msg = 'A JSON object body needs an "instances" list or a "features" list.'
+    raise UserError(msg)
 
 
 class _Collector:
@@ -200,8 +219,11 @@ class _Collector:
         elif isinstance(item, dict):
             self._record(number, item)
         else:
-            raise UserError(f"Row {number} is {type(item).__name__}; "
-                            "a row is a list of numbers or an object of named features.")
+            msg = (
+                f"Row {number} is {type(item).__name__}; "
+                            "a row is a list of numbers or an object of named features."
+            )
+            raise UserError(msg)
 
     def _start(self, kind: str) -> bool:
         """Whether this is the first item; refuses a mix of rows and records."""
@@ -209,8 +231,9 @@ class _Collector:
             self.kind = kind
             return True
         if self.kind != kind:
+            msg = "Each JSON row must be a list of numbers or an object of named features, not a mix."
             raise UserError(
-                "Each JSON row must be a list of numbers or an object of named features, not a mix."
+                msg
             )
         return False
 

@@ -60,8 +60,9 @@ def negotiate_accept(accept: str | None, default: str, offered: Iterable[str] = 
             for candidate in offered:
                 if candidate.startswith(family):
                     return candidate
+    msg = f"Accept {accept!r} names no supported type; ask for one of {', '.join(offered)}."
     raise NotAcceptableError(
-        f"Accept {accept!r} names no supported type; ask for one of {', '.join(offered)}."
+        msg
     )
 
 

@@ -84,7 +84,8 @@ def _codes(column: pa.Array, codes: Mapping[str, float]) -> np.ndarray:
     levels = list(codes)
     found = pc.index_in(column, value_set=pa.array(levels, pa.large_string()))
     position = found.fill_null(len(levels)).to_numpy(zero_copy_only=False)
-    return np.append(np.array([codes[level] for level in levels], dtype=np.float64), math.nan)[position]
+    table = np.append(np.array([codes[level] for level in levels], dtype=np.float64), math.nan)
+    return np.asarray(table[position], dtype=np.float64)
 
 
 def _json_numbers(data: np.ndarray) -> bool:
@@ -155,4 +156,4 @@ def rows_as_csv(region: bytes, separator: bytes) -> bytes | None:
         return None
     cells = data[(inside & ~opens) | closes].copy()
     cells[cells == _CLOSE] = _NEWLINE
-    return cells.tobytes()
+    return bytes(cells.tobytes())

@@ -46,7 +46,8 @@ def decode_parquet(body: bytes, options: DecodeOptions = DEFAULT_OPTIONS) -> Inp
         parquet = pq.ParquetFile(pa.BufferReader(body), read_dictionary=text or None)
         table = parquet.read(columns=names, use_threads=False)  # one thread per worker, as for the libraries
     except (pa.ArrowException, OSError, ValueError, IndexError) as exc:
-        raise UserError(f"The request body is not a readable Parquet file: {short(exc)}") from None
+        msg = f"The request body is not a readable Parquet file: {short(exc)}"
+        raise UserError(msg) from None
     try:
         values = np.empty((table.num_rows, len(names)), dtype=np.float64)
         for c, name in enumerate(names):
@@ -85,7 +86,8 @@ def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) 
     column that is not a feature of the model (with the closest feature name)."""
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
-        raise UserError(f"The Parquet file repeats column names: {repeated[:NAMES_SHOWN]}.")
+        msg = f"The Parquet file repeats column names: {repeated[:NAMES_SHOWN]}."
+        raise UserError(msg)
     if set(names) - set(options.feature_names or names):  # unknown names first, with the closest one
         check_names(names, options.feature_names, "Parquet columns")
     wrong = [f"{name} ({_value_type(schema.field(name).type)})" for name in names
@@ -94,7 +96,8 @@ def _check_columns(names: list[str], schema: pa.Schema, options: DecodeOptions) 
     if wrong:
         text_ok = [name for name in options.categories if name in names]
         allowed = f"; text only for the model's categorical features {text_ok}" if text_ok else ""
-        raise UserError(f"Parquet columns must be numbers; these are not: {', '.join(wrong)}{allowed}.")
+        msg = f"Parquet columns must be numbers; these are not: {', '.join(wrong)}{allowed}."
+        raise UserError(msg)
     if options.feature_names:
         check_names(names, options.feature_names, "Parquet columns")  # what is left: missing features
 
@@ -108,9 +111,12 @@ def _check_size(body: bytes, metadata: pq.FileMetaData, names: list[str], option
     if max(as_numbers, pages) > options.max_bytes:
         size = (f"{as_numbers / MIB:.1f} MiB as numbers" if as_numbers >= pages
                 else f"{pages / MIB:.1f} MiB of uncompressed pages")
-        raise PayloadTooLargeError(
+        msg = (
             f"The Parquet body holds {rows} rows x {len(names)} columns, {size}, over the "
             f"{options.max_bytes // MIB} MiB payload limit; split it into smaller requests."
+        )
+        raise PayloadTooLargeError(
+            msg
         )
 
 
@@ -122,7 +128,7 @@ def _pages(body: bytes, metadata: pq.FileMetaData, names: list[str], limit: int)
     for i in range(metadata.num_row_groups):
         for j in read:
             chunk = metadata.row_group(i).column(j)
-            total += max(chunk.total_uncompressed_size, column_chunk_pages(body, chunk))
+            total += max(int(chunk.total_uncompressed_size), column_chunk_pages(body, chunk))
             if total > limit:
                 return total
     return total

@@ -21,7 +21,8 @@ class _Reader:
 
     def byte(self) -> int:
         if self.position >= self.end:
-            raise UserError("A Parquet page header runs past its column chunk.")
+            msg = "A Parquet page header runs past its column chunk."
+            raise UserError(msg)
         self.position += 1
         return self.data[self.position - 1]
 
@@ -34,7 +35,8 @@ class _Reader:
                 return value
             shift += 7
             if shift > 63:
-                raise UserError("A Parquet page header holds a malformed number.")
+                msg = "A Parquet page header holds a malformed number."
+                raise UserError(msg)
 
     def zigzag(self) -> int:
         value = self.varint()
@@ -44,7 +46,8 @@ class _Reader:
         """Skip one value of ``kind``; a boolean that is a container's element takes one byte (in a struct
         field its value is in the field header)."""
         if depth > _MAX_DEPTH:
-            raise UserError("A Parquet page header is nested too deeply.")
+            msg = "A Parquet page header is nested too deeply."
+            raise UserError(msg)
         if kind in (_TRUE, _FALSE):
             if element:
                 self.byte()
@@ -72,13 +75,15 @@ class _Reader:
         elif kind == _STRUCT:
             self.fields(depth + 1)
         else:
-            raise UserError("A Parquet page header holds an unknown field type.")
+            msg = "A Parquet page header holds an unknown field type."
+            raise UserError(msg)
 
     def elements(self, size: int) -> int:
         """A container's element count, refused when the bytes left could not hold that many elements
         (each takes at least one byte), so a header cannot make the walk loop without reading."""
         if size > self.end - self.position:
-            raise UserError("A Parquet page header announces more elements than its bytes can hold.")
+            msg = "A Parquet page header announces more elements than its bytes can hold."
+            raise UserError(msg)
         return size
 
     def fields(self, depth: int) -> dict[int, int]:
@@ -107,14 +112,16 @@ def column_chunk_pages(body: bytes, column: pq.ColumnChunkMetaData) -> int:
     start = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
     end = start + column.total_compressed_size
     if not 0 <= start <= end <= len(body):
-        raise UserError(f"A Parquet column chunk of {column.path_in_schema} lies outside the file.")
+        msg = f"A Parquet column chunk of {column.path_in_schema} lies outside the file."
+        raise UserError(msg)
     total, position = 0, start
     while position < end:
         reader = _Reader(body, position, end)
         header = reader.fields(0)
         uncompressed, compressed = header.get(2, -1), header.get(3, -1)
         if uncompressed < 0 or compressed < 0 or reader.position + compressed > end:
-            raise UserError(f"A Parquet page header of {column.path_in_schema} is malformed.")
+            msg = f"A Parquet page header of {column.path_in_schema} is malformed."
+            raise UserError(msg)
         total += reader.position - position + uncompressed  # counted as the footer counts: headers too
         position = reader.position + compressed
     return total

@@ -38,12 +38,14 @@ def decoder_for(content_type: str | None) -> Decoder:
     media_type, params = parse_media_type(content_type)
     if media_type not in DECODERS:
         shown = repr(content_type) if content_type else "missing"
+        msg = f"Content-Type {shown} is not supported; send one of {', '.join(DECODERS)}."
         raise UnsupportedMediaTypeError(
-            f"Content-Type {shown} is not supported; send one of {', '.join(DECODERS)}."
+            msg
         )
     charset = params.get("charset")
     if media_type in _TEXT_TYPES and charset is not None and charset not in ("utf-8", "utf8"):
-        raise UnsupportedMediaTypeError(f"Content-Type charset {charset!r} is not supported; send UTF-8.")
+        msg = f"Content-Type charset {charset!r} is not supported; send UTF-8."
+        raise UnsupportedMediaTypeError(msg)
     return DECODERS[media_type]
 
 
@@ -56,8 +58,9 @@ def check_content_encoding(content_encoding: str | None) -> bool:
     """
     coding = (content_encoding or "").strip().lower()
     if coding not in _IDENTITY and coding not in _GZIP:
+        msg = f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding."
         raise UnsupportedMediaTypeError(
-            f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding."
+            msg
         )
     return coding in _GZIP
 
@@ -78,16 +81,21 @@ def inflate(body: bytes, max_bytes: int) -> bytes:
             while data:
                 out += inflater.decompress(data, max_bytes + 1 - len(out))
                 if len(out) > max_bytes:
-                    raise PayloadTooLargeError(
+                    msg = (
                         f"The gzip body inflates to more than the {max_bytes // MIB} MiB payload limit; "
                         "split it into smaller requests."
+                    )
+                    raise PayloadTooLargeError(
+                        msg
                     )
                 data = inflater.unconsumed_tail
                 if inflater.eof:
                     break
         except zlib.error as exc:
-            raise UserError(f"The request body is not valid gzip data: {exc}.") from None
+            msg = f"The request body is not valid gzip data: {exc}."
+            raise UserError(msg) from None
         if not inflater.eof:
-            raise UserError("The gzip body is cut short: its end is missing.")
+            msg = "The gzip body is cut short: its end is missing."
+            raise UserError(msg)
         data = inflater.unused_data
     return bytes(out)

@@ -88,7 +88,8 @@ def utf8(body: bytes) -> str:
     try:
         return body.decode("utf-8-sig")  # a leading byte-order mark (Excel's CSV) is dropped
     except UnicodeDecodeError as exc:
-        raise UserError(f"The request body is not UTF-8 text (byte {exc.start}).") from None
+        msg = f"The request body is not UTF-8 text (byte {exc.start})."
+        raise UserError(msg) from None
 
 
 class Rows:
@@ -106,7 +107,8 @@ class Rows:
         if self.first is None:
             self.first = number
         if len(values) != self.width:
-            raise UserError(f"Row {number} has {len(values)} values, but row {self.first} has {self.width}.")
+            msg = f"Row {number} has {len(values)} values, but row {self.first} has {self.width}."
+            raise UserError(msg)
         self.flat.extend(values)
 
     def matrix(self) -> np.ndarray:
