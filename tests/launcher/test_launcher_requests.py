@@ -24,11 +24,18 @@ from ensemble_byoc.launcher import (
     TuningSettings,
 )
 
-METRIC_DEFINITIONS = [
-    {"Name": "validation:rmse", "Regex": "(?m)^validation\\-rmse:([0-9\\.]+);$"},
-    {"Name": "validation:rmse-xgboost", "Regex": "(?m)^validation\\-rmse\\-xgboost:([0-9\\.]+);$"},
-    {"Name": "validation:rmse-lightgbm", "Regex": "(?m)^validation\\-rmse\\-lightgbm:([0-9\\.]+);$"},
-]
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+
+
+def _definition(metric: str, library: str) -> dict[str, str]:
+    suffix = f"-{library}" if library else ""
+    escaped = suffix.replace("-", "\\-")
+    regex = f"(?m)^validation\\-{metric}{escaped}:(-?[0-9\\.]+);$"
+    return {"Name": f"validation:{metric}{suffix}", "Regex": regex}
+
+
+METRIC_DEFINITIONS = [_definition(metric, library) for metric in REGRESSION_METRICS
+                      for library in ("", "xgboost", "lightgbm")]
 CHANNELS = [
     {
         "ChannelName": "train",
@@ -147,10 +154,8 @@ def test_train_without_spot_sends_no_spot_or_checkpoint_settings(aws: MotoServer
     assert "CheckpointConfig" not in request
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86400}
     assert [d["Name"] for d in request["AlgorithmSpecification"]["MetricDefinitions"]] == [
-        "validation:rmse",
-        "validation:rmse-catboost",
-        "validation:rmse-lightgbm",
-        "validation:rmse-xgboost",
+        f"validation:{metric}{suffix}" for metric in REGRESSION_METRICS
+        for suffix in ("", "-catboost", "-lightgbm", "-xgboost")
     ]
 
 

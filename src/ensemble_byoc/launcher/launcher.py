@@ -146,25 +146,21 @@ class Launcher:
         environment: Mapping[str, str] | None = None,
         job_name: str | None = None,
     ) -> Submission:
-        """Start a tuning job (CreateHyperParameterTuningJob) on the ensemble's CV objective.
-
-        The objective is the ensemble's line of ``eval_metric`` (default: rmse, logloss or mlogloss by
-        problem type), minimised or maximised as that metric requires. ``hyperparameters`` stay fixed
-        in every training job; ``ranges`` default to
-        :func:`~ensemble_byoc.launcher.tuning.default_ranges` less the fixed ones.
+        """Start a tuning job (CreateHyperParameterTuningJob) on the ensemble's CV objective: the ensemble's
+        line of ``eval_metric`` (default: rmse, logloss or mlogloss by problem type), minimised or maximised
+        as that metric requires. ``hyperparameters`` stay fixed in every training job; ``ranges`` default
+        to :func:`~ensemble_byoc.launcher.tuning.default_ranges` less the fixed ones.
         """
-        settings = settings or TuningSettings()
         compute = compute or Compute()
         name = job_name or unique_name(self.base_name, TUNING_NAME_MAX_LENGTH)
         encoded, config = training_jobs.checked_hyperparameters(hyperparameters or {}, problem_type)
         tuned = tuning.resolve_ranges(ranges, encoded)
         objective, direction = training_jobs.objective_metric(config)
-        definitions = training_jobs.metric_definition_shapes(config)
         definition = HyperParameterTrainingJobDefinition(
             algorithm_specification=HyperParameterAlgorithmSpecification(
                 training_image=self.image_uri,
                 training_input_mode=channels.input_mode,
-                metric_definitions=definitions,
+                metric_definitions=training_jobs.metric_definition_shapes(config),
             ),
             role_arn=self.role_arn,
             static_hyper_parameters=encoded or None,
@@ -181,7 +177,8 @@ class Launcher:
         )
         request = build_request(
             HyperParameterTuningJobName=name,
-            HyperParameterTuningJobConfig=tuning.tuning_job_config(settings, tuned, objective, direction),
+            HyperParameterTuningJobConfig=tuning.tuning_job_config(
+                settings or TuningSettings(), tuned, objective, direction),
             TrainingJobDefinition=definition,
             Tags=self._tags(compute),
         )

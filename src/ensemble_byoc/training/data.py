@@ -15,7 +15,7 @@ import pandas as pd
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.training.data_checks import cell_text, check_cells, check_label_column
-from ensemble_byoc.training.data_files import read_file, separator_hint
+from ensemble_byoc.training.data_files import FilePart, read_file, separator_hint
 from ensemble_byoc.training.data_size import check_fits_in_memory
 
 logger = logging.getLogger(__name__)
@@ -120,44 +120,17 @@ def load_channel(
     column of that name. Parquet files always carry names; the label is ``target`` or the first column.
     A label taken from the first column must not count the rows (a row id), unless ``label_check`` is off.
     """
-    if not directory.is_dir():
-        raise UserError(f"Channel {channel!r} is missing: no directory {directory}.")
-    files = list_data_files(directory)
-    if not files:
-        raise UserError(f"Channel {channel!r} is empty: no data files under {directory}.")
-    header = target is not None
-    parquet = [_is_parquet(path, file_format) for path in files]
-    check_fits_in_memory(channel, files, parquet)
-    parts = [read_file(path, is_parquet=is_parquet, header=header) for path, is_parquet in zip(files, parquet,
-                                                                                                 strict=True)]
+    parts = _read_parts(directory, channel=channel, file_format=file_format, header=target is not None)
     columns = list(parts[0].frame.columns)
-    if len(columns) < 2:
-        hint = "" if parts[0].is_parquet else separator_hint(files[0])
-        raise UserError(
-            f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature.{hint}"
-        )
-    if target is None:
-        target_name = str(columns[0])
-    elif target in columns:
-        target_name = target
-    else:
-        raise UserError(
-            f"Hyperparameter 'target' == {target!r} names no column of channel {channel!r}; "
-            f"its columns are {_names(columns)}."
-        )
-    for part in parts:
-        if list(part.frame.columns) != columns:
-            raise UserError(
-                f"Channel {channel!r}: {part.path.name} has {part.frame.shape[1]} columns "
-                f"{_names(part.frame.columns)}, but {files[0].name} has {len(columns)} {_names(columns)}."
-            )
+    target_name = _target_name(columns, target, channel)
     categorical = _categorical_columns(pd.concat([p.frame for p in parts], ignore_index=True), target_name)
     for part in parts:
         check_cells(part, target_name, numeric_label=numeric_label, label_first=target is None,
                     categorical=categorical)
     frame = pd.concat([p.frame for p in parts], ignore_index=True) if len(parts) > 1 else parts[0].frame
     if frame.shape[0] == 0:
-        raise UserError(f"Channel {channel!r} has no rows.")
+        msg = f"Channel {channel!r} has no rows."
+        raise UserError(msg)
     check_label_column(frame[target_name], channel=channel, label_first=target is None,
                        label_check=label_check)
     features = frame.drop(columns=[target_name])
@@ -173,6 +146,42 @@ def load_channel(
         target_name=str(target_name),
         categories=categories,
     )
+
+
+def _read_parts(directory: Path, *, channel: str, file_format: str | None, header: bool) -> list[FilePart]:
+    """Every file of the channel, read after checking it can fit in memory; all with the same columns."""
+    if not directory.is_dir():
+        msg = f"Channel {channel!r} is missing: no directory {directory}."
+        raise UserError(msg)
+    files = list_data_files(directory)
+    if not files:
+        msg = f"Channel {channel!r} is empty: no data files under {directory}."
+        raise UserError(msg)
+    parquet = [_is_parquet(path, file_format) for path in files]
+    check_fits_in_memory(channel, files, parquet)
+    parts = [read_file(path, is_parquet=is_parquet, header=header)
+             for path, is_parquet in zip(files, parquet, strict=True)]
+    columns = list(parts[0].frame.columns)
+    if len(columns) < 2:
+        hint = "" if parts[0].is_parquet else separator_hint(files[0])
+        msg = f"Channel {channel!r} has {len(columns)} column; need a label and at least one feature.{hint}"
+        raise UserError(msg)
+    for part in parts:
+        if list(part.frame.columns) != columns:
+            msg = (f"Channel {channel!r}: {part.path.name} has {part.frame.shape[1]} columns "
+                   f"{_names(part.frame.columns)}, but {files[0].name} has {len(columns)} {_names(columns)}.")
+            raise UserError(msg)
+    return parts
+
+
+def _target_name(columns: list[Any], target: str | None, channel: str) -> str:
+    if target is None:
+        return str(columns[0])
+    if target in columns:
+        return target
+    msg = (f"Hyperparameter 'target' == {target!r} names no column of channel {channel!r}; "
+           f"its columns are {_names(columns)}.")
+    raise UserError(msg)
 
 
 def encode_categories(values: np.ndarray, levels: tuple[str, ...]) -> np.ndarray:

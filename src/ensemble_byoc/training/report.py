@@ -11,7 +11,8 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,18 @@ def feature_importance(
     return out
 
 
+@dataclass(frozen=True)
+class ReportData:
+    """What the report shows: the leaderboard, importance, weights, and the out-of-fold predictions."""
+
+    task: Task
+    board: list[dict[str, Any]]
+    importance: Mapping[str, Mapping[str, float]]
+    weights: Mapping[str, float]
+    y: np.ndarray
+    oof_ensemble: np.ndarray
+
+
 def write_insight(
     files: ReportFiles,
     *,
@@ -101,10 +114,11 @@ def write_insight(
     files.write_text("blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
     if not with_report:
         return
+    data = ReportData(task, board, importance, weights, y, oof_ensemble)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            page = render_report(task, board, importance, weights, y, oof_ensemble)
+            page = render_report(data)
     except Exception as exc:  # noqa: BLE001 - a plot is never worth the job; the JSON reports are written
         logger.warning("report.html not written: drawing it failed (%s: %s); the JSON reports in %s hold "
                        "the same numbers.", type(exc).__name__, " ".join(str(exc).split())[:300],
@@ -115,109 +129,109 @@ def write_insight(
     files.write_text("report.html", page)
 
 
-def render_report(
-    task: Task,
-    board: list[dict[str, Any]],
-    importance: Mapping[str, Mapping[str, float]],
-    weights: Mapping[str, float],
-    y: np.ndarray,
-    oof_ensemble: np.ndarray,
-) -> str:
+Draw = Callable[[Any], None]
+"""Draws one plot on the matplotlib axes it is given."""
+
+
+def render_report(data: ReportData) -> str:
     """The whole report as one HTML page; plots are inline SVG (matplotlib, Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     with matplotlib.rc_context(_PLAIN_TEXT):
-        return _render(task, board, importance, weights, y, oof_ensemble)
+        plots = [*_task_plots(data), ("Feature importance", _importance_bars(data.importance)),
+                 ("Blend weights", _weight_bars(data.weights))]
+        figures = [(title, _svg(title, draw)) for title, draw in plots]
+    return _page(data.task, data.board, figures)
 
 
-def _render(
-    task: Task,
-    board: list[dict[str, Any]],
-    importance: Mapping[str, Mapping[str, float]],
-    weights: Mapping[str, float],
-    y: np.ndarray,
-    oof_ensemble: np.ndarray,
-) -> str:
+def _svg(title: str, draw: Draw) -> str:
     import matplotlib.pyplot as plt
 
-    figures: list[tuple[str, str]] = []
+    figure, axes = plt.subplots(figsize=(6, 4))
+    buffer = io.StringIO()
+    try:
+        draw(axes)
+        axes.set_title(title)
+        figure.tight_layout()
+        figure.savefig(buffer, format="svg")
+    finally:
+        plt.close(figure)  # also when drawing fails: the job goes on
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]
 
-    def add(title: str, draw: Any) -> None:
-        figure, axes = plt.subplots(figsize=(6, 4))
-        buffer = io.StringIO()
-        try:
-            draw(axes)
-            axes.set_title(title)
-            figure.tight_layout()
-            figure.savefig(buffer, format="svg")
-        finally:
-            plt.close(figure)  # also when drawing fails: the job goes on
-        svg = buffer.getvalue()
-        figures.append((title, svg[svg.index("<svg"):]))
 
-    if task.problem_type == "regression":
-        def scatter(axes: Any) -> None:
-            shown = np.linspace(0, len(y) - 1, num=min(len(y), PLOT_POINTS)).round().astype(int)
-            axes.scatter(y[shown], oof_ensemble[shown], s=8, alpha=0.5)
-            low, high = float(min(y.min(), oof_ensemble.min())), float(max(y.max(), oof_ensemble.max()))
-            axes.plot([low, high], [low, high], color="grey", linewidth=1)
-            axes.set_xlabel("actual")
-            axes.set_ylabel("out-of-fold prediction")
+def _task_plots(data: ReportData) -> list[tuple[str, Draw]]:
+    y, oof = data.y, data.oof_ensemble
+    if data.task.problem_type == "regression":
+        return [("Out-of-fold prediction vs actual", lambda axes: _scatter(axes, y, oof)),
+                ("Residuals", lambda axes: _residuals(axes, y, oof))]
+    if data.task.problem_type == "binary":
+        return [("ROC curve (out-of-fold)", lambda axes: _roc(axes, y, oof))]
+    return [("Confusion matrix (out-of-fold)", lambda axes: _confusion(axes, data.task, y, oof))]
 
-        def residuals(axes: Any) -> None:
-            axes.hist(oof_ensemble - y, bins=40)
-            axes.set_xlabel("prediction - actual")
 
-        add("Out-of-fold prediction vs actual", scatter)
-        add("Residuals", residuals)
-    elif task.problem_type == "binary":
-        from sklearn.metrics import roc_auc_score, roc_curve
+def _scatter(axes: Any, y: np.ndarray, oof: np.ndarray) -> None:
+    shown = np.linspace(0, len(y) - 1, num=min(len(y), PLOT_POINTS)).round().astype(int)
+    axes.scatter(y[shown], oof[shown], s=8, alpha=0.5)
+    low, high = float(min(y.min(), oof.min())), float(max(y.max(), oof.max()))
+    axes.plot([low, high], [low, high], color="grey", linewidth=1)
+    axes.set_xlabel("actual")
+    axes.set_ylabel("out-of-fold prediction")
 
-        def roc(axes: Any) -> None:
-            fpr, tpr, _ = roc_curve(y, oof_ensemble)
-            axes.plot(fpr, tpr, label=f"AUC {roc_auc_score(y, oof_ensemble):.4f}")
-            axes.plot([0, 1], [0, 1], color="grey", linewidth=1)
-            axes.set_xlabel("false positive rate")
-            axes.set_ylabel("true positive rate")
-            axes.legend()
 
-        add("ROC curve (out-of-fold)", roc)
-    else:
-        def confusion(axes: Any) -> None:
-            predicted = np.argmax(oof_ensemble, axis=1)
-            k = task.n_classes
-            matrix = np.zeros((k, k), dtype=int)
-            np.add.at(matrix, (np.asarray(y, dtype=int), predicted), 1)
-            axes.imshow(matrix, cmap="Blues")
-            labels = [_label(c) for c in task.classes]
-            axes.set_xticks(range(k), labels, rotation=45)
-            axes.set_yticks(range(k), labels)
-            axes.set_xlabel("predicted")
-            axes.set_ylabel("actual")
-            for i in range(k):
-                for j in range(k):
-                    axes.text(j, i, str(matrix[i, j]), ha="center", va="center")
+def _residuals(axes: Any, y: np.ndarray, oof: np.ndarray) -> None:
+    axes.hist(oof - y, bins=40)
+    axes.set_xlabel("prediction - actual")
 
-        add("Confusion matrix (out-of-fold)", confusion)
 
+def _roc(axes: Any, y: np.ndarray, oof: np.ndarray) -> None:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(y, oof)
+    axes.plot(fpr, tpr, label=f"AUC {roc_auc_score(y, oof):.4f}")
+    axes.plot([0, 1], [0, 1], color="grey", linewidth=1)
+    axes.set_xlabel("false positive rate")
+    axes.set_ylabel("true positive rate")
+    axes.legend()
+
+
+def _confusion(axes: Any, task: Task, y: np.ndarray, oof: np.ndarray) -> None:
+    predicted = np.argmax(oof, axis=1)
+    k = task.n_classes
+    matrix = np.zeros((k, k), dtype=int)
+    np.add.at(matrix, (np.asarray(y, dtype=int), predicted), 1)
+    axes.imshow(matrix, cmap="Blues")
+    labels = [_label(c) for c in task.classes]
+    axes.set_xticks(range(k), labels, rotation=45)
+    axes.set_yticks(range(k), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("actual")
+    for i in range(k):
+        for j in range(k):
+            axes.text(j, i, str(matrix[i, j]), ha="center", va="center")
+
+
+def _importance_bars(importance: Mapping[str, Mapping[str, float]]) -> Draw:
     blended = sorted(importance["ensemble"].items(), key=lambda item: item[1], reverse=True)[:TOP_FEATURES]
 
-    def bars_importance(axes: Any) -> None:
+    def draw(axes: Any) -> None:
         # positions, not the names, place the bars: two names cut alike keep a bar each
         shown = list(reversed(blended))
         axes.barh(range(len(shown)), [value for _, value in shown])
         axes.set_yticks(range(len(shown)), [_label(name) for name, _ in shown])
         axes.set_xlabel("share of total gain (blend-weighted)")
 
-    def bars_weights(axes: Any) -> None:
+    return draw
+
+
+def _weight_bars(weights: Mapping[str, float]) -> Draw:
+    def draw(axes: Any) -> None:
         axes.bar(range(len(weights)), list(weights.values()))
         axes.set_xticks(range(len(weights)), [_label(name) for name in weights])
         axes.set_ylabel("blend weight")
 
-    add("Feature importance", bars_importance)
-    add("Blend weights", bars_weights)
-    return _page(task, board, figures)
+    return draw
 
 
 def _page(task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]]) -> str:

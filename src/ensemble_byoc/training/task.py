@@ -66,47 +66,60 @@ def resolve_task(
     is_numeric = bool(numeric.notna().all())
     distinct = series.nunique(dropna=True)
     if distinct == 1 and len(series) > 1:
-        raise UserError(
-            f"The label holds one value in all {len(series)} rows: there is nothing to learn. {LABEL_FIRST}."
-        )
+        msg = (f"The label holds one value in all {len(series)} rows: there is nothing to learn. "
+               f"{LABEL_FIRST}.")
+        raise UserError(msg)
     if problem_type is None:
-        if not is_numeric:
-            problem_type = BINARY if distinct == 2 else MULTICLASS
-            reason = f"the label holds text ({distinct} distinct values)"
-        elif distinct == 2:
-            problem_type, reason = BINARY, "the label has exactly 2 distinct values"
-        elif (numeric == numeric.round()).all() and distinct <= MAX_INFERRED_CLASSES:
-            problem_type = MULTICLASS
-            reason = (f"the label holds {distinct} distinct integers "
-                      f"(at most {MAX_INFERRED_CLASSES} are classes)")
-        else:
-            problem_type, reason = REGRESSION, "the label holds numbers that are not a few integer classes"
-        logger.info("problem_type inferred as %s: %s. Set the hyperparameter problem_type to choose.",
-                    problem_type, reason)
+        problem_type = _inferred_problem_type(numeric, is_numeric, distinct)
     metric = eval_metric or DEFAULT_EVAL_METRIC[problem_type]
     if metric not in eval_metrics_for(problem_type):
-        raise UserError(
-            f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
-            f"choose one of {', '.join(eval_metrics_for(problem_type))}."
-        )
+        msg = (f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
+               f"choose one of {', '.join(eval_metrics_for(problem_type))}.")
+        raise UserError(msg)
     if problem_type == REGRESSION:
-        if not is_numeric:
-            row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-            raise UserError(
-                f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
-                f"{cell_text(labels[row])}. {LABEL_FIRST}."
-            )
-        values = numeric.to_numpy(dtype=np.float64)
-        if not np.isfinite(values).all():
-            row = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise UserError(f"The label is {values[row]} in row {row + 1}; labels must be finite numbers.")
-        return Task(REGRESSION, metric), values
-    keys = numeric if is_numeric else series.astype(str)
+        return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric)
+    return _classes(series if not is_numeric else numeric, problem_type, metric, is_numeric)
+
+
+def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) -> str:
+    if not is_numeric:
+        problem_type = BINARY if distinct == 2 else MULTICLASS
+        reason = f"the label holds text ({distinct} distinct values)"
+    elif distinct == 2:
+        problem_type, reason = BINARY, "the label has exactly 2 distinct values"
+    elif (numeric == numeric.round()).all() and distinct <= MAX_INFERRED_CLASSES:
+        problem_type = MULTICLASS
+        reason = f"the label holds {distinct} distinct integers (at most {MAX_INFERRED_CLASSES} are classes)"
+    else:
+        problem_type, reason = REGRESSION, "the label holds numbers that are not a few integer classes"
+    logger.info("problem_type inferred as %s: %s. Set the hyperparameter problem_type to choose.",
+                problem_type, reason)
+    return problem_type
+
+
+def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool) -> np.ndarray:
+    if not is_numeric:
+        row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
+        msg = (f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
+               f"{cell_text(labels[row])}. {LABEL_FIRST}.")
+        raise UserError(msg)
+    values = numeric.to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        row = int(np.flatnonzero(~np.isfinite(values))[0])
+        msg = f"The label is {values[row]} in row {row + 1}; labels must be finite numbers."
+        raise UserError(msg)
+    return values
+
+
+def _classes(values: pd.Series, problem_type: str, metric: str, is_numeric: bool) -> tuple[Task, np.ndarray]:
+    keys = values if is_numeric else values.astype(str)
     classes = sorted(pd.unique(keys))
     if problem_type == BINARY and len(classes) != 2:
-        raise UserError(f"problem_type 'binary' needs exactly 2 classes; the label has {len(classes)}.")
+        msg = f"problem_type 'binary' needs exactly 2 classes; the label has {len(classes)}."
+        raise UserError(msg)
     if problem_type == MULTICLASS and len(classes) < 2:
-        raise UserError(f"problem_type 'multiclass' needs at least 2 classes; the label has {len(classes)}.")
+        msg = f"problem_type 'multiclass' needs at least 2 classes; the label has {len(classes)}."
+        raise UserError(msg)
     index = {value: i for i, value in enumerate(classes)}
     encoded = np.fromiter((index[value] for value in keys), dtype=np.int64, count=len(keys))
     task = Task(problem_type, metric, tuple(_json_value(c) for c in classes))
