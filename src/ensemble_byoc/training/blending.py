@@ -71,7 +71,8 @@ def fit_blend(
     elif method == "stack":
         result = _stack(oof, y, metric, seed, normalise=probabilities)
     else:
-        raise UserError(f"Unknown blend method {method!r}; choose one of {', '.join(BLEND_METHODS)}.")
+        msg = f"Unknown blend method {method!r}; choose one of {', '.join(BLEND_METHODS)}."
+        raise UserError(msg)
     return _never_worse_than_best_single(result, oof, y, metric)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Mapping, Sequence
 
 from ensemble_byoc.contract.cpus import available_cpus
@@ -70,10 +69,10 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     except (UserError, TrainingStoppedError) as exc:
         return _fail(paths, f"{exc.kind}: {exc}")
     except EnsembleError as exc:
-        logger.error("%s", traceback.format_exc())
+        logger.exception("The job failed")
         return _fail(paths, f"{exc.kind}: {exc}")
     except Exception as exc:  # noqa: BLE001 - the one place every failure becomes a failure file
-        logger.error("%s", traceback.format_exc())
+        logger.exception("The job failed")
         return _fail(paths, f"AlgorithmError: {type(exc).__name__}: {exc}")
     logger.info(SUCCESS_LINE)
     return 0
@@ -94,7 +93,7 @@ def _fail(paths: SageMakerPaths, reason: str) -> int:
         paths.failure_file.parent.mkdir(parents=True, exist_ok=True)
         paths.failure_file.write_text(first_line + "\n", encoding="utf-8")
     except OSError as exc:
-        logger.error("Could not write %s: %s", paths.failure_file, exc)
+        logger.error("Could not write %s: %s", paths.failure_file, exc)  # noqa: TRY400 - the reason is enough
     return 1
 
 

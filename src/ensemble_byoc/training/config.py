@@ -48,7 +48,8 @@ def decode_value(raw: Any) -> Any:
 
 def _parse_int(name: str, value: Any) -> int:
     if isinstance(value, bool):
-        raise UserError(f"Hyperparameter {name!r}: could not parse {value!r} as an integer.")
+        msg = f"Hyperparameter {name!r}: could not parse {value!r} as an integer."
+        raise UserError(msg)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and math.isfinite(value) and value == int(value):
@@ -58,7 +59,8 @@ def _parse_int(name: str, value: Any) -> int:
             return int(value.strip())
         except ValueError:
             pass
-    raise UserError(f"Hyperparameter {name!r}: could not parse {value!r} as an integer.")
+    msg = f"Hyperparameter {name!r}: could not parse {value!r} as an integer."
+    raise UserError(msg)
 
 
 def _parse_float(name: str, value: Any) -> float:
@@ -68,9 +70,11 @@ def _parse_float(name: str, value: Any) -> float:
         try:
             number = float(str(value).strip())
         except ValueError:
-            raise UserError(f"Hyperparameter {name!r}: could not parse {value!r} as a number.") from None
+            msg = f"Hyperparameter {name!r}: could not parse {value!r} as a number."
+            raise UserError(msg) from None
     if not math.isfinite(number):
-        raise UserError(f"Hyperparameter {name!r} == {value!r}, must be a finite number.")
+        msg = f"Hyperparameter {name!r} == {value!r}, must be a finite number."
+        raise UserError(msg)
     return number
 
 
@@ -79,12 +83,16 @@ def _parse_models(name: str, value: Any) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
     known = available_libraries()
     if not names:
-        raise UserError(f"Hyperparameter {name!r} is empty; choose one or more of {', '.join(known)}.")
+        msg = f"Hyperparameter {name!r} is empty; choose one or more of {', '.join(known)}."
+        raise UserError(msg)
     for library in names:
         if library not in known:
-            raise UserError(
+            msg = (
                 f"Hyperparameter {name!r}: unknown library {library!r}{_suggest(library, known)}; "
                 f"choose one or more of {', '.join(known)}."
+            )
+            raise UserError(
+                msg
             )
     return names
 
@@ -93,9 +101,12 @@ def _choice(*choices: str) -> Callable[[str, Any], str]:
     def parse(name: str, value: Any) -> str:
         text = str(value).strip().lower()
         if text not in choices:
-            raise UserError(
+            msg = (
                 f"Hyperparameter {name!r} == {value!r}{_suggest(text, choices)}; "
                 f"choose one of {', '.join(choices)}."
+            )
+            raise UserError(
+                msg
             )
         return text
 
@@ -110,13 +121,15 @@ def _parse_bool(name: str, value: Any) -> bool:
         return True
     if text in ("false", "0", "no"):
         return False
-    raise UserError(f"Hyperparameter {name!r}: could not parse {value!r} as true or false.")
+    msg = f"Hyperparameter {name!r}: could not parse {value!r} as true or false."
+    raise UserError(msg)
 
 
 def _parse_text(name: str, value: Any) -> str:
     text = str(value).strip()
     if not text:
-        raise UserError(f"Hyperparameter {name!r} is empty.")
+        msg = f"Hyperparameter {name!r} is empty."
+        raise UserError(msg)
     return text
 
 
@@ -155,11 +168,14 @@ def _check_range(name: str, value: Any, rule: _Rule, given: Any) -> None:
     """Check ``value`` against the rule's bounds; the message shows the value as the user ``given`` it."""
     if rule.minimum is not None:
         if rule.exclusive_minimum and not value > rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {given!r}, must be > {_exact(rule.minimum)}.")
+            msg = f"Hyperparameter {name!r} == {given!r}, must be > {_exact(rule.minimum)}."
+            raise UserError(msg)
         if not rule.exclusive_minimum and value < rule.minimum:
-            raise UserError(f"Hyperparameter {name!r} == {given!r}, must be >= {_exact(rule.minimum)}.")
+            msg = f"Hyperparameter {name!r} == {given!r}, must be >= {_exact(rule.minimum)}."
+            raise UserError(msg)
     if rule.maximum is not None and value > rule.maximum:
-        raise UserError(f"Hyperparameter {name!r} == {given!r}, must be <= {_exact(rule.maximum)}.")
+        msg = f"Hyperparameter {name!r} == {given!r}, must be <= {_exact(rule.maximum)}."
+        raise UserError(msg)
 
 
 def _exact(bound: float) -> str:
@@ -218,19 +234,24 @@ class TrainConfig:
             if LIBRARY_SEPARATOR in key:
                 library, _, param = key.partition(LIBRARY_SEPARATOR)
                 if library not in available_libraries() or not param:
-                    raise UserError(
+                    msg = (
                         f"Hyperparameter {key!r}: per-library parameters are written "
                         f"<library>__<parameter> with a library among {', '.join(available_libraries())}."
+                    )
+                    raise UserError(
+                        msg
                     )
                 library_params.setdefault(library, {})[param] = value
                 continue
             name = ALIASES.get(key, key)
             if name not in _RULES:
                 valid = sorted(set(_RULES) | set(ALIASES))
-                raise UserError(f"Unknown hyperparameter {key!r}{_suggest(key, valid)}.")
+                msg = f"Unknown hyperparameter {key!r}{_suggest(key, valid)}."
+                raise UserError(msg)
             if name in given_as:
+                msg = f"Hyperparameters {given_as[name]!r} and {key!r} are the same setting; give only one."
                 raise UserError(
-                    f"Hyperparameters {given_as[name]!r} and {key!r} are the same setting; give only one."
+                    msg
                 )
             rule = _RULES[name]
             parsed = rule.parse(key, value)

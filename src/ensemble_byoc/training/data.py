@@ -60,11 +60,11 @@ class Dataset:
         digest = hashlib.sha256()
         digest.update(json.dumps([self.target_name, *self.feature_names]).encode())
         # The arrays' own buffers, read in place: hashing the features costs no copy of them.
-        digest.update(memoryview(np.ascontiguousarray(self.X)).cast("B"))
+        digest.update(np.ascontiguousarray(self.X).data.cast("B"))
         if self.y.dtype == object:  # text labels: their values (the array holds pointers to them)
             digest.update(json.dumps([str(label) for label in self.y]).encode())
         else:
-            digest.update(memoryview(np.ascontiguousarray(self.y)).cast("B"))
+            digest.update(np.ascontiguousarray(self.y).data.cast("B"))
         return digest.hexdigest()
 
 
@@ -76,8 +76,9 @@ def channel_format(input_data_config: Mapping[str, Any], channel: str) -> str | 
     media_type = str(declared).split(";", 1)[0].strip().lower()
     if media_type not in CONTENT_TYPES:
         accepted = ", ".join(sorted(k for k in CONTENT_TYPES if "/" in k))
+        msg = f"Channel {channel!r}: ContentType {declared!r} is not supported; accepted: {accepted}."
         raise UserError(
-            f"Channel {channel!r}: ContentType {declared!r} is not supported; accepted: {accepted}."
+            msg
         )
     return CONTENT_TYPES[media_type]
 
@@ -87,9 +88,12 @@ def check_input_mode(input_data_config: Mapping[str, Any], channel: str, data_di
     mode = str(input_data_config.get(channel, {}).get("TrainingInputMode", "File"))
     fifo = data_dir / f"{channel}_0"
     if mode.lower() == "pipe" or (not (data_dir / channel).exists() and fifo.is_fifo()):
-        raise UserError(
+        msg = (
             f"Channel {channel!r} uses Pipe input mode, which this image does not read; "
             "set the channel's input mode to File or FastFile."
+        )
+        raise UserError(
+            msg
         )
 
 
@@ -226,8 +230,9 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         old = data.categories.get(name)
         if old is None:
             if np.isfinite(X[:, column]).any():
+                msg = f"Feature {cell_text(name)} holds text in one part of the data and numbers in another."
                 raise UserError(
-                    f"Feature {cell_text(name)} holds text in one part of the data and numbers in another."
+                    msg
                 )
             continue
         index = {level: float(i) for i, level in enumerate(levels)}

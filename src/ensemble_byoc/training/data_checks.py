@@ -61,9 +61,12 @@ def check_cells(part: FilePart, target_name: str, *, numeric_label: bool, label_
             hint = " It looks like a header row: set the hyperparameter 'target' to the label column's name."
         if column == target_name and label_first:
             hint += f" A regression label must be a number. {LABEL_FIRST}."
-        raise UserError(
+        msg = (
             f"{part.where(index)}: column {cell_text(column)} holds {cell_text(values.iloc[index])}, "
             f"which is not a number.{hint}"
+        )
+        raise UserError(
+            msg
         )
     if numeric_label:
         _check_finite(part, target_name, part.frame[target_name].to_numpy(dtype=np.float64))
@@ -73,7 +76,8 @@ def _check_text_labels(part: FilePart, target_name: str) -> None:
     missing = part.frame[target_name].isna().to_numpy()
     if missing.any():
         index = int(np.flatnonzero(missing)[0])
-        raise UserError(f"{part.where(index)}: the label {target_name!r} is missing.")
+        msg = f"{part.where(index)}: the label {target_name!r} is missing."
+        raise UserError(msg)
     _check_finite(part, target_name,
                   pd.to_numeric(part.frame[target_name], errors="coerce").to_numpy(dtype=np.float64),
                   text_allowed=True)
@@ -86,10 +90,14 @@ def _check_finite(part: FilePart, target_name: str, labels: np.ndarray, *,
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         if np.isnan(labels[index]):
-            raise UserError(f"{part.where(index)}: the label {target_name!r} is missing.")
-        raise UserError(
+            msg = f"{part.where(index)}: the label {target_name!r} is missing."
+            raise UserError(msg)
+        msg = (
             f"{part.where(index)}: the label {target_name!r} is {labels[index]}; "
             "labels must be finite numbers."
+        )
+        raise UserError(
+            msg
         )
 
 
@@ -109,8 +117,11 @@ def check_label_column(labels: pd.Series, *, channel: str, label_first: bool, la
         return
     for start in (0, 1):
         if np.array_equal(numbers, np.arange(start, start + numbers.size)):
-            raise UserError(
+            msg = (
                 f"Channel {channel!r}: the first column counts the rows ({start}, {start + 1}, "
                 f"{start + 2}, ... in file order), so it is a row id, not a label. {LABEL_FIRST}. "
                 "If this column really is the label, set the hyperparameter 'label_check' to false."
+            )
+            raise UserError(
+                msg
             )

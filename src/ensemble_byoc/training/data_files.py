@@ -53,7 +53,8 @@ def read_file(path: Path, *, is_parquet: bool, header: bool) -> FilePart:
                             na_values=sorted(MISSING_TOKENS))
     except (ValueError, OSError, pd.errors.ParserError, pa.ArrowException) as exc:
         kind = "Parquet" if is_parquet else "CSV"
-        raise UserError(f"{path.name} is not readable {kind}: {short(exc)}") from exc
+        msg = f"{path.name} is not readable {kind}: {short(exc)}"
+        raise UserError(msg) from exc
     blank = frame.isna().all(axis=1).to_numpy()
     _check_no_short_row(path, frame, blank, header)
     if not header:
@@ -96,10 +97,13 @@ def _check_no_short_row(path: Path, frame: pd.DataFrame, blank: np.ndarray, head
     short = (fields < frame.shape[1]) & ~blank
     if short.any():
         index = int(np.flatnonzero(short)[0])
-        raise UserError(
+        msg = (
             f"{path.name} is not readable CSV: line {index + 1 + int(header)} has {int(fields[index])} "
             f"fields, but the file has {frame.shape[1]} columns. Write every field, an empty one "
             "(as in 1,2,,4) for a missing value."
+        )
+        raise UserError(
+            msg
         )
 
 
@@ -129,7 +133,7 @@ def _fields_per_line(path: Path) -> np.ndarray:
 def _outside(positions: np.ndarray, quotes: np.ndarray, in_quotes: bool) -> np.ndarray:
     """The positions not inside a quoted field: an even number of quotes before them (a doubled quote
     inside a field counts twice, so it changes nothing)."""
-    return positions[(np.searchsorted(quotes, positions) + in_quotes) % 2 == 0]
+    return np.asarray(positions[(np.searchsorted(quotes, positions) + in_quotes) % 2 == 0])
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -34,12 +34,15 @@ def check_fits_in_memory(channel: str, files: Sequence[Path], parquet: Sequence[
     needed = MATRIX_COPIES * 8 * values + BASE_BYTES
     limit = memory_limit()
     if needed > limit.bytes:
-        raise UserError(
+        msg = (
             f"Channel {channel!r} holds {_size(size)} in {len(files)} file(s), about {values:,} values: "
             f"training on it needs at least {_size(needed)} of memory ({MATRIX_COPIES} copies of its "
             f"{_size(8 * values)} float64 feature matrix and {_size(BASE_BYTES)} for the libraries), but "
             f"{limit.source} is {_size(limit.bytes)}. Use an instance type with more memory, fewer rows, or "
             "several instances with ShardedByS3Key channels."
+        )
+        raise UserError(
+            msg
         )
 
 

@@ -138,7 +138,7 @@ def render_report(data: ReportData) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    with matplotlib.rc_context(_PLAIN_TEXT):
+    with matplotlib.rc_context(_PLAIN_TEXT):  # type: ignore[arg-type]  # its stubs list every rc key
         plots = [*_task_plots(data), ("Feature importance", _importance_bars(data.importance)),
                  ("Blend weights", _weight_bars(data.weights))]
         figures = [(title, _svg(title, draw)) for title, draw in plots]
@@ -253,8 +253,8 @@ def _page(task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]
 
 def _label(text: Any) -> str:
     """``text`` as a plot label: as written, cut to ``LABEL_CHARS`` characters."""
-    text = str(text)
-    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
+    label = str(text)
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "\u2026"
 
 
 def _cell(value: Any) -> str:

@@ -103,7 +103,7 @@ def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool) 
         msg = (f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
                f"{cell_text(labels[row])}. {LABEL_FIRST}.")
         raise UserError(msg)
-    values = numeric.to_numpy(dtype=np.float64)
+    values: np.ndarray = numeric.to_numpy(dtype=np.float64)
     if not np.isfinite(values).all():
         row = int(np.flatnonzero(~np.isfinite(values))[0])
         msg = f"The label is {values[row]} in row {row + 1}; labels must be finite numbers."
