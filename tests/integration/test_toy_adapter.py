@@ -46,7 +46,8 @@ class RidgeModel(Model):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         ridge = self.fitted("predict")
-        return np.asarray(X, dtype=np.float64) @ np.asarray(ridge["coef"]) + ridge["intercept"]
+        prediction = np.asarray(X, dtype=np.float64) @ np.asarray(ridge["coef"]) + ridge["intercept"]
+        return np.asarray(prediction, dtype=np.float64)
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.fitted("save")), encoding="utf-8")

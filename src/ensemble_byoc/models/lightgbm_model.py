@@ -94,9 +94,10 @@ def route_log_in_this_thread() -> None:
     would otherwise print LightGBM's messages raw, and ``fit`` would never see an ``Unknown parameter``
     warning, so a misspelt ``lightgbm__`` override would train instead of failing.
     """
-    callback = getattr(lgb.basic._LIB, "callback", None)
-    if callback is not None:
-        lgb.basic._LIB.LGBM_RegisterLogCallback(callback)
+    library = getattr(lgb.basic, "_LIB", None)  # LightGBM's native library handle (ctypes)
+    callback = getattr(library, "callback", None)
+    if library is not None and callback is not None:
+        library.LGBM_RegisterLogCallback(callback)
 
 
 NETWORK_TIMEOUT_MINUTES = 10
