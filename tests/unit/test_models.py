@@ -8,6 +8,7 @@ it exists (it only needs an entry in ``REJECTED_OVERRIDES``).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -167,6 +168,27 @@ def test_saving_before_fit_raises_not_fitted_and_writes_no_file(library: str, tm
     with pytest.raises(NotFittedError, match="before fit"):
         spec.create(PARAMS, {}, N_THREADS).save(path)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_feature_importance_before_fit_raises_not_fitted_naming_the_adapter_and_call(library: str) -> None:
+    model = load_spec(library).create(PARAMS, {}, N_THREADS)
+    name = type(model).__name__
+    with pytest.raises(NotFittedError, match=rf"^{name}\.feature_importance called before fit\.$"):
+        model.feature_importance()
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_shared_hyperparameter_reaches_the_library_by_its_own_name_and_a_user_override_wins(
+    library: str
+) -> None:
+    spec = load_spec(library)
+    own_name = spec.model.shared_names["reg_lambda"]
+    params = replace(PARAMS, reg_lambda=2.0)
+    assert spec.create(params, {}, N_THREADS).library_params()[own_name] == 2.0
+    overridden = spec.create(params, {own_name: 5.0, "early_stopping_rounds": 0}, N_THREADS).library_params()
+    assert overridden[own_name] == 5.0
+    assert "early_stopping_rounds" not in overridden  # read by the adapter itself, not a library parameter
 
 
 # -- rejected overrides -----------------------------------------------------------------------------------

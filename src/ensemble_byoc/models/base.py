@@ -1,16 +1,22 @@
-"""The small protocol every library adapter implements. Nothing library-specific lives here."""
+"""What every library adapter shares: the hyperparameters, the ``Model`` base class with the helpers an
+adapter is built from, the ``ModelSpec`` the trainer and the loader reach a library by, and the wrapping of
+a library's errors. Nothing library-specific lives here."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from ensemble_byoc.errors import AlgorithmError, EnsembleError, UserError
+from ensemble_byoc.errors import AlgorithmError, EnsembleError, NotFittedError, UserError
+
+_M = TypeVar("_M", bound="Model")
 
 
 @dataclass(frozen=True)
@@ -33,8 +39,27 @@ class BoosterParams:
     """The metric early stopping watches (names from ``ensemble_byoc.training.scores``)."""
 
 
-class Model(Protocol):
-    """A fitted (or fittable) model of one library for one fold.
+_READ_MODEL_PARAMS = BoosterParams(learning_rate=0.0, max_depth=0, num_round=0, early_stopping_rounds=0,
+                                   seed=0)
+"""The parameters of a model read from a file or merged from folds: it predicts, it is never fitted."""
+
+
+@dataclass(frozen=True)
+class FoldRows:
+    """One fold as a library is given it: the training rows, the held-out rows early stopping watches,
+    the user's feature names and the indices of the categorical columns (category codes, NaN when
+    missing)."""
+
+    X: Any
+    y: Any
+    X_valid: Any
+    y_valid: Any
+    feature_names: tuple[str, ...]
+    categorical_features: tuple[int, ...]
+
+
+class Model(ABC):
+    """A fitted (or fittable) model of one library for one fold; each adapter subclasses it.
 
     ``__init__`` only stores its arguments; ``fit`` early-stops on the held-out slice it is given and
     keeps only the trees up to the best iteration, so a saved model predicts what the fitted one did.
@@ -42,15 +67,34 @@ class Model(Protocol):
     and the model keeps the best iteration found so far (a time limit or a SIGTERM cut a fit short).
     ``categorical_features`` are column indices whose values are category codes (0, 1, ...; NaN when
     missing), handled natively by each library and remembered by the saved model.
+
+    An adapter implements ``_own_params``, ``_train``, ``predict``, ``save``, ``feature_importance`` and
+    ``load`` with the helpers below; ``fit`` turns the exceptions in ``library_errors`` into ours
+    (``library_error``).
     """
 
-    name: str
+    name: ClassVar[str]
     """The library, as in the registry (``xgboost``); a portfolio member's models keep their library's
     name."""
-    best_iteration_: int
+    library_errors: ClassVar[tuple[type[Exception], ...]] = ()
+    """What the library raises when it refuses its parameters or fails to train."""
+    train_arguments: ClassVar[tuple[str, ...]] = ("num_boost_round", "early_stopping_rounds")
+    """Overrides the adapter reads itself (``num_rounds``, ``stopping_rounds``), kept out of the library's
+    parameters."""
+    shared_names: ClassVar[Mapping[str, str]] = {}
+    """The library's names of the optional shared hyperparameters: ``{"reg_lambda": "lambda"}``."""
+    booster_: Any
+    """The library's fitted model; None before ``fit``."""
+
+    def __init__(self, params: BoosterParams, overrides: Mapping[str, Any], n_threads: int) -> None:
+        self.params = params
+        self.overrides = dict(overrides)
+        self.n_threads = n_threads
+        self.booster_ = None
+        self.best_iteration_ = 0
 
     def fit(
-        self,
+        self: _M,
         X: np.ndarray,
         y: np.ndarray,
         *,
@@ -59,27 +103,105 @@ class Model(Protocol):
         feature_names: tuple[str, ...],
         should_stop: Callable[[], bool] | None = None,
         categorical_features: tuple[int, ...] = (),
-    ) -> Model: ...
+    ) -> _M:
+        rows = FoldRows(X, y, X_valid, y_valid, feature_names, categorical_features)
+        with self.library_call():
+            booster, rounds = self._train(rows, should_stop)
+        return self.keep(booster, rounds)
 
-    def predict(self, X: np.ndarray) -> np.ndarray: ...
+    @abstractmethod
+    def _train(self, rows: FoldRows, should_stop: Callable[[], bool] | None) -> tuple[Any, int]:
+        """The fitted booster, cut at its best round, and that number of rounds."""
 
-    def save(self, path: Path) -> None: ...
+    @abstractmethod
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """One float64 per row of ``X`` (a row of class probabilities for a multiclass model)."""
 
+    @abstractmethod
+    def save(self, path: Path) -> None:
+        """Write the fitted model to ``path`` in the library's native format (never pickle)."""
+
+    @abstractmethod
     def feature_importance(self) -> np.ndarray:
         """Total gain per feature, in feature order (unnormalised)."""
-        ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls: type[_M], path: Path, n_threads: int) -> _M:
+        """Read a model written by ``save`` (build it with ``from_booster``)."""
+
+    @classmethod
+    def from_booster(cls: type[_M], booster: Any, n_threads: int, best_iteration: int) -> _M:
+        """A model around a booster read from a file or merged from folds, to predict with."""
+        return cls(_READ_MODEL_PARAMS, {}, n_threads).keep(booster, best_iteration)
+
+    def keep(self: _M, booster: Any, best_iteration: int) -> _M:
+        """Hold ``booster`` as the fitted model, with ``best_iteration`` rounds; return the model."""
+        self.booster_ = booster
+        self.best_iteration_ = best_iteration
+        return self
+
+    def fitted(self, action: str) -> Any:
+        """The booster; a ``NotFittedError`` naming ``action`` (``predict``) before ``fit``."""
+        if self.booster_ is None:
+            msg = f"{type(self).__name__}.{action} called before fit."
+            raise NotFittedError(msg)
+        return self.booster_
+
+    def num_rounds(self) -> int:
+        """The boosting rounds to train: the ``num_boost_round`` override, or ``num_round``."""
+        return int(self.overrides.get("num_boost_round", self.params.num_round))
+
+    def stopping_rounds(self) -> int:
+        """Rounds without improvement that end training (0: never): the override, or the shared value."""
+        return int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
+
+    @abstractmethod
+    def _own_params(self) -> dict[str, Any]:
+        """The parameters the adapter always gives its library, from the shared hyperparameters."""
+
+    def library_params(self) -> dict[str, Any]:
+        """The library's parameters: ``_own_params``, then each optional shared hyperparameter that is set,
+        under its name in ``shared_names``, then the user's overrides except the ``train_arguments``."""
+        params = self._own_params()
+        for field, library_name in self.shared_names.items():
+            value = getattr(self.params, field)
+            if value is not None:
+                params[library_name] = value
+        params.update({k: v for k, v in self.overrides.items() if k not in self.train_arguments})
+        return params
+
+    def refuse_unknown_parameters(self, unknown: set[str]) -> None:
+        """Raise a ``UserError`` naming the ``<library>__<param>`` overrides among the ``unknown`` parameter
+        names the library reported."""
+        given = sorted(name for name in unknown if name in self.overrides)
+        if given:
+            names = ", ".join(f"{self.name}__{name}" for name in given)
+            msg = (f"{self.name} does not know the parameter(s) {names}; "
+                   "check the spelling against its documentation.")
+            raise UserError(msg)
+
+    @classmethod
+    def all_fitted(cls: type[_M], models: Sequence[Model]) -> list[_M] | None:
+        """``models`` when every one is a fitted ``cls`` (fold models to merge); None otherwise."""
+        fitted = [m for m in models if isinstance(m, cls) and m.booster_ is not None]
+        return fitted if fitted and len(fitted) == len(models) else None
+
+    @contextmanager
+    def library_call(self) -> Iterator[None]:
+        """Within the block, an exception in ``library_errors`` is raised as ``library_error``."""
+        try:
+            yield
+        except self.library_errors as exc:
+            raise library_error(self.name, exc, self.overrides) from exc
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How the trainer and the loader reach one library."""
+    """How the trainer and the loader reach one library: its ``Model`` class and what it can do."""
 
-    name: str
+    model: type[Model]
     file_suffix: str
-    create: Callable[[BoosterParams, Mapping[str, Any], int], Model]
-    """``create(params, overrides, n_threads)`` returns an unfitted model."""
-    load: Callable[[Path, int], Model]
-    """``load(path, n_threads)`` reads a model saved by ``Model.save``."""
     library_version: Callable[[], str]
     merge_folds: Callable[[Sequence[Model]], Model | None] | None = None
     """``merge_folds(models)`` returns one model whose prediction is the mean of the fold models'
@@ -91,9 +213,21 @@ class ModelSpec:
     the fitted model in the library's native form; ``None`` when the library has no distributed Python path
     (a sharded job then trains it on one host's shard)."""
 
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def create(self, params: BoosterParams, overrides: Mapping[str, Any], n_threads: int) -> Model:
+        """An unfitted model."""
+        return self.model(params, overrides, n_threads)
+
+    def load(self, path: Path, n_threads: int) -> Model:
+        """A model saved by ``Model.save``."""
+        return self.model.load(path, n_threads)
+
 
 @dataclass(frozen=True)
-class DaskParts:
+class DaskParts(FoldRows):
     """One fold of a sharded job as Dask arrays: training rows and held-out rows, one block per host.
 
     ``score_valid(prediction)`` scores a prediction of every held-out row (in ``X_valid``'s row order)
@@ -101,12 +235,6 @@ class DaskParts:
     picks its best round with it.
     """
 
-    X: Any
-    y: Any
-    X_valid: Any
-    y_valid: Any
-    feature_names: tuple[str, ...]
-    categorical_features: tuple[int, ...]
     score_valid: Callable[[np.ndarray], float]
     workers: tuple[str, ...]
     """The Dask workers holding the training blocks, in block (host) order: a library that ranks its
@@ -141,16 +269,3 @@ def library_error(library: str, exc: Exception, overrides: Mapping[str, Any]) ->
         given = ", ".join(f"{library}__{key}={value!r}" for key, value in overrides.items())
         return UserError(f"{library} rejected its parameters ({given}): {reason}")
     return AlgorithmError(f"{library} failed to train: {reason}")
-
-
-def unknown_parameters_error(
-    library: str, unknown: set[str], overrides: Mapping[str, Any]
-) -> UserError | None:
-    """A ``UserError`` naming the ``<library>__<param>`` overrides the library said it does not know."""
-    given = sorted(name for name in unknown if name in overrides)
-    if not given:
-        return None
-    names = ", ".join(f"{library}__{name}" for name in given)
-    return UserError(
-        f"{library} does not know the parameter(s) {names}; check the spelling against its documentation."
-    )

@@ -6,7 +6,7 @@ import logging
 import re
 import socket
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,46 +14,29 @@ from urllib.parse import urlsplit
 import lightgbm as lgb
 import numpy as np
 
-from ensemble_byoc.errors import NotFittedError
-from ensemble_byoc.models.base import (
-    BoosterParams,
-    DaskParts,
-    Model,
-    ModelSpec,
-    library_error,
-    library_feature_names,
-    unknown_parameters_error,
-)
+from ensemble_byoc.models.base import DaskParts, FoldRows, Model, ModelSpec, library_feature_names
+from ensemble_byoc.models.lightgbm_merge import merged_model_text
 
-_TRAIN_ARGUMENTS = ("num_boost_round", "early_stopping_rounds")
 _MAX_LEAVES = 131072
-_METRICS = {
-    ("regression", "rmse"): "rmse",
-    ("binary", "auc"): "auc",
-    ("binary", "logloss"): "binary_logloss",
-    ("binary", "accuracy"): "binary_error",
-    ("binary", "f1"): "binary_logloss",  # no F1 in LightGBM: stop on log loss, the blend still optimises F1
-    ("multiclass", "mlogloss"): "multi_logloss",
-    ("multiclass", "accuracy"): "multi_error",
+_METRICS = {  # problem type -> our metric -> LightGBM's (no F1: stop on log loss, the blend optimises F1)
+    "regression": {"rmse": "rmse"},
+    "binary": {"auc": "auc", "logloss": "binary_logloss", "accuracy": "binary_error", "f1": "binary_logloss"},
+    "multiclass": {"mlogloss": "multi_logloss", "accuracy": "multi_error"},
 }
 _UNKNOWN_PARAMETER = re.compile(r"Unknown parameter: (\S+)")
 
 
-class LightGBMModel:
+class LightGBMModel(Model):
     name = "lightgbm"
+    library_errors = (lgb.basic.LightGBMError,)
+    shared_names = {"subsample": "bagging_fraction", "colsample_bytree": "feature_fraction",
+                    "reg_lambda": "lambda_l2"}
 
-    def __init__(self, params: BoosterParams, overrides: Mapping[str, Any], n_threads: int) -> None:
-        self.params = params
-        self.overrides = dict(overrides)
-        self.n_threads = n_threads
-        self.booster_: lgb.Booster | None = None
-        self.best_iteration_ = 0
-
-    def _library_params(self) -> dict[str, Any]:
+    def _own_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
             "objective": p.problem_type,
-            "metric": _METRICS[(p.problem_type, p.eval_metric)],
+            "metric": _METRICS[p.problem_type][p.eval_metric],
             "learning_rate": p.learning_rate,
             "max_depth": p.max_depth,
             "num_leaves": min(2**p.max_depth, _MAX_LEAVES),
@@ -66,78 +49,55 @@ class LightGBMModel:
         if p.problem_type == "multiclass":
             params["num_class"] = p.n_classes
         if p.subsample is not None:
-            params["bagging_fraction"] = p.subsample
-            params["bagging_freq"] = 1
-        if p.colsample_bytree is not None:
-            params["feature_fraction"] = p.colsample_bytree
-        if p.reg_lambda is not None:
-            params["lambda_l2"] = p.reg_lambda
-        params.update({k: v for k, v in self.overrides.items() if k not in _TRAIN_ARGUMENTS})
+            params["bagging_freq"] = 1  # bagging_fraction applies every round
         return params
 
-    def fit(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        *,
-        X_valid: np.ndarray,
-        y_valid: np.ndarray,
-        feature_names: tuple[str, ...],
-        should_stop: Callable[[], bool] | None = None,
-        categorical_features: tuple[int, ...] = (),
-    ) -> LightGBMModel:
-        num_round = int(self.overrides.get("num_boost_round", self.params.num_round))
-        stopping = int(self.overrides.get("early_stopping_rounds", self.params.early_stopping_rounds))
+    def _train(self, rows: FoldRows, should_stop: Callable[[], bool] | None) -> tuple[lgb.Booster, int]:
+        num_round, stopping = self.num_rounds(), self.stopping_rounds()
         library_log = _LibraryLog()
         lgb.register_logger(library_log)
-        try:
-            dtrain = lgb.Dataset(X, label=y, feature_name=library_feature_names(len(feature_names)),
-                                 free_raw_data=True,
-                                 categorical_feature=list(categorical_features) or "auto")
-            dvalid = lgb.Dataset(X_valid, label=y_valid, reference=dtrain)
-            callbacks: list[Any] = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
-            if should_stop is not None:
-                callbacks.append(_StopWhenAsked(should_stop, keep_best=bool(stopping)))
-            booster = lgb.train(
-                self._library_params(),
-                dtrain,
-                num_boost_round=num_round,
-                valid_sets=[dvalid],
-                valid_names=["valid"],
-                callbacks=callbacks,
-            )
-        except lgb.basic.LightGBMError as exc:
-            raise library_error("lightgbm", exc, self.overrides) from exc
-        rejected = unknown_parameters_error("lightgbm", library_log.unknown_parameters, self.overrides)
-        if rejected is not None:
-            raise rejected
+        names = library_feature_names(len(rows.feature_names))
+        dtrain = lgb.Dataset(rows.X, label=rows.y, feature_name=names, free_raw_data=True,
+                             categorical_feature=list(rows.categorical_features) or "auto")
+        dvalid = lgb.Dataset(rows.X_valid, label=rows.y_valid, reference=dtrain)
+        callbacks: list[Any] = [lgb.early_stopping(stopping, verbose=False)] if stopping else []
+        if should_stop is not None:
+            callbacks.append(_StopWhenAsked(should_stop, keep_best=bool(stopping)))
+        booster = lgb.train(self.library_params(), dtrain, num_boost_round=num_round, valid_sets=[dvalid],
+                            valid_names=["valid"], callbacks=callbacks)
+        self.refuse_unknown_parameters(library_log.unknown_parameters)
         rounds = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         # Re-read the model truncated at the best iteration, so the fitted model is the one saved.
-        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
-        self.best_iteration_ = rounds
-        return self
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds)), rounds
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        if self.booster_ is None:
-            raise NotFittedError("LightGBMModel.predict called before fit.")
-        return np.asarray(self.booster_.predict(X, num_threads=self.n_threads), dtype=np.float64)
+        booster = self.fitted("predict")
+        return np.asarray(booster.predict(X, num_threads=self.n_threads), dtype=np.float64)
 
     def save(self, path: Path) -> None:
-        if self.booster_ is None:
-            raise NotFittedError("LightGBMModel.save called before fit.")
-        self.booster_.save_model(str(path))
+        self.fitted("save").save_model(str(path))
 
     def feature_importance(self) -> np.ndarray:
-        if self.booster_ is None:
-            raise NotFittedError("LightGBMModel.feature_importance called before fit.")
-        return np.asarray(self.booster_.feature_importance(importance_type="gain"), dtype=np.float64)
+        booster = self.fitted("feature_importance")
+        return np.asarray(booster.feature_importance(importance_type="gain"), dtype=np.float64)
 
     @classmethod
     def load(cls, path: Path, n_threads: int) -> LightGBMModel:
-        model = cls(BoosterParams(0.0, 0, 0, 0, 0), {}, n_threads)
-        model.booster_ = lgb.Booster(model_file=str(path))
-        model.best_iteration_ = model.booster_.current_iteration()
-        return model
+        booster = lgb.Booster(model_file=str(path))
+        return cls.from_booster(booster, n_threads, booster.current_iteration())
+
+
+def route_log_in_this_thread() -> None:
+    """Register LightGBM's native log callback in the calling thread too.
+
+    The callback is thread-local and set only in the thread that imported LightGBM; a Dask worker thread
+    would otherwise print LightGBM's messages raw, and ``fit`` would never see an ``Unknown parameter``
+    warning, so a misspelt ``lightgbm__`` override would train instead of failing.
+    """
+    library = getattr(lgb.basic, "_LIB", None)  # LightGBM's native library handle (ctypes)
+    callback = getattr(library, "callback", None)
+    if library is not None and callback is not None:
+        library.LGBM_RegisterLogCallback(callback)
 
 
 NETWORK_TIMEOUT_MINUTES = 10
@@ -161,27 +121,23 @@ def fit_dask(
     del should_stop
     from lightgbm import dask as dlgb  # only a sharded multi-host job imports Dask
 
-    num_round = int(model.overrides.get("num_boost_round", model.params.num_round))
-    stopping = int(model.overrides.get("early_stopping_rounds", model.params.early_stopping_rounds))
-    params = {k: v for k, v in model._library_params().items() if k != "num_threads"}  # each host: its cores
+    num_round, stopping = model.num_rounds(), model.stopping_rounds()
+    params = {k: v for k, v in model.library_params().items() if k != "num_threads"}  # each host: its cores
     params["verbosity"] = -1  # the hosts' library logs would print raw, once per host and round
     params["machines"] = _machines(client, parts.workers)
     params["time_out"] = NETWORK_TIMEOUT_MINUTES
     estimator = dlgb.DaskLGBMRegressor(client=client, n_estimators=num_round, **params)
-    try:
-        with warnings.catch_warnings(), client.as_current():  # lightgbm.dask waits through the current client
-            warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-            estimator.fit(parts.X, parts.y, feature_name=library_feature_names(len(parts.feature_names)),
-                          categorical_feature=list(parts.categorical_features) or "auto")
-    except lgb.basic.LightGBMError as exc:
-        raise library_error("lightgbm", exc, model.overrides) from exc
+    # lightgbm.dask waits for its futures through the current client
+    with model.library_call(), warnings.catch_warnings(), client.as_current():
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        estimator.fit(parts.X, parts.y, feature_name=library_feature_names(len(parts.feature_names)),
+                      categorical_feature=list(parts.categorical_features) or "auto")
     text = estimator.to_local().booster_.model_to_string()
-    trained = lgb.Booster(model_str=text).current_iteration()
+    booster = lgb.Booster(model_str=text)
+    trained = booster.current_iteration()
     with client.as_current():
         rounds = _best_rounds(text, trained, parts) if stopping else trained
-    model.booster_ = lgb.Booster(model_str=lgb.Booster(model_str=text).model_to_string(num_iteration=rounds))
-    model.best_iteration_ = rounds
-    return model
+    return model.keep(lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds)), rounds)
 
 
 def _machines(client: Any, workers: tuple[str, ...]) -> str:
@@ -264,101 +220,17 @@ class _LibraryLog:
         self._logger.warning("%s", msg.rstrip())
 
 
-
-_IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
-"""Objectives whose prediction is the raw score, so the mean of predictions is the mean of raw scores."""
-_SCALED_KEYS = ("leaf_value=", "internal_value=", "shrinkage=")
-_TREE_START = re.compile(r"^Tree=", re.MULTILINE)
-_END_OF_TREES = "end of trees\n"
-
-
 def merge_folds(models: Sequence[Model]) -> LightGBMModel | None:
-    """One booster predicting the mean of the fold boosters: all their trees, leaf values scaled by 1/k.
-
-    LightGBM's text format keeps each tree's leaf values (shrinkage already applied; the first tree
-    carries the boost-from-average score), so the mean of k folds is the sum of every fold's trees with
-    ``leaf_value`` (and ``internal_value``, ``shrinkage``) divided by k; ``tree_sizes`` is recomputed.
-    Values are doubles written at full precision, so the merge is exact up to double rounding. Other
-    objectives (a link function), several trees per iteration, averaged (rf) and linear trees stay
-    unmerged.
-    """
-    fitted = [m for m in models if isinstance(m, LightGBMModel) and m.booster_ is not None]
-    if not fitted or len(fitted) != len(models):
+    """One booster predicting the mean of the fold boosters (``lightgbm_merge.merged_model_text``)."""
+    fitted = LightGBMModel.all_fitted(models)
+    if fitted is None:
         return None
-    texts = [m.booster_.model_to_string() for m in fitted]  # type: ignore[union-attr]
-    try:
-        text = _merged_model_text(texts)
-    except ValueError:
-        return None  # a model layout this code does not know: keep the folds
+    text = merged_model_text([m.fitted("merge").model_to_string() for m in fitted])
     if text is None:
         return None
-    model = LightGBMModel(BoosterParams(0.0, 0, 0, 0, 0), {}, fitted[0].n_threads)
-    model.booster_ = lgb.Booster(model_str=text)
-    model.best_iteration_ = model.booster_.current_iteration()
-    return model
+    booster = lgb.Booster(model_str=text)
+    return LightGBMModel.from_booster(booster, fitted[0].n_threads, booster.current_iteration())
 
 
-def _merged_model_text(texts: list[str]) -> str | None:
-    k = len(texts)
-    parts = [_split_model_text(text) for text in texts]
-    first_fields = _header_fields(parts[0][0])
-    blocks: list[str] = []
-    for header, trees, _ in parts:
-        fields = _header_fields(header)
-        objective = fields.get("objective", "").split()
-        if (
-            not objective
-            or objective[0] not in _IDENTITY_OBJECTIVES
-            or "sqrt" in objective[1:]
-            or fields.get("num_tree_per_iteration") != "1"
-            or "average_output" in fields
-            or fields.get("feature_names") != first_fields.get("feature_names")
-        ):
-            return None
-        for tree in trees:
-            if "\nis_linear=1" in tree:
-                return None
-            blocks.append(_scaled_tree(tree, len(blocks), k))
-    sizes = " ".join(str(len(block.encode("utf-8"))) for block in blocks)
-    header = re.sub(r"^tree_sizes=.*$", lambda _: f"tree_sizes={sizes}", parts[0][0], flags=re.MULTILINE)
-    return header + "".join(blocks) + parts[0][2]
-
-
-def _split_model_text(text: str) -> tuple[str, list[str], str]:
-    """The header, each ``Tree=`` block (up to the next one), and the rest from ``end of trees``."""
-    starts = [match.start() for match in _TREE_START.finditer(text)]
-    end = text.find("\n" + _END_OF_TREES) + 1
-    if not starts or end <= starts[-1]:
-        raise ValueError("no trees or no end-of-trees line")
-    bounds = [*starts, end]
-    return text[: starts[0]], [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)], text[end:]
-
-
-def _header_fields(header: str) -> dict[str, str]:
-    fields = {}
-    for line in header.splitlines():
-        key, _, value = line.partition("=")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
-def _scaled_tree(block: str, index: int, k: int) -> str:
-    lines = block.split("\n")
-    lines[0] = f"Tree={index}"
-    for i, line in enumerate(lines):
-        for key in _SCALED_KEYS:
-            if line.startswith(key):
-                values = line[len(key):].split(" ")
-                lines[i] = key + " ".join(repr(float(value) / k) for value in values)
-    return "\n".join(lines)
-
-
-SPEC = ModelSpec(
-    name=LightGBMModel.name,
-    file_suffix=".txt",
-    create=LightGBMModel,
-    load=LightGBMModel.load,
-    library_version=lambda: str(lgb.__version__),
-    merge_folds=merge_folds,
-    fit_dask=fit_dask,
-)
+SPEC = ModelSpec(LightGBMModel, ".txt", library_version=lambda: str(lgb.__version__),
+                 merge_folds=merge_folds, fit_dask=fit_dask)

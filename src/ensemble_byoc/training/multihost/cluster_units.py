@@ -146,10 +146,9 @@ def _worker_name() -> str:
 
 
 def _route_lightgbm_log_in_this_thread() -> None:
-    """LightGBM's native log callback is thread-local and set only in the thread that imported it; a Dask
-    worker thread would otherwise print LightGBM's messages raw, and the adapter would never see an
-    ``Unknown parameter`` warning, so a misspelt ``lightgbm__`` override would train instead of failing."""
-    basic = sys.modules.get("lightgbm.basic")
-    callback = getattr(getattr(basic, "_LIB", None), "callback", None)
-    if basic is not None and callback is not None:
-        basic._LIB.LGBM_RegisterLogCallback(callback)
+    """Once this worker has loaded LightGBM, its log reaches the adapter in this thread too (see
+    ``lightgbm_model.route_log_in_this_thread``); a worker that has not is left without it."""
+    if "lightgbm.basic" in sys.modules:
+        from ensemble_byoc.models.lightgbm_model import route_log_in_this_thread
+
+        route_log_in_this_thread()
