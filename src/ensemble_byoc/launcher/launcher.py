@@ -142,9 +142,9 @@ class Launcher:
         settings: TuningSettings | None = None,
         compute: Compute | None = None,
         *,
+        job_name: str | None = None,
         problem_type: str | None = None,
         environment: Mapping[str, str] | None = None,
-        job_name: str | None = None,
     ) -> Submission:
         """Start a tuning job (CreateHyperParameterTuningJob) on the ensemble's CV objective: the ensemble's
         line of ``eval_metric`` (default: rmse, logloss or mlogloss by problem type), minimised or maximised

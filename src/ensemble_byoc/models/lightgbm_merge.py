@@ -61,7 +61,8 @@ def _split_model_text(text: str) -> tuple[str, list[str], str]:
     starts = [match.start() for match in _TREE_START.finditer(text)]
     end = text.find("\n" + _END_OF_TREES) + 1
     if not starts or end <= starts[-1]:
-        raise ValueError("no trees or no end-of-trees line")
+        msg = "no trees or no end-of-trees line"
+        raise ValueError(msg)
     bounds = [*starts, end]
     return text[: starts[0]], [text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)], text[end:]
 

@@ -82,5 +82,6 @@ def _single_value(text: str) -> float:
     """``"[1.5E2]"`` (XGBoost >= 2) or ``"1.5E2"`` -> 150.0; a vector of several values is refused."""
     values = str(text).strip().strip("[]").split(",")
     if len(values) != 1:
-        raise ValueError(f"base_score {text!r} holds {len(values)} values")
+        msg = f"base_score {text!r} holds {len(values)} values"
+        raise ValueError(msg)
     return float(values[0])

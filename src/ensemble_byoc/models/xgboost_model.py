@@ -228,8 +228,8 @@ class DensePredictor:
         self._lib = core._LIB
         self._check = core._check_call
         self._proxy = core._ProxyDMatrix()
-        self._shape = ctypes.POINTER(core.c_bst_ulong)()
-        self._dims = core.c_bst_ulong()
+        self._shape = ctypes.POINTER(core.c_bst_ulong)()  # type: ignore[attr-defined]  # not re-exported
+        self._dims = core.c_bst_ulong()  # type: ignore[attr-defined]
         self._out = ctypes.POINTER(ctypes.c_float)()
         self._lock = threading.Lock()
 
@@ -259,8 +259,11 @@ class DensePredictor:
                 ctypes.byref(self._shape), ctypes.byref(self._dims), ctypes.byref(self._out),
             ))
             if self._dims.value != 1 or self._shape[0] != X.shape[0]:
-                raise AlgorithmError(f"xgboost answered shape {self._shape[0]} x {self._dims.value} "
-                                     f"for {X.shape[0]} rows.")
+                msg = (
+                    f"xgboost answered shape {self._shape[0]} x {self._dims.value} "
+                                     f"for {X.shape[0]} rows."
+                )
+                raise AlgorithmError(msg)
             return np.ctypeslib.as_array(self._out, shape=(X.shape[0],)).astype(np.float64)
 
 
