@@ -20,7 +20,7 @@ from ensemble_byoc.training.data import (
 )
 from ensemble_byoc.training.scores import REGRESSION
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
 
 TRAIN_CHANNEL = "train"
 VALIDATION_CHANNEL = "validation"

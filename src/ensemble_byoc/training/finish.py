@@ -23,7 +23,7 @@ from ensemble_byoc.training.report_files import ReportFiles, report_bytes
 from ensemble_byoc.training.stopping import TimeBudget, UnitGuard
 from ensemble_byoc.training.units import UnitResult, refit_on_all_rows
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
 
 
 @dataclass(frozen=True)

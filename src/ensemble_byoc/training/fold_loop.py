@@ -16,7 +16,7 @@ from ensemble_byoc.training.plan import JobState, UnitKey
 from ensemble_byoc.training.scores import get_metric, metrics_for
 from ensemble_byoc.training.units import UnitResult
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
 
 
 def run_units(job: JobState, stream: TextIO | None) -> BlendResult:

@@ -23,7 +23,7 @@ from ensemble_byoc.training.stopping import StopRequest, TimeBudget
 from ensemble_byoc.training.task import Task, resolve_task
 from ensemble_byoc.training.units import Fold, TrainingUnit, UnitResult, make_folds
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
 
 UnitKey = tuple[int, str]
 """A unit's fold index and member name."""

@@ -32,7 +32,7 @@ from ensemble_byoc.training.data import Dataset, check_input_mode, merged_catego
 from ensemble_byoc.training.multihost.cluster import HOST_STOP, POLL_SECONDS, LeaderCluster, host_paths
 from ensemble_byoc.training.stopping import StopRequest
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("ensemble_byoc.training.multihost.sharded")  # one name for a sharded job's lines
 
 T = TypeVar("T")
 
