@@ -241,7 +241,7 @@ def _fit_on_host(
     split: Mapping[str, np.ndarray],
     feature_names: tuple[str, ...],
     categorical_features: tuple[int, ...],
-    should_stop: WorkerStop,
+    should_stop: Callable[[], bool],
 ) -> bytes:
     """Train one unit on this host's split and return the model file's bytes (the library's native format)."""
     threads = training_threads(int(split["X"].shape[0]), available_cpus())
