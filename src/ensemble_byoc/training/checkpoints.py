@@ -249,13 +249,12 @@ class CheckpointStore:
                                directory.name)
                 return None
             model, oof = self._verified_contents(unit, record, directory, fold, n_threads, task)
-            score = metric.score(data.y[fold.valid_rows], oof)
+            return UnitResult.scored(unit, model, fold, oof, data.y, metric, record.seconds,
+                                     record.best_iteration)
         except Exception as exc:  # any failure to read or verify means "train this unit again"
             logger.warning("Checkpoint %s is not reused (%s); the unit is retrained.",
                            directory.name, _reason(exc))
             return None
-        return UnitResult(unit=unit, model=model, valid_rows=fold.valid_rows, oof_prediction=oof,
-                          best_iteration=record.best_iteration, score=score, seconds=record.seconds)
 
     def _verified_contents(
         self, unit: TrainingUnit, record: UnitRecord, directory: Path, fold: Fold, n_threads: int,

@@ -56,6 +56,34 @@ class UnitResult:
     score: float
     seconds: float
 
+    @classmethod
+    def scored(
+        cls,
+        unit: TrainingUnit,
+        model: Model,
+        fold: Fold,
+        oof_prediction: np.ndarray,
+        labels: np.ndarray,
+        metric: Metric,
+        seconds: float,
+        best_iteration: int | None = None,
+    ) -> UnitResult:
+        """A unit's result: ``oof_prediction`` of the fold's held-out rows, scored by ``metric`` against
+        their labels (``labels`` holds every row's). The one place a ``UnitResult`` is made.
+
+        ``best_iteration`` is the model's own (``best_iteration_``) unless given, as a checkpoint or another
+        host records it.
+        """
+        return cls(
+            unit=unit,
+            model=model,
+            valid_rows=fold.valid_rows,
+            oof_prediction=oof_prediction,
+            best_iteration=model.best_iteration_ if best_iteration is None else best_iteration,
+            score=metric.score(labels[fold.valid_rows], oof_prediction),
+            seconds=seconds,
+        )
+
     def summary(self) -> dict[str, Any]:
         return {
             "member": self.unit.name,
@@ -97,6 +125,32 @@ def make_folds(
     return [Fold(index=i, train_rows=train, valid_rows=valid) for i, (train, valid) in enumerate(splits)]
 
 
+def fit_model(
+    library: str,
+    params: BoosterParams,
+    overrides: Mapping[str, Any],
+    n_threads: int,
+    X: np.ndarray,
+    y: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    feature_names: tuple[str, ...],
+    categorical_indices: tuple[int, ...],
+    should_stop: Callable[[], bool] | None = None,
+) -> Model:
+    """A new model of ``library``, fitted on ``X``/``y`` and early-stopping on ``X_valid``/``y_valid``: the
+    one place a unit's model is made on one host's rows (a distributed fit is the adapter's ``fit_dask``)."""
+    return load_spec(library).create(params, overrides, n_threads).fit(
+        X,
+        y,
+        X_valid=X_valid,
+        y_valid=y_valid,
+        feature_names=feature_names,
+        should_stop=should_stop,
+        categorical_features=categorical_indices,
+    )
+
+
 def fit_unit(
     unit: TrainingUnit,
     data: Dataset,
@@ -108,28 +162,14 @@ def fit_unit(
     metric: Metric | None = None,
 ) -> UnitResult:
     """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
-    spec = load_spec(unit.library)
     started = time.perf_counter()
-    model = spec.create(params, overrides, n_threads).fit(
-        data.X[fold.train_rows],
-        data.y[fold.train_rows],
-        X_valid=data.X[fold.valid_rows],
-        y_valid=data.y[fold.valid_rows],
-        feature_names=data.feature_names,
-        should_stop=should_stop,
-        categorical_features=data.categorical_indices,
-    )
+    model = fit_model(unit.library, params, overrides, n_threads, data.X[fold.train_rows],
+                      data.y[fold.train_rows], data.X[fold.valid_rows], data.y[fold.valid_rows],
+                      data.feature_names, data.categorical_indices, should_stop)
     prediction = model.predict(data.X[fold.valid_rows])
     seconds = time.perf_counter() - started
-    return UnitResult(
-        unit=unit,
-        model=model,
-        valid_rows=fold.valid_rows,
-        oof_prediction=prediction,
-        best_iteration=model.best_iteration_,
-        score=(metric or get_metric("regression", "rmse")).score(data.y[fold.valid_rows], prediction),
-        seconds=seconds,
-    )
+    return UnitResult.scored(unit, model, fold, prediction, data.y,
+                             metric or get_metric("regression", "rmse"), seconds)
 
 
 REFIT_IGNORED_OVERRIDES = (
@@ -152,16 +192,8 @@ def refit_on_all_rows(
     There is no held-out data left to stop on, so early stopping is off; the library still needs a
     validation set, which is a few of the training rows and does not steer anything.
     """
-    spec = load_spec(library)
     refit_params = replace(params, num_round=max(1, rounds), early_stopping_rounds=0)
     kept = {key: value for key, value in overrides.items() if key not in REFIT_IGNORED_OVERRIDES}
     probe = slice(0, min(data.n_rows, 256))
-    return spec.create(refit_params, kept, n_threads).fit(
-        data.X,
-        data.y,
-        X_valid=data.X[probe],
-        y_valid=data.y[probe],
-        feature_names=data.feature_names,
-        should_stop=should_stop,
-        categorical_features=data.categorical_indices,
-    )
+    return fit_model(library, refit_params, kept, n_threads, data.X, data.y, data.X[probe], data.y[probe],
+                     data.feature_names, data.categorical_indices, should_stop)

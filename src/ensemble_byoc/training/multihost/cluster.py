@@ -32,9 +32,9 @@ from distributed.utils import get_ip_interface
 from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import PlatformError
-from ensemble_byoc.training.job import UnitContext
 from ensemble_byoc.training.multihost.layout import HostLayout
 from ensemble_byoc.training.multihost.tls import cluster_security
+from ensemble_byoc.training.runners import UnitContext
 from ensemble_byoc.training.stopping import StopRequest
 
 if TYPE_CHECKING:

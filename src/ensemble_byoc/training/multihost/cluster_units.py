@@ -20,8 +20,8 @@ from ensemble_byoc.errors import TrainingStoppedError
 from ensemble_byoc.models import model_bytes, model_from_bytes
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.training.data import Dataset
-from ensemble_byoc.training.job import UnitContext, UnitOutcome, UnitWork
 from ensemble_byoc.training.multihost.cluster import HOST_STOP, POLL_SECONDS, UNIT_SLOT, LeaderCluster
+from ensemble_byoc.training.runners import UnitContext, UnitOutcome, UnitWork
 from ensemble_byoc.training.scores import get_metric
 from ensemble_byoc.training.stopping import TimeBudget, UnitGuard
 from ensemble_byoc.training.units import Fold, TrainingUnit, UnitResult, fit_unit
@@ -98,16 +98,8 @@ class ClusterUnitRunner:
     def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
         model = model_from_bytes(work.unit.library, payload["model"], self.context.n_threads)
         metric = get_metric(self.context.task.problem_type, self.context.task.eval_metric)
-        oof = payload["oof"]
-        result = UnitResult(
-            unit=work.unit,
-            model=model,
-            valid_rows=work.fold.valid_rows,
-            oof_prediction=oof,
-            best_iteration=int(payload["best_iteration"]),
-            score=metric.score(self.context.data.y[work.fold.valid_rows], oof),
-            seconds=float(payload["seconds"]),
-        )
+        result = UnitResult.scored(work.unit, model, work.fold, payload["oof"], self.context.data.y, metric,
+                                   float(payload["seconds"]), int(payload["best_iteration"]))
         return UnitOutcome(result, bool(payload["hit_deadline"]), str(payload["host"]))
 
 

@@ -12,7 +12,7 @@ from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import PlatformError, UserError
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.job import run_training
-from ensemble_byoc.training.multihost import cluster
+from ensemble_byoc.training.multihost import cluster, sharded_data
 from ensemble_byoc.training.multihost import sharded as sharding
 from ensemble_byoc.training.multihost.layout import HostLayout
 
@@ -42,7 +42,7 @@ def train_on_hosts(
         if sharded:
             run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
                          stop=cluster.HOST_STOP, runner_factory=partial(sharding.ShardedUnitRunner, leader),
-                         loader=partial(sharding.load_sharded_data, leader))
+                         loader=partial(sharded_data.load_sharded_data, leader))
         else:
             run_training(paths, config, input_data_config=input_data_config, n_threads=available_cpus(),
                          stop=cluster.HOST_STOP, runner_factory=leader.runner)

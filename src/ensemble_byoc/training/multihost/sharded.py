@@ -1,167 +1,42 @@
-"""Sharded multi-host training (``S3DistributionType=ShardedByS3Key``): each host keeps its own rows.
+"""Sharded multi-host training (``S3DistributionType=ShardedByS3Key``): the units of a job whose rows stay on
+the hosts that loaded them (``sharded_data``).
 
-Imported only by a multi-host job whose channels are sharded. Every host loads the files SageMaker gave it
-into its own Dask worker, and the rows never move: the first host (the leader) gathers only what it needs
-to fold, score and blend, namely each shard's label column, column names and category levels. The rows of
-all shards, in host order, are the job's rows; folds are drawn over them exactly as on one host.
-
-A unit of a library with a Dask interface (``ModelSpec.fit_dask``: XGBoost, LightGBM) trains on every
-host's rows at once. CatBoost has no distributed path in its Python package (its distributed mode lives in
-its command-line tool and its Spark package), so a CatBoost unit trains on the largest shard's training
-rows, on that host, and early-stops on that shard's held-out rows; its out-of-fold predictions are made on
-every host, so the blend scores every member on every held-out row. Units run one at a time, each across
-the cluster, through the same loop as any job (``training.run_training``).
+Imported only by a multi-host job whose channels are sharded. A unit of a library with a Dask interface
+(``ModelSpec.fit_dask``: XGBoost, LightGBM) trains on every host's rows at once. CatBoost has no
+distributed path in its Python package (its distributed mode lives in its command-line tool and its Spark
+package), so a CatBoost unit trains on the largest shard's training rows, on that host, and early-stops on
+that shard's held-out rows; its out-of-fold predictions are made on every host, so the blend scores every
+member on every held-out row. Units run one at a time, each across the cluster, through the same loop as
+any job (``job.run_training``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from operator import getitem
 from typing import Any, TypeVar
 
 import dask.array as da
 import numpy as np
-from distributed import Future
 
 from ensemble_byoc.contract.cpus import available_cpus, training_threads
-from ensemble_byoc.contract.paths import SageMakerPaths
-from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
+from ensemble_byoc.errors import TrainingStoppedError, UserError
 from ensemble_byoc.models import load_spec, model_bytes, model_from_bytes
 from ensemble_byoc.models.base import BoosterParams, DaskParts, Model
-from ensemble_byoc.training.config import TrainConfig
-from ensemble_byoc.training.data import (
-    Dataset,
-    channel_format,
-    check_input_mode,
-    list_data_files,
-    load_channel,
-    merged_categories,
-    recode_categories,
-)
-from ensemble_byoc.training.job import (
-    TRAIN_CHANNEL,
-    VALIDATION_CHANNEL,
-    UnitContext,
-    UnitOutcome,
-    UnitWork,
-    join_channels,
-)
-from ensemble_byoc.training.multihost.cluster import (
-    HOST_STOP,
-    POLL_SECONDS,
-    LeaderCluster,
-    WorkerStop,
-    host_paths,
-)
-from ensemble_byoc.training.scores import REGRESSION, get_metric
-from ensemble_byoc.training.stopping import StopRequest, TimeBudget
-from ensemble_byoc.training.units import Fold, UnitResult
+from ensemble_byoc.training.data import Dataset
+from ensemble_byoc.training.multihost.cluster import HOST_STOP, LeaderCluster, WorkerStop
+from ensemble_byoc.training.multihost.sharded_data import Shard, ShardedData, named, watched
+from ensemble_byoc.training.runners import UnitContext, UnitOutcome, UnitWork
+from ensemble_byoc.training.scores import get_metric
+from ensemble_byoc.training.stopping import TimeBudget
+from ensemble_byoc.training.units import Fold, UnitResult, fit_model
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Shard:
-    """One host's rows: where they live, and where they start in the job's row order."""
-
-    host: str
-    address: str
-    rows: int
-    offset: int
-    future: Future
-
-
-@dataclass(frozen=True)
-class ShardedData:
-    """The leader's view of a sharded job's data: every label, the columns, and the shards holding the
-    rows."""
-
-    y: np.ndarray
-    feature_names: tuple[str, ...]
-    target_name: str
-    categories: Mapping[str, tuple[str, ...]]
-    shards: tuple[Shard, ...]
-    shard_digests: tuple[str, ...]
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.y.shape[0])
-
-    @property
-    def categorical_indices(self) -> tuple[int, ...]:
-        return tuple(self.feature_names.index(name) for name in self.categories)
-
-    def digest(self) -> str:
-        """The shards' digests in host order: the same files on the same hosts give the same digest."""
-        return hashlib.sha256("".join(self.shard_digests).encode()).hexdigest()
-
-
-def load_sharded_data(
-    cluster: LeaderCluster, paths: SageMakerPaths, config: TrainConfig, input_data_config: Mapping[str, Any]
-) -> ShardedData:
-    """Every host loads its shard into its own worker; the leader checks that the shards agree."""
-    del paths  # each host reads its own /opt/ml
-    assert cluster.client is not None
-    client = cluster.client
-    cluster.check_hosts()
-    addresses = cluster.worker_addresses()
-    hosts = list(cluster.layout.hosts)
-    loaded = {host: client.submit(_load_shard, config, dict(input_data_config), workers=[addresses[host]],
-                                  allow_other_workers=False, pure=False, key=f"shard-{host}")
-              for host in hosts}
-    described = {host: client.submit(_summary, future, workers=[addresses[host]], allow_other_workers=False,
-                                     pure=False) for host, future in loaded.items()}
-    summaries = _watched(cluster, HOST_STOP, lambda: {host: _named(host, future.result)
-                                                      for host, future in described.items()}, "loading")
-    present = [host for host in hosts if summaries[host] is not None]
-    if not present:
-        raise UserError(f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)}).")
-    for host in hosts:
-        if summaries[host] is None:
-            logger.warning("Host %s received no files of channel %r (more hosts than files?); "
-                           "its worker takes part in training with no rows of its own.", host, TRAIN_CHANNEL)
-    first = summaries[present[0]]
-    for host in present[1:]:
-        other = summaries[host]
-        if (other["target"], other["features"]) != (first["target"], first["features"]):
-            raise UserError(
-                "The shards have different columns: "
-                f"host {present[0]} has {[first['target'], *first['features']]}, "
-                f"host {host} has {[other['target'], *other['features']]}."
-            )
-    categories = merged_categories([summaries[host]["categories"] for host in present], first["features"])
-    shards, offset = [], 0
-    for host in present:
-        future = loaded[host]
-        if categories:
-            future = client.submit(_recode, future, categories, workers=[addresses[host]], pure=False)
-            try:
-                _settled(host, future)
-            except UserError as exc:  # a column of numbers here that holds text on another host
-                lacking = [name for name in categories if name not in summaries[host]["categories"]]
-                text_hosts = [other for other in present
-                              if set(lacking) & set(summaries[other]["categories"])]
-                raise UserError(f"{exc} It holds text on host {', '.join(text_hosts)}.") from exc
-        rows = int(summaries[host]["rows"])
-        shards.append(Shard(host, addresses[host], rows, offset, future))
-        offset += rows
-    logger.info("Sharded data: %d rows in all (%s), %d features.", offset,
-                ", ".join(f"{shard.host} {shard.rows}" for shard in shards), len(first["features"]))
-    return ShardedData(
-        y=np.concatenate([summaries[host]["y"] for host in present]),
-        feature_names=tuple(first["features"]),
-        target_name=str(first["target"]),
-        categories=categories,
-        shards=tuple(shards),
-        shard_digests=tuple(str(summaries[host]["digest"]) for host in present),
-    )
 
 
 class ShardedUnitRunner:
@@ -217,7 +92,7 @@ class ShardedUnitRunner:
         else:
             index = self._one_host_for(work, parts)
             host = self.shards[index]
-            blob = self._watch(work, lambda: _named(host.host, self.client.submit(
+            blob = self._watch(work, lambda: named(host.host, self.client.submit(
                 _fit_on_host, work.unit.library, self.context.params, dict(work.overrides),
                 parts[index]["split"], self.data.feature_names, self.data.categorical_indices, stop,
                 workers=[host.address], allow_other_workers=False, pure=False).result))
@@ -226,15 +101,7 @@ class ShardedUnitRunner:
         self._check_stop_requests()
         oof = self._predict_valid(work, model, parts)
         seconds = time.perf_counter() - started
-        result = UnitResult(
-            unit=work.unit,
-            model=model,
-            valid_rows=work.fold.valid_rows,
-            oof_prediction=oof,
-            best_iteration=model.best_iteration_,
-            score=self.metric.score(self.data.y[work.fold.valid_rows], oof),
-            seconds=seconds,
-        )
+        result = UnitResult.scored(work.unit, model, work.fold, oof, self.data.y, self.metric, seconds)
         return UnitOutcome(result, deadline is not None and time.monotonic() >= deadline, where)
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
@@ -279,9 +146,8 @@ class ShardedUnitRunner:
                 continue
             checked.add(key)
             overrides = {k: v for k, v in item.overrides.items() if k != "num_boost_round"}
-            load_spec(item.unit.library).create(params, overrides, 1).fit(
-                X, y, X_valid=X, y_valid=y, feature_names=self.data.feature_names,
-                categorical_features=self.data.categorical_indices)
+            fit_model(item.unit.library, params, overrides, 1, X, y, X, y, self.data.feature_names,
+                      self.data.categorical_indices)
 
     def _check_stop_requests(self) -> None:
         """A stop request that reached another host first (it ended the unit there): the job stops too."""
@@ -347,44 +213,7 @@ class ShardedUnitRunner:
         return np.concatenate(predictions, axis=0)[order]
 
     def _watch(self, work: UnitWork, call: Callable[[], T]) -> T:
-        return _watched(self.cluster, self.context.stop, call, f"unit-{work.unit.name}-{work.unit.fold}")
-
-
-def _watched(cluster: LeaderCluster, stop: StopRequest, call: Callable[[], T], name: str) -> T:
-    """``call()`` in a helper thread, while this one checks every host is still there and no stop came."""
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(POLL_SECONDS)
-        cluster.check_hosts()
-        if stop.requested and thread.is_alive():
-            raise TrainingStoppedError(f"stopped by {stop.reason}")
-    if "error" in outcome:
-        cluster.check_hosts()  # a task lost with its host is a host failure, named as such
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
-
-
-def _named(host: str, call: Callable[[], T]) -> T:
-    """``call()``, with the host named in the message of a failure raised on that host."""
-    try:
-        return call()
-    except EnsembleError as exc:
-        raise type(exc)(f"Host {host}: {exc}") from exc
-
-
-def _settled(host: str, future: Future) -> None:
-    """Wait for a task that keeps its result on its host; raise its failure (the result stays there)."""
-    if future.exception() is not None:  # waits for the task; fetches its error only, never its result
-        _named(host, future.result)
+        return watched(self.cluster, self.context.stop, call, f"unit-{work.unit.name}-{work.unit.fold}")
 
 
 def _local(rows: np.ndarray, shard: Shard) -> np.ndarray:
@@ -393,37 +222,8 @@ def _local(rows: np.ndarray, shard: Shard) -> np.ndarray:
     return rows[start:stop] - shard.offset
 
 
+
 # Run on the hosts' workers -----------------------------------------------------------------------------
-
-
-def _load_shard(config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset | None:
-    """This host's rows of the ``train`` and ``validation`` channels, each read only where this host received
-    files of it (SageMaker may give a host none); ``None`` when it received no file at all."""
-    paths = host_paths()
-    parts = []
-    for name in (TRAIN_CHANNEL, VALIDATION_CHANNEL):
-        check_input_mode(input_data_config, name, paths.data_dir)
-        directory = paths.channel(name)
-        if directory.is_dir() and list_data_files(directory):
-            file_format = channel_format(input_data_config, name)
-            parts.append(load_channel(directory, channel=name, file_format=file_format, target=config.target,
-                                      numeric_label=config.problem_type == REGRESSION,
-                                      label_check=config.label_check))
-    if not parts:
-        return None
-    return join_channels(*parts) if len(parts) == 2 else parts[0]
-
-
-def _summary(shard: Dataset | None) -> dict[str, Any] | None:
-    if shard is None:
-        return None
-    return {"rows": shard.n_rows, "features": list(shard.feature_names), "target": shard.target_name,
-            "categories": {name: list(levels) for name, levels in shard.categories.items()},
-            "y": shard.y, "digest": shard.digest()}
-
-
-def _recode(shard: Dataset, categories: Mapping[str, tuple[str, ...]]) -> Dataset:
-    return recode_categories(shard, categories)
 
 
 def _with_labels(shard: Dataset, labels: np.ndarray) -> Dataset:
@@ -441,15 +241,12 @@ def _fit_on_host(
     split: Mapping[str, np.ndarray],
     feature_names: tuple[str, ...],
     categorical_features: tuple[int, ...],
-    should_stop: WorkerStop,
+    should_stop: Callable[[], bool],
 ) -> bytes:
     """Train one unit on this host's split and return the model file's bytes (the library's native format)."""
-    spec = load_spec(library)
     threads = training_threads(int(split["X"].shape[0]), available_cpus())
-    model = spec.create(params, overrides, threads).fit(
-        split["X"], split["y"], X_valid=split["X_valid"], y_valid=split["y_valid"],
-        feature_names=feature_names, should_stop=should_stop, categorical_features=categorical_features,
-    )
+    model = fit_model(library, params, overrides, threads, split["X"], split["y"], split["X_valid"],
+                      split["y_valid"], feature_names, categorical_features, should_stop)
     return model_bytes(library, model)
 
 

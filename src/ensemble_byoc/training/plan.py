@@ -1,0 +1,136 @@
+"""A job's plan (the first phase of ``job.run_training``): the task, the folds, every (member, fold) unit,
+the units a checkpoint already holds, and the ``JobState`` the later phases share."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ensemble_byoc.contract.cpus import training_threads
+from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.errors import TrainingStoppedError
+from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.training.checkpoints import CheckpointStore, unit_fingerprint
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.portfolio import Member
+from ensemble_byoc.training.runners import TrainingRows, UnitContext, UnitRunner, UnitWork
+from ensemble_byoc.training.scores import MULTICLASS, Metric, get_metric
+from ensemble_byoc.training.stopping import StopRequest, TimeBudget
+from ensemble_byoc.training.task import Task, resolve_task
+from ensemble_byoc.training.units import Fold, TrainingUnit, UnitResult, make_folds
+
+logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
+
+UnitKey = tuple[int, str]
+"""A unit's fold index and member name."""
+
+
+@dataclass
+class JobState:
+    """What the phases of one job share: settings, data and task, the planned units and their runner,
+    checkpoints and budget, and what the units have produced so far (results, out-of-fold predictions
+    and the rows they cover)."""
+
+    paths: SageMakerPaths
+    config: TrainConfig
+    data: Any
+    """The job's rows with the label encoded for the task: a ``Dataset``, or ``TrainingRows`` in general."""
+    task: Task
+    metric: Metric
+    folds: list[Fold]
+    members: list[Member]
+    params: BoosterParams
+    n_threads: int
+    stop: StopRequest
+    budget: TimeBudget
+    store: CheckpointStore | None
+    runner: UnitRunner
+    work: dict[UnitKey, UnitWork]
+    fingerprints: dict[UnitKey, str]
+    oof: dict[str, np.ndarray]
+    covered: np.ndarray
+    resumed: dict[UnitKey, UnitResult] = field(default_factory=dict)
+    results: list[UnitResult] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """How many units the job plans: every member on every fold."""
+        return len(self.members) * self.config.k_fold
+
+    def kept(self) -> str:
+        """What of the finished work survives a failure, for its message."""
+        return (
+            f"finished units are checkpointed in {self.store.units_dir}; rerun with the same checkpoints to "
+            "resume"
+            if self.store
+            else "no checkpoint folder, so a rerun starts over"
+        )
+
+    def stopped(self) -> TrainingStoppedError:
+        return TrainingStoppedError(
+            f"Training stopped by {self.stop.reason} after {len(self.results)} of {self.total} units; "
+            f"{self.kept()}."
+        )
+
+
+def plan_job(
+    paths: SageMakerPaths,
+    config: TrainConfig,
+    raw: TrainingRows,
+    n_threads: int,
+    stop: StopRequest,
+    budget: TimeBudget,
+    runner_factory: Callable[[UnitContext], UnitRunner],
+) -> JobState:
+    """Resolve the task from the label, draw the folds, make the runner and find the checkpointed units."""
+    logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
+                raw.target_name)
+    task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
+    data = replace(raw, y=labels)
+    metric = get_metric(task.problem_type, task.eval_metric)
+    folds = make_folds(data.n_rows, config.k_fold, config.seed,
+                       classes=labels if task.is_classification else None, class_names=task.classes)
+    n_threads = training_threads(data.n_rows, n_threads)
+    members = config.members()
+    params = config.booster_params(task)
+    store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
+    digest = data.digest() if store else ""
+    width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
+    _log_plan(config, members, n_threads, store)
+    runner = runner_factory(UnitContext(data, params, n_threads, task, stop))
+    work = {(fold.index, member.name): UnitWork(TrainingUnit(member.library, fold.index, member.name), fold,
+                                                member.overrides)
+            for fold in folds for member in members}
+    fingerprints = {key: unit_fingerprint(digest, config, w.unit, task, w.overrides) if store else ""
+                    for key, w in work.items()}
+    oof = {member.name: np.full(width, np.nan) for member in members}
+    job = JobState(paths, config, data, task, metric, folds, members, params, n_threads, stop, budget, store,
+                   runner, work, fingerprints, oof, covered=np.zeros(data.n_rows, dtype=bool))
+    job.resumed = _resumed(job)
+    return job
+
+
+def _log_plan(
+    config: TrainConfig, members: list[Member], n_threads: int, store: CheckpointStore | None
+) -> None:
+    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.",
+                len(members) * config.k_fold, ", ".join(member.name for member in members),
+                config.k_fold, n_threads,
+                f", time_limit {config.time_limit:g} s" if config.time_limit else "")
+    if store:
+        logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.",
+                    store.units_dir)
+
+
+def _resumed(job: JobState) -> dict[UnitKey, UnitResult]:
+    """The units whose checkpoints match this job (a mismatched or damaged one is logged and retrained)."""
+    store = job.store
+    if store is None:
+        return {}
+    return {key: found for key, w in job.work.items()
+            if (found := store.load(w.unit, job.fingerprints[key], w.fold, job.data, job.n_threads,
+                                    job.metric, task=job.task))}
