@@ -200,3 +200,21 @@ def test_label_check_false_trains_on_a_first_column_that_counts_the_rows(opt_ml:
     assert "Channel 'train': the label has 200 distinct values in 200 rows, numbers from 0 to 199." in (
         done.stdout + done.stderr)
     assert not opt_ml.failure_file.exists()
+
+
+def test_regression_reports_mae_r2_and_mape_and_says_how_many_zero_labels_mape_leaves_out(
+    opt_ml: OptMl,
+) -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(200, 4))
+    y = np.where(np.arange(200) % 10 == 0, 0.0, 3.0 * X[:, 0] + 10.0)  # 20 labels are 0
+    opt_ml.add_training_csv(X, y)
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert "mape is computed over the 180 rows whose label is not 0 (20 rows with label 0 are left out)." \
+        in result.stderr
+    folds = int(FAST_HYPERPARAMETERS["k_fold"])
+    for metric in ("rmse", "mae", "r2", "mape"):
+        values = metric_lines(result.stdout, f"validation-{metric}")
+        assert len(values) == folds and all(np.isfinite(values)), metric
+    assert 0.0 < metric_lines(result.stdout, "validation-r2")[-1] <= 1.0

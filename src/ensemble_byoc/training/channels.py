@@ -67,10 +67,13 @@ def has_data_files(directory: Path) -> bool:
 def join_channels(train: Dataset, validation: Dataset) -> Dataset:
     """The training rows followed by the validation rows, which must have the same columns."""
     if validation.feature_names != train.feature_names or validation.target_name != train.target_name:
-        raise UserError(
+        msg = (
             f"Channels 'train' and 'validation' have different columns: "
             f"{[train.target_name, *train.feature_names]} vs "
             f"{[validation.target_name, *validation.feature_names]}."
+        )
+        raise UserError(
+            msg
         )
     logger.info("Validation channel: %d rows join the %d training rows for cross-validation.",
                 validation.n_rows, train.n_rows)

@@ -31,6 +31,7 @@ import numpy as np
 
 from ensemble_byoc import __version__
 from ensemble_byoc.bundle.artifacts import sha256_of
+from ensemble_byoc.contract.npy_files import NpyVersionError, read_npy_data, read_npy_header
 from ensemble_byoc.errors import shown
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import Model
@@ -46,7 +47,6 @@ _UNIT_FILE = "unit.json"
 _OOF_FILE = "oof.npy"
 MAX_RECORD_BYTES = 64 * 1024
 """The most of ``unit.json`` that is read (ours are under 1 KiB); a larger one is not trusted."""
-_MAX_NPY_HEADER = 10_000
 
 
 def unit_fingerprint(
@@ -111,12 +111,15 @@ class UnitRecord:
     @classmethod
     def from_json(cls, value: Any) -> UnitRecord:
         if not isinstance(value, dict):
-            raise _Untrusted(f"unit.json holds a {type(value).__name__}, not an object")
+            msg = f"unit.json holds a {type(value).__name__}, not an object"
+            raise _Untrusted(msg)
         for key, (rule, valid) in _RECORD_RULES.items():
             if key not in value:
-                raise _Untrusted(f"unit.json has no {key!r}")
+                msg = f"unit.json has no {key!r}"
+                raise _Untrusted(msg)
             if not valid(value[key]):
-                raise _Untrusted(f"unit.json {key!r} is {shown(value[key])}; it must be {rule}")
+                msg = f"unit.json {key!r} is {shown(value[key])}; it must be {rule}"
+                raise _Untrusted(msg)
         return cls(**{key: value[key] for key in _RECORD_RULES})
 
 
@@ -125,32 +128,39 @@ def contained_file(directory: Path, name: Any, field: str) -> Path:
     to a regular file directly inside ``directory``; else ``_Untrusted`` saying which rule failed."""
     if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name
             or "\0" in name):
-        raise _Untrusted(f"{field} {shown(name)} is not a plain file name in the unit's folder")
+        msg = f"{field} {shown(name)} is not a plain file name in the unit's folder"
+        raise _Untrusted(msg)
     try:
         root = directory.resolve(strict=True)
         path = (directory / name).resolve(strict=True)
     except FileNotFoundError:
-        raise _Untrusted(f"{field} {shown(name)} is missing") from None
+        msg = f"{field} {shown(name)} is missing"
+        raise _Untrusted(msg) from None
     if path.parent != root:
-        raise _Untrusted(f"{field} {shown(name)} leads outside the unit's folder")
+        msg = f"{field} {shown(name)} leads outside the unit's folder"
+        raise _Untrusted(msg)
     if not stat.S_ISREG(path.stat().st_mode):
-        raise _Untrusted(f"{field} {shown(name)} is not a regular file")
+        msg = f"{field} {shown(name)} is not a regular file"
+        raise _Untrusted(msg)
     return path
 
 
 def read_record(units_dir: Path, directory: Path) -> UnitRecord:
     """The unit's ``unit.json``, read only up to ``MAX_RECORD_BYTES`` and validated."""
     if directory.resolve(strict=True).parent != units_dir.resolve(strict=True):
-        raise _Untrusted("the unit's folder leads outside the checkpoint folder")
+        msg = "the unit's folder leads outside the checkpoint folder"
+        raise _Untrusted(msg)
     path = contained_file(directory, _UNIT_FILE, "unit.json")
     with path.open("rb") as handle:
         raw = handle.read(MAX_RECORD_BYTES + 1)
     if len(raw) > MAX_RECORD_BYTES:
-        raise _Untrusted(f"unit.json is larger than {MAX_RECORD_BYTES} bytes")
+        msg = f"unit.json is larger than {MAX_RECORD_BYTES} bytes"
+        raise _Untrusted(msg)
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise _Untrusted(f"unit.json is not JSON ({shown(str(exc))})") from None
+        msg = f"unit.json is not JSON ({shown(str(exc))})"
+        raise _Untrusted(msg) from None
     return UnitRecord.from_json(value)
 
 
@@ -159,23 +169,25 @@ def read_predictions(path: Path, rows: int, task: Task | None) -> np.ndarray:
 
     The header is checked before the array is read, so nothing larger than the fold is allocated.
     """
-    fmt = np.lib.format
     with path.open("rb") as handle:
-        version = fmt.read_magic(handle)
-        if version not in ((1, 0), (2, 0)):
-            raise _Untrusted(f"oof.npy has format version {version}; 1.0 or 2.0 is read")
-        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-        shape, _, dtype = reader(handle, max_header_size=_MAX_NPY_HEADER)
-        if dtype != np.dtype(np.float64):
-            raise _Untrusted(f"oof.npy holds {dtype}, not float64")
-        if not _expected_shape(shape, rows, task):
-            raise _Untrusted(f"oof.npy has shape {shown(shape)} for a fold of {rows} rows")
-        if handle.tell() + math.prod(shape) * dtype.itemsize != os.fstat(handle.fileno()).st_size:
-            raise _Untrusted(f"oof.npy is not the size its header {shown(shape)} says")
-        handle.seek(0)
-        oof = fmt.read_array(handle, allow_pickle=False, max_header_size=_MAX_NPY_HEADER)
+        try:
+            header = read_npy_header(handle)
+        except NpyVersionError as exc:
+            msg = f"oof.npy has format version {exc.version}; 1.0 or 2.0 is read"
+            raise _Untrusted(msg) from None
+        if header.dtype != np.dtype(np.float64):
+            msg = f"oof.npy holds {header.dtype}, not float64"
+            raise _Untrusted(msg)
+        if not _expected_shape(header.shape, rows, task):
+            msg = f"oof.npy has shape {shown(header.shape)} for a fold of {rows} rows"
+            raise _Untrusted(msg)
+        if header.offset + header.data_size != os.fstat(handle.fileno()).st_size:
+            msg = f"oof.npy is not the size its header {shown(header.shape)} says"
+            raise _Untrusted(msg)
+        oof = read_npy_data(handle, header)
     if not np.isfinite(oof).all():
-        raise _Untrusted("oof.npy holds values that are not finite")
+        msg = "oof.npy holds values that are not finite"
+        raise _Untrusted(msg)
     return oof
 
 
@@ -261,12 +273,14 @@ class CheckpointStore:
         task: Task | None,
     ) -> tuple[Model, np.ndarray]:
         if record.library != unit.library or record.fold != unit.fold:
-            raise _Untrusted(f"unit.json is for {record.library} fold {record.fold}")
+            msg = f"unit.json is for {record.library} fold {record.fold}"
+            raise _Untrusted(msg)
         model_path = contained_file(directory, record.model_file, "model_file")
         oof_path = contained_file(directory, _OOF_FILE, "predictions")
         for path, expected in ((model_path, record.model_sha256), (oof_path, record.oof_sha256)):
             if sha256_of(path) != expected:
-                raise _Untrusted(f"{path.name} does not match its checksum in unit.json")
+                msg = f"{path.name} does not match its checksum in unit.json"
+                raise _Untrusted(msg)
         oof = read_predictions(oof_path, fold.valid_rows.size, task)
         return load_spec(unit.library).load(model_path, n_threads), oof
 

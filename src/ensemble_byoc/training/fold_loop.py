@@ -57,7 +57,8 @@ def _unit_result(job: JobState, key: UnitKey) -> UnitResult:
     try:
         outcome = job.runner.run(job.work[key], job.budget.unit_deadline(job.total - len(job.results)))
     except PlatformError as exc:
-        raise PlatformError(f"{exc}; {job.kept()}.") from exc
+        msg = f"{exc}; {job.kept()}."
+        raise PlatformError(msg) from exc
     except TrainingStoppedError:
         raise job.stopped() from None
     if job.stop.requested:

@@ -18,7 +18,7 @@ from ensemble_byoc.training.checkpoints import CheckpointStore, unit_fingerprint
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.portfolio import Member
 from ensemble_byoc.training.runners import TrainingRows, UnitContext, UnitRunner, UnitWork
-from ensemble_byoc.training.scores import MULTICLASS, Metric, get_metric
+from ensemble_byoc.training.scores import MULTICLASS, REGRESSION, Metric, get_metric, zero_labels
 from ensemble_byoc.training.stopping import StopRequest, TimeBudget
 from ensemble_byoc.training.task import Task, resolve_task
 from ensemble_byoc.training.units import Fold, TrainingUnit, UnitResult, make_folds
@@ -90,8 +90,11 @@ def plan_job(
     logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
                 raw.target_name)
     task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
-    data = replace(raw, y=labels)
+    data = replace(raw, y=labels)  # type: ignore[type-var]  # every loader's rows are a dataclass
     metric = get_metric(task.problem_type, task.eval_metric)
+    if task.problem_type == REGRESSION and (zeros := zero_labels(labels)):
+        logger.info("mape is computed over the %d rows whose label is not 0 (%d rows with label 0 are left "
+                    "out).", data.n_rows - zeros, zeros)
     folds = make_folds(data.n_rows, config.k_fold, config.seed,
                        classes=labels if task.is_classification else None, class_names=task.classes)
     n_threads = training_threads(data.n_rows, n_threads)

@@ -105,8 +105,9 @@ def make_folds(
     class must have at least ``k_fold`` rows, so that every fold's training part holds every class.
     """
     if n_rows < k_fold:
+        msg = f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows."
         raise UserError(
-            f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows."
+            msg
         )
     if classes is None:
         splits = KFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)))
@@ -115,9 +116,12 @@ def make_folds(
         rarest = int(np.argmin(counts))
         if counts[rarest] < k_fold:
             name = class_names[rarest] if rarest < len(class_names) else rarest
-            raise UserError(
+            msg = (
                 f"Class {cell_text(name)} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
                 "lower k_fold or add rows of that class."
+            )
+            raise UserError(
+                msg
             )
         splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(
             np.zeros((n_rows, 1)), classes

@@ -68,7 +68,7 @@ def _scheme(security: Security | None) -> str:
 
 _CLOSING = (Status.closing, Status.closed, Status.closing_gracefully, Status.failed)
 
-UNIT_SLOT = {"unit": 1}
+UNIT_SLOT: dict[str, float] = {"unit": 1}
 """Each host's worker has one unit slot, so a host trains one cross-validation unit at a time with all of
 its threads; the worker's own threads (one per core) serve the libraries' Dask training tasks."""
 
@@ -114,7 +114,7 @@ def _worker(address: str, host: str, layout: HostLayout, paths: SageMakerPaths, 
             **options: Any) -> Worker:
     return Worker(address, host=host, port=layout.worker_port, nthreads=available_cpus(), resources=UNIT_SLOT,
                   name=layout.current_host, memory_limit=0, dashboard=False, dashboard_address=f"{host}:0",
-                  plugins={HostFiles(paths)}, protocol=_scheme(security), security=security, **options)
+                  plugins=(HostFiles(paths),), protocol=_scheme(security), security=security, **options)
 
 
 def _quiet_dask_logs() -> None:
@@ -154,10 +154,13 @@ def _serve_as_worker(layout: HostLayout, paths: SageMakerPaths, security: Securi
         try:
             await worker
         except (OSError, asyncio.TimeoutError) as exc:
-            raise PlatformError(
+            msg = (
                 f"Host {layout.current_host} could not join the Dask scheduler on {layout.leader} "
                 f"({scheduler}) "
                 f"within {layout.join_timeout:g} s: {exc}"
+            )
+            raise PlatformError(
+                msg
             ) from exc
         while worker.status not in _CLOSING:
             await asyncio.sleep(POLL_SECONDS)
@@ -248,9 +251,12 @@ class LeaderCluster:
         while set(self.layout.hosts) - self.hosts_present():
             if time.monotonic() >= deadline:
                 missing = sorted(set(self.layout.hosts) - self.hosts_present())
-                raise PlatformError(
+                msg = (
                     f"Host(s) {', '.join(missing)} did not join the Dask cluster on {self.layout.leader} "
                     f"within {self.layout.join_timeout:g} s."
+                )
+                raise PlatformError(
+                    msg
                 )
             time.sleep(POLL_SECONDS)
         logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts),
@@ -263,7 +269,7 @@ class LeaderCluster:
         background refresh (every 2 s) overwrites with one that lists no worker at all; read at the
         wrong moment, every host seemed to have left the cluster.
         """
-        assert self.client is not None
+        assert self.client is not None and self.client.scheduler is not None
         identity = self.client.sync(self.client.scheduler.identity, n_workers=-1)
         return dict(identity["workers"])
 
@@ -278,9 +284,12 @@ class LeaderCluster:
         """A ``PlatformError`` naming the hosts whose workers left the cluster, if any did."""
         gone = sorted(set(self.layout.hosts) - self.hosts_present())
         if gone:
-            raise PlatformError(
+            msg = (
                 f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
                 f"the network)"
+            )
+            raise PlatformError(
+                msg
             )
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:

@@ -37,7 +37,7 @@ class ClusterUnitRunner:
         self.cluster = cluster
         self.client = cluster.client
         self.context = context
-        self.futures: dict[tuple[int, str], tuple[UnitWork, Future]] = {}
+        self.futures: dict[tuple[int, str], tuple[UnitWork, Future[Any]]] = {}
         self.collected: set[tuple[int, str]] = set()
         self.data = self.client.scatter(context.data, broadcast=True, hash=False)
 
@@ -67,14 +67,16 @@ class ClusterUnitRunner:
             except (TimeoutError, asyncio.TimeoutError):
                 self._check_hosts()
                 if self.context.stop.requested:  # SIGTERM: stop waiting; the units still running stop too
-                    raise TrainingStoppedError(f"stopped by {self.context.stop.reason}") from None
+                    msg = f"stopped by {self.context.stop.reason}"
+                    raise TrainingStoppedError(msg) from None
             except Exception:
                 self._check_hosts()  # a unit lost with its worker is a host failure, named as such
                 raise
         self.collected.add(key)
         if payload["stop_reason"]:  # the unit's host was asked to stop (first): the job stops too
             self.context.stop.request(f"{payload['stop_reason']} on {payload['host']}")
-            raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
+            msg = f"stopped by {self.context.stop.reason}"
+            raise TrainingStoppedError(msg)
         return self._outcome(work, payload)
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:

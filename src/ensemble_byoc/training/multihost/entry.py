@@ -25,14 +25,18 @@ def train_on_hosts(
     elsewhere."""
     layout = HostLayout.from_resource_config(resource_config, environ)
     if layout is None:
-        raise PlatformError("resourceconfig.json lists fewer than two hosts, or no current_host.")
+        msg = "resourceconfig.json lists fewer than two hosts, or no current_host."
+        raise PlatformError(msg)
     defuse_handlers("distributed")  # Dask logs task errors through its own handler
 
     sharded = sharded_channels(input_data_config)
     if sharded and config.refit_full:
-        raise UserError(
+        msg = (
             "refit_full is not available with ShardedByS3Key channels: no host holds every row to refit on; "
             "leave refit_full off (the fold models are served) or use S3DistributionType=FullyReplicated."
+        )
+        raise UserError(
+            msg
         )
     cluster.HOST_STOP.install_signal_handler()
     if not layout.is_leader:

@@ -67,8 +67,9 @@ class HostLayout:
         if len(hosts) < 2 or current is None:
             return None
         if current not in hosts:
+            msg = f"resourceconfig.json: current_host {current!r} is not one of its hosts {list(hosts)}."
             raise PlatformError(
-                f"resourceconfig.json: current_host {current!r} is not one of its hosts {list(hosts)}."
+                msg
             )
         raw_addresses = environ.get(HOST_ADDRESSES_VARIABLE, "").strip()
         try:
@@ -76,8 +77,9 @@ class HostLayout:
                 {str(k): str(v) for k, v in json.loads(raw_addresses).items()} if raw_addresses else {}
             )
         except (ValueError, AttributeError) as exc:
+            msg = f"{HOST_ADDRESSES_VARIABLE} is not a JSON object of host names: {exc}"
             raise PlatformError(
-                f"{HOST_ADDRESSES_VARIABLE} is not a JSON object of host names: {exc}"
+                msg
             ) from exc
         return cls(
             hosts=hosts,
@@ -100,12 +102,16 @@ class HostLayout:
                 return socket.gethostbyname(host)
             except OSError as exc:
                 if attempt == attempts - 1:
-                    raise PlatformError(
+                    msg = (
                         f"Host {host} could not be resolved after {attempts} attempts "
                         f"(network interface {self.network_interface_name or 'default'}): {exc}"
+                    )
+                    raise PlatformError(
+                        msg
                     ) from exc
                 time.sleep(delay)
-        raise AssertionError("unreachable")
+        msg = "unreachable"
+        raise AssertionError(msg)
 
 
 def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -115,9 +121,11 @@ def _int_setting(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError as exc:
-        raise PlatformError(f"{name} == {raw!r} is not a whole number.") from exc
+        msg = f"{name} == {raw!r} is not a whole number."
+        raise PlatformError(msg) from exc
     if value <= 0:
-        raise PlatformError(f"{name} == {value} must be > 0.")
+        msg = f"{name} == {value} must be > 0."
+        raise PlatformError(msg)
     return value
 
 
@@ -126,8 +134,11 @@ def _secret(environ: Mapping[str, str]) -> str | None:
     if not secret:
         return None
     if len(secret) < MIN_SECRET_CHARACTERS:  # never echo the secret itself
-        raise PlatformError(
+        msg = (
             f"{CLUSTER_SECRET_VARIABLE} holds {len(secret)} characters; it must hold at least "
             f"{MIN_SECRET_CHARACTERS} (the launcher makes 43 random ones), or be unset."
+        )
+        raise PlatformError(
+            msg
         )
     return secret

@@ -120,10 +120,13 @@ class ShardedUnitRunner:
             if part["valid"] > 0 and (not task.is_classification or np.unique(labels).size == task.n_classes):
                 usable.append((part["train"], -index, index))
         if not usable:
-            raise UserError(
+            msg = (
                 f"No host's rows hold every class ({', '.join(map(str, task.classes))}) in the training part "
                 f"of fold {work.fold.index}; in a sharded job {work.unit.library} trains on one host's rows. "
                 f"Spread each class over the channel's files, or leave {work.unit.library} out of 'models'."
+            )
+            raise UserError(
+                msg
             )
         return max(usable)[2]
 
@@ -157,7 +160,8 @@ class ShardedUnitRunner:
             if reason and not self.context.stop.requested:
                 self.context.stop.request(f"{reason} on {names.get(address, address)}")
         if self.context.stop.requested:
-            raise TrainingStoppedError(f"stopped by {self.context.stop.reason}")
+            msg = f"stopped by {self.context.stop.reason}"
+            raise TrainingStoppedError(msg)
 
     def _parts(self, fold: Fold) -> list[dict[str, Any]]:
         """Each shard's split for ``fold``, made on its host; the previous fold's split is released."""
@@ -185,7 +189,8 @@ class ShardedUnitRunner:
         def stacked(name: str, size: str, shape: tuple[int, ...]) -> da.Array:
             blocks = [da.from_delayed(part[name], shape=(part[size], *shape), dtype=np.float64)
                       for part in parts if part[size] > 0]
-            return da.concatenate(blocks, axis=0)
+            stacked_blocks: da.Array = da.concatenate(blocks, axis=0)
+            return stacked_blocks
 
         valid_y = self.data.y[np.sort(fold.valid_rows)]
         sign = -1.0 if self.metric.greater_is_better else 1.0

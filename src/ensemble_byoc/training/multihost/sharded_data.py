@@ -45,7 +45,7 @@ class Shard:
     address: str
     rows: int
     offset: int
-    future: Future
+    future: Future[Any]
 
 
 @dataclass(frozen=True)
@@ -91,18 +91,19 @@ def load_sharded_data(
     summaries = watched(cluster, HOST_STOP, lambda: {host: named(host, future.result)
                                                      for host, future in described.items()}, "loading")
     present = _hosts_with_rows(hosts, summaries)
-    first = summaries[present[0]]
-    categories = merged_categories([summaries[host]["categories"] for host in present], first["features"])
+    found = {host: summary for host in present if (summary := summaries[host]) is not None}
+    first = found[present[0]]
+    categories = merged_categories([found[host]["categories"] for host in present], first["features"])
     shards = _shards(client, addresses, present, loaded, summaries, categories)
     logger.info("Sharded data: %d rows in all (%s), %d features.", sum(shard.rows for shard in shards),
                 ", ".join(f"{shard.host} {shard.rows}" for shard in shards), len(first["features"]))
     return ShardedData(
-        y=np.concatenate([summaries[host]["y"] for host in present]),
+        y=np.concatenate([found[host]["y"] for host in present]),
         feature_names=tuple(first["features"]),
         target_name=str(first["target"]),
         categories=categories,
         shards=tuple(shards),
-        shard_digests=tuple(str(summaries[host]["digest"]) for host in present),
+        shard_digests=tuple(str(found[host]["digest"]) for host in present),
     )
 
 
@@ -110,7 +111,8 @@ def _hosts_with_rows(hosts: list[str], summaries: Mapping[str, Any]) -> list[str
     """The hosts that received rows (the others are logged), once their shards' columns are found to agree."""
     present = [host for host in hosts if summaries[host] is not None]
     if not present:
-        raise UserError(f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)}).")
+        msg = f"Channel {TRAIN_CHANNEL!r} is empty on every host ({', '.join(hosts)})."
+        raise UserError(msg)
     for host in hosts:
         if summaries[host] is None:
             logger.warning("Host %s received no files of channel %r (more hosts than files?); "
@@ -119,16 +121,19 @@ def _hosts_with_rows(hosts: list[str], summaries: Mapping[str, Any]) -> list[str
     for host in present[1:]:
         other = summaries[host]
         if (other["target"], other["features"]) != (first["target"], first["features"]):
-            raise UserError(
+            msg = (
                 "The shards have different columns: "
                 f"host {present[0]} has {[first['target'], *first['features']]}, "
                 f"host {host} has {[other['target'], *other['features']]}."
+            )
+            raise UserError(
+                msg
             )
     return present
 
 
 def _shards(
-    client: Client, addresses: Mapping[str, str], present: list[str], loaded: Mapping[str, Future],
+    client: Client, addresses: Mapping[str, str], present: list[str], loaded: Mapping[str, Future[Any]],
     summaries: Mapping[str, Any], categories: Mapping[str, tuple[str, ...]],
 ) -> list[Shard]:
     """Each host's shard in host order, its text columns recoded (on its host) to the merged levels."""
@@ -143,7 +148,8 @@ def _shards(
                 lacking = [name for name in categories if name not in summaries[host]["categories"]]
                 text_hosts = [other for other in present
                               if set(lacking) & set(summaries[other]["categories"])]
-                raise UserError(f"{exc} It holds text on host {', '.join(text_hosts)}.") from exc
+                msg = f"{exc} It holds text on host {', '.join(text_hosts)}."
+                raise UserError(msg) from exc
         rows = int(summaries[host]["rows"])
         shards.append(Shard(host, addresses[host], rows, offset, future))
         offset += rows
@@ -166,7 +172,8 @@ def watched(cluster: LeaderCluster, stop: StopRequest, call: Callable[[], T], na
         thread.join(POLL_SECONDS)
         cluster.check_hosts()
         if stop.requested and thread.is_alive():
-            raise TrainingStoppedError(f"stopped by {stop.reason}")
+            msg = f"stopped by {stop.reason}"
+            raise TrainingStoppedError(msg)
     if "error" in outcome:
         cluster.check_hosts()  # a task lost with its host is a host failure, named as such
         raise outcome["error"]
@@ -178,10 +185,11 @@ def named(host: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except EnsembleError as exc:
-        raise type(exc)(f"Host {host}: {exc}") from exc
+        msg = f"Host {host}: {exc}"
+        raise type(exc)(msg) from exc
 
 
-def _settled(host: str, future: Future) -> None:
+def _settled(host: str, future: Future[Any]) -> None:
     """Wait for a task that keeps its result on its host; raise its failure (the result stays there)."""
     if future.exception() is not None:  # waits for the task; fetches its error only, never its result
         named(host, future.result)
