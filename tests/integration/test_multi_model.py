@@ -237,7 +237,7 @@ def test_a_model_loaded_through_one_worker_is_served_by_workers_started_later(
     deadline = time.monotonic() + 10
     while len(worker_pids(server)) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert set(worker_pids(server)).isdisjoint(before)
+    assert set(worker_pids(server)) - before  # one worker answered at least 20 of the 40: it was replaced
 
 
 def test_a_load_past_the_memory_budget_is_507_until_a_model_is_unloaded(
