@@ -74,8 +74,7 @@ class ModelRegistry:
         shm = Path("/dev/shm")
         parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
         directory = Path(tempfile.mkdtemp(prefix="ensemble-byoc-models-", dir=parent))
-        owner = os.getpid()
-        atexit.register(lambda: os.getpid() == owner and shutil.rmtree(directory, ignore_errors=True))
+        atexit.register(_remove_if_owner, directory, os.getpid())
         registry = cls(directory)
         registry._write({})
         return registry
@@ -154,3 +153,9 @@ def check_budget(name: str, memory_bytes: int, loaded: list[int], budget_bytes: 
         "Unload a model first."
     )
     raise InsufficientMemoryError(msg)
+
+
+def _remove_if_owner(directory: Path, owner: int) -> None:
+    """At exit: the process that made the directory removes it; a forked worker leaves it alone."""
+    if os.getpid() == owner:
+        shutil.rmtree(directory, ignore_errors=True)
