@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -256,3 +259,41 @@ def test_a_load_past_the_memory_budget_is_507_until_a_model_is_unloaded(
         assert http("DELETE", small.url + "/models/first").status == 200
         assert load(small, "second", south.url).status == 200
         assert_predicts(invoke(small, "second", south.X[:3]), south, south.X[:3])
+        registry = Path(re.search(r"models registered in (\S+);", small.log()).group(1))  # type: ignore[union-attr]
+        assert (registry / "models.json").is_file()
+    assert not registry.exists()  # the master removed it when it stopped
+
+
+def test_a_model_whose_files_break_after_loading_answers_400_for_itself_in_restarted_workers(
+    server: Server, models: dict[str, Trained], tmp_path: Path
+) -> None:
+    north, east = models["north"], models["east"]
+    fragile = tmp_path / "fragile"
+    shutil.copytree(north.url, fragile)
+    assert load(server, "fragile", str(fragile)).status == 200
+    assert load(server, "steady", east.url).status == 200
+    manifest = json.loads((fragile / "manifest.json").read_text())
+    member = fragile / next(iter(manifest["libraries"].values()))["folds"][0]["file"]
+    member.write_bytes(member.read_bytes()[:-10])
+    replace_workers(server)  # the new workers load models lazily, from the broken files
+    for _ in range(4):
+        broken = invoke(server, "fragile", north.X[:2])
+        assert broken.status == 400
+        assert "'fragile'" in broken.json()["message"]
+        assert_predicts(invoke(server, "steady", east.X[:2]), east, east.X[:2])
+    assert server.process.poll() is None
+    assert "Traceback" not in server.log()
+
+
+def replace_workers(server: Server) -> None:
+    """SIGTERM every worker and wait until gunicorn has started two new ones."""
+    before = set(worker_pids(server))
+    for pid in before:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = set(worker_pids(server))
+        if len(now) == 2 and not now & before:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"gunicorn did not replace workers {sorted(before)}:\n{server.log()}")
