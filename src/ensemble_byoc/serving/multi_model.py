@@ -81,7 +81,7 @@ class MultiModelRoutes:
             if method == "POST":
                 return _json(start_response, self.load(environ))
             if method == "GET":
-                return _json(start_response, self.list(environ.get("QUERY_STRING", "")))
+                return _json(start_response, self.page(environ.get("QUERY_STRING", "")))
             return _not_allowed(start_response, path, ("GET", "POST"))
         name = path[len(_PREFIX):]
         if name.endswith(_INVOKE):
@@ -113,7 +113,7 @@ class MultiModelRoutes:
                     name, url, entry.memory_bytes / 2**20, entry.measured_bytes / 2**20)
         return {"message": f"Model {name!r} loaded.", **describe(entry)}
 
-    def list(self, query: str) -> dict[str, Any]:
+    def page(self, query: str) -> dict[str, Any]:
         """The loaded models by name, ``limit`` at a time from after ``next_page_token`` (the last name of
         the page before)."""
         params = parse_qs(query, keep_blank_values=True)
