@@ -119,9 +119,9 @@ class MultiModelRoutes:
         params = parse_qs(query, keep_blank_values=True)
         limit = page_limit(params.get("limit", [""])[-1])
         after = params.get("next_page_token", [""])[-1]
-        names = sorted(name for name in self.registry.entries() if name > after)
-        page = names[:limit]
         entries = self.registry.entries()
+        names = sorted(name for name in entries if name > after)
+        page = names[:limit]
         answer: dict[str, Any] = {"models": [{"modelName": n, "modelUrl": entries[n].url} for n in page]}
         if len(names) > limit:
             answer["nextPageToken"] = page[-1]
