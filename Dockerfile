@@ -42,7 +42,8 @@ RUN /opt/venv/bin/python -m pip install --no-deps --no-index --no-build-isolatio
 
 FROM ${BASE_IMAGE}
 
-LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true
+LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
+      com.amazonaws.sagemaker.capabilities.multi-models=true
 
 # libgomp1: the OpenMP runtime LightGBM links against (not in slim or minbase images). Unpinned on
 # purpose: the base image chooses the Debian release, and its libgomp1 is the one that matches it.

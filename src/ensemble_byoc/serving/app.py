@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 
 def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
     """Build the app around ``model``; nothing in it loads or reads the environment."""
+    app = flask_app(settings)
+    app.wsgi_app = ModelRoutes(app.wsgi_app, model, settings)  # type: ignore[method-assign]
+    return app
+
+
+def flask_app(settings: ServeSettings) -> Flask:
+    """The Flask app behind the routes answered from WSGI: /execution-parameters and JSON errors."""
     app = Flask("ensemble_byoc")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
 
@@ -46,7 +53,6 @@ def create_app(model: Ensemble, settings: ServeSettings) -> Flask:
         status, body = error_answer(exc, f"{request.method} {request.path}")
         return Response(body, status=status, content_type="application/json")
 
-    app.wsgi_app = ModelRoutes(app.wsgi_app, model, settings)  # type: ignore[method-assign]
     return app
 
 
@@ -78,3 +84,4 @@ def app_from_environment(environ: Mapping[str, str]) -> Flask:
 
 def _describe(n_models: int) -> str:
     return "(folds merged into one model)" if n_models == 1 else f"({n_models} fold models, unmerged)"
+
