@@ -218,3 +218,32 @@ def test_regression_reports_mae_r2_and_mape_and_says_how_many_zero_labels_mape_l
         values = metric_lines(result.stdout, f"validation-{metric}")
         assert len(values) == folds and all(np.isfinite(values)), metric
     assert 0.0 < metric_lines(result.stdout, "validation-r2")[-1] <= 1.0
+
+
+@pytest.mark.parametrize("objective", ["absolute_error", "huber"])
+def test_a_regression_objective_trains_every_library_on_that_loss_and_eval_metric_mae_steers_the_job(
+    opt_ml: OptMl, objective: str,
+) -> None:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(200, 4))
+    y = 4.0 * X[:, 0] + rng.standard_t(2, size=200)
+    opt_ml.add_training_csv(X, y)
+    opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "objective": objective, "huber_delta": "2",
+                            "eval_metric": "mae"})
+    result = run_train(opt_ml)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"Cross-validated mae of the ensemble: [0-9.]+", result.stderr), result.stderr[-2000:]
+    manifest = json.loads((opt_ml.model_dir / "manifest.json").read_text())
+    assert manifest["config"]["objective"] == objective
+    ensemble, _ = load_bundle(opt_ml.model_dir, n_threads=1)
+    assert np.isfinite(ensemble.predict(X[:20])).all()
+
+
+def test_a_regression_objective_with_a_classification_problem_type_fails_the_job(opt_ml: OptMl) -> None:
+    X = np.random.default_rng(8).normal(size=(60, 3))
+    opt_ml.add_training_csv(X, (X[:, 0] > 0).astype(float))
+    opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "objective": "huber", "problem_type": "binary"})
+    result = run_train(opt_ml)
+    assert result.returncode == 1
+    assert opt_ml.failure_file.read_text().startswith(
+        "UserError: Hyperparameter 'objective' == 'huber' is a regression loss, but problem_type is 'binary'")

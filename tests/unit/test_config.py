@@ -10,7 +10,8 @@ import pytest
 from conftest import SHARED_CONFIGS
 
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.training.config import TrainConfig, decode_value
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.hyperparameter_values import decode_value
 
 ALL_LIBRARIES = ("catboost", "lightgbm", "xgboost")
 
@@ -197,7 +198,12 @@ ERROR_CASES: list[tuple[dict[str, Any], str]] = [
     ({"max_dpeth": "3"}, r"Unknown hyperparameter 'max_dpeth' \(did you mean 'max_depth'\?\)"),
     ({"kfold": "3"}, r"Unknown hyperparameter 'kfold' \(did you mean 'k_fold'\?\)"),
     ({"learnig_rate": "0.1"}, r"Unknown hyperparameter 'learnig_rate' \(did you mean 'learning_rate'\?\)"),
-    ({"objective": "reg:squarederror"}, r"Unknown hyperparameter 'objective'"),
+    ({"objective": "reg:squarederror"},
+     r"Hyperparameter 'objective' == 'reg:squarederror' \(did you mean 'squared_error'\?\); choose one of "
+     r"squared_error, absolute_error, huber"),
+    ({"huber_delta": "0"}, r"Hyperparameter 'huber_delta' == 0, must be > 0"),
+    ({"objective": "absolute_error", "problem_type": "multiclass"},
+     r"'objective' == 'absolute_error' is a regression loss, but problem_type is 'multiclass'"),
     # unparseable values name the key and the value
     ({"k_fold": "five"}, r"Hyperparameter 'k_fold': could not parse 'five' as an integer"),
     ({"max_depth": "3.5"}, r"Hyperparameter 'max_depth': could not parse 3\.5 as an integer"),

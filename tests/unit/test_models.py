@@ -191,6 +191,38 @@ def test_a_shared_hyperparameter_reaches_the_library_by_its_own_name_and_a_user_
     assert "early_stopping_rounds" not in overridden  # read by the adapter itself, not a library parameter
 
 
+@pytest.mark.parametrize(("objective", "expected"), [
+    ("absolute_error", {"catboost": ("loss_function", "MAE"), "lightgbm": ("objective", "regression_l1"),
+                        "xgboost": ("objective", "reg:absoluteerror")}),
+    ("huber", {"catboost": ("loss_function", "Huber:delta=2.5"), "lightgbm": ("alpha", 2.5),
+               "xgboost": ("huber_slope", 2.5)}),
+])
+def test_the_regression_objective_reaches_each_library_as_its_own_loss(
+    objective: str, expected: dict[str, tuple[str, object]]
+) -> None:
+    params = replace(PARAMS, objective=objective, huber_delta=2.5, eval_metric="mae")
+    for library, (name, value) in expected.items():
+        own = load_spec(library).create(params, {}, N_THREADS).library_params()
+        assert own[name] == value, library
+        assert own["metric" if library == "lightgbm" else "eval_metric"] in ("MAE", "l1", "mae"), library
+
+
+@pytest.mark.parametrize("objective", ["absolute_error", "huber"])
+def test_a_model_trained_on_another_regression_loss_predicts_finite_values_near_the_labels(
+    objective: str,
+) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = 5.0 * X[:, 0] + rng.standard_t(2, size=300)  # heavy tails: what these losses are for
+    params = replace(PARAMS, objective=objective, huber_delta=1.0)
+    for library in ("catboost", "lightgbm", "xgboost"):
+        model = load_spec(library).create(params, {}, N_THREADS).fit(
+            X[:240], y[:240], X_valid=X[240:], y_valid=y[240:], feature_names=("a", "b", "c"))
+        prediction = model.predict(X[240:])
+        assert np.isfinite(prediction).all(), library
+        assert np.median(np.abs(prediction - y[240:])) < np.median(np.abs(y[240:] - np.median(y))), library
+
+
 # -- rejected overrides -----------------------------------------------------------------------------------
 
 

@@ -59,6 +59,6 @@ def test_binary_scores_on_a_known_example() -> None:
 def test_eval_metric_names_only_what_early_stopping_can_watch() -> None:
     from ensemble_byoc.training.scores import eval_metrics_for
 
-    assert eval_metrics_for("regression") == ("rmse",)
+    assert eval_metrics_for("regression") == ("rmse", "mae")
     with pytest.raises(UserError, match="'r2' does not fit problem_type 'regression'; choose one of rmse"):
         resolve_task(np.array([1.5, 2.5, 3.5, 4.5]), "regression", "r2")

@@ -37,6 +37,13 @@ class BoosterParams:
     n_classes: int = 0
     eval_metric: str = "rmse"
     """The metric early stopping watches (names from ``ensemble_byoc.training.scores``)."""
+    objective: str = "squared_error"
+    """The regression loss: ``squared_error``, ``absolute_error`` or ``huber``."""
+    huber_delta: float = 1.0
+    """Where the huber loss turns from squared to absolute, in the label's units."""
+
+
+REGRESSION_OBJECTIVES = ("squared_error", "absolute_error", "huber")
 
 
 _READ_MODEL_PARAMS = BoosterParams(learning_rate=0.0, max_depth=0, num_round=0, early_stopping_rounds=0,

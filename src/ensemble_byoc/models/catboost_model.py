@@ -10,15 +10,21 @@ import catboost
 import numpy as np
 import pandas as pd
 
-from ensemble_byoc.models.base import FoldRows, Model, ModelSpec, library_feature_names
+from ensemble_byoc.models.base import BoosterParams, FoldRows, Model, ModelSpec, library_feature_names
 
 _LOSSES = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
 _PROBABILISTIC_LOSSES = ("Logloss", "MultiClass")
 _EVAL_METRICS = {  # problem type -> our metric -> CatBoost's
-    "regression": {"rmse": "RMSE"},
+    "regression": {"rmse": "RMSE", "mae": "MAE"},
     "binary": {"auc": "AUC", "logloss": "Logloss", "accuracy": "Accuracy", "f1": "F1"},
     "multiclass": {"mlogloss": "MultiClass", "accuracy": "Accuracy"},
 }
+
+
+def _loss(p: BoosterParams) -> str:
+    if p.problem_type != "regression" or p.objective == "squared_error":
+        return _LOSSES[p.problem_type]
+    return "MAE" if p.objective == "absolute_error" else f"Huber:delta={p.huber_delta!r}"
 
 
 class CatBoostModel(Model):
@@ -33,7 +39,7 @@ class CatBoostModel(Model):
     def _own_params(self) -> dict[str, Any]:
         p = self.params
         return {
-            "loss_function": _LOSSES[p.problem_type],
+            "loss_function": _loss(p),
             "eval_metric": _EVAL_METRICS[p.problem_type][p.eval_metric],
             "iterations": p.num_round,
             "learning_rate": p.learning_rate,

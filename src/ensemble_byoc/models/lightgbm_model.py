@@ -19,10 +19,11 @@ from ensemble_byoc.models.lightgbm_merge import merged_model_text
 
 _MAX_LEAVES = 131072
 _METRICS = {  # problem type -> our metric -> LightGBM's (no F1: stop on log loss, the blend optimises F1)
-    "regression": {"rmse": "rmse"},
+    "regression": {"rmse": "rmse", "mae": "l1"},
     "binary": {"auc": "auc", "logloss": "binary_logloss", "accuracy": "binary_error", "f1": "binary_logloss"},
     "multiclass": {"mlogloss": "multi_logloss", "accuracy": "multi_error"},
 }
+_REGRESSION_OBJECTIVES = {"squared_error": "regression", "absolute_error": "regression_l1", "huber": "huber"}
 _UNKNOWN_PARAMETER = re.compile(r"Unknown parameter: (\S+)")
 
 
@@ -35,7 +36,8 @@ class LightGBMModel(Model):
     def _own_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
-            "objective": p.problem_type,
+            "objective": _REGRESSION_OBJECTIVES[p.objective] if p.problem_type == "regression"
+            else p.problem_type,
             "metric": _METRICS[p.problem_type][p.eval_metric],
             "learning_rate": p.learning_rate,
             "max_depth": p.max_depth,
@@ -46,6 +48,8 @@ class LightGBMModel(Model):
             "force_row_wise": True,
             "verbosity": 0,  # warnings reach _LibraryLog (debug), so unknown parameter names are seen
         }
+        if p.problem_type == "regression" and p.objective == "huber":
+            params["alpha"] = p.huber_delta  # LightGBM's name for the huber delta
         if p.problem_type == "multiclass":
             params["num_class"] = p.n_classes
         if p.subsample is not None:

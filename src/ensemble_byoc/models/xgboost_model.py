@@ -20,9 +20,11 @@ from ensemble_byoc.errors import AlgorithmError
 from ensemble_byoc.models.base import DaskParts, FoldRows, Model, ModelSpec, library_feature_names
 from ensemble_byoc.models.xgboost_merge import merged_document
 
-_OBJECTIVES = {"regression": "reg:squarederror", "binary": "binary:logistic", "multiclass": "multi:softprob"}
+_OBJECTIVES = {"binary": "binary:logistic", "multiclass": "multi:softprob"}
+_REGRESSION_OBJECTIVES = {"squared_error": "reg:squarederror", "absolute_error": "reg:absoluteerror",
+                          "huber": "reg:pseudohubererror"}  # XGBoost's smooth huber, slope = the delta
 _EVAL_METRICS = {  # problem type -> our metric -> XGBoost's (no F1: stop on log loss, the blend optimises F1)
-    "regression": {"rmse": "rmse"},
+    "regression": {"rmse": "rmse", "mae": "mae"},
     "binary": {"auc": "auc", "logloss": "logloss", "accuracy": "error", "f1": "logloss"},
     "multiclass": {"mlogloss": "mlogloss", "accuracy": "merror"},
 }
@@ -38,7 +40,8 @@ class XGBoostModel(Model):
     def _own_params(self) -> dict[str, Any]:
         p = self.params
         params: dict[str, Any] = {
-            "objective": _OBJECTIVES[p.problem_type],
+            "objective": _REGRESSION_OBJECTIVES[p.objective] if p.problem_type == "regression"
+            else _OBJECTIVES[p.problem_type],
             "eval_metric": _EVAL_METRICS[p.problem_type][p.eval_metric],
             "tree_method": "hist",
             "eta": p.learning_rate,
@@ -49,6 +52,8 @@ class XGBoostModel(Model):
         }
         if p.problem_type == "multiclass":
             params["num_class"] = p.n_classes
+        if p.problem_type == "regression" and p.objective == "huber":
+            params["huber_slope"] = p.huber_delta
         return params
 
     def _train(self, rows: FoldRows, should_stop: Callable[[], bool] | None) -> tuple[xgb.Booster, int]:

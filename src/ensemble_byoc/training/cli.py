@@ -11,7 +11,8 @@ from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.contract.logs import configure_logging
 from ensemble_byoc.contract.paths import BASE_DIR_VARIABLE, SageMakerPaths, is_multi_host, read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
-from ensemble_byoc.training.config import TrainConfig, decode_value
+from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.hyperparameter_values import decode_value
 from ensemble_byoc.training.job import run_training
 from ensemble_byoc.training.stopping import StopRequest
 

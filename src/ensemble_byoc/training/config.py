@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import difflib
-import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import available_libraries
-from ensemble_byoc.models.base import BoosterParams
+from ensemble_byoc.models.base import REGRESSION_OBJECTIVES, BoosterParams
+from ensemble_byoc.training.hyperparameter_values import (
+    Rule,
+    check_range,
+    choice,
+    decode_value,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_models,
+    parse_text,
+    suggest,
+)
 from ensemble_byoc.training.portfolio import MAX_PORTFOLIO_SIZE, Member, portfolio_members
 from ensemble_byoc.training.scores import PROBLEM_TYPES, all_eval_metric_names
 from ensemble_byoc.training.task import Task
@@ -33,159 +42,29 @@ ALIASES = {"learning_rate": "eta", "lambda": "reg_lambda"}
 """Alternative spellings of a shared hyperparameter, mapped to the name used in ``TrainConfig``."""
 
 
-def decode_value(raw: Any) -> Any:
-    """Undo SageMaker's string encoding: ``"5"`` -> 5, ``"\\"reg:squarederror\\""`` -> ``"reg:squarederror"``.
-
-    A string that is not JSON stays as it is (``"xgboost,lightgbm"``).
-    """
-    if not isinstance(raw, str):
-        return raw
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
-
-
-def _parse_int(name: str, value: Any) -> int:
-    if isinstance(value, bool):
-        msg = f"Hyperparameter {name!r}: could not parse {value!r} as an integer."
-        raise UserError(msg)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    msg = f"Hyperparameter {name!r}: could not parse {value!r} as an integer."
-    raise UserError(msg)
-
-
-def _parse_float(name: str, value: Any) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            msg = f"Hyperparameter {name!r}: could not parse {value!r} as a number."
-            raise UserError(msg) from None
-    if not math.isfinite(number):
-        msg = f"Hyperparameter {name!r} == {value!r}, must be a finite number."
-        raise UserError(msg)
-    return number
-
-
-def _parse_models(name: str, value: Any) -> tuple[str, ...]:
-    items = value if isinstance(value, list) else str(value).split(",")
-    names = tuple(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
-    known = available_libraries()
-    if not names:
-        msg = f"Hyperparameter {name!r} is empty; choose one or more of {', '.join(known)}."
-        raise UserError(msg)
-    for library in names:
-        if library not in known:
-            msg = (
-                f"Hyperparameter {name!r}: unknown library {library!r}{_suggest(library, known)}; "
-                f"choose one or more of {', '.join(known)}."
-            )
-            raise UserError(
-                msg
-            )
-    return names
-
-
-def _choice(*choices: str) -> Callable[[str, Any], str]:
-    def parse(name: str, value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in choices:
-            msg = (
-                f"Hyperparameter {name!r} == {value!r}{_suggest(text, choices)}; "
-                f"choose one of {', '.join(choices)}."
-            )
-            raise UserError(
-                msg
-            )
-        return text
-
-    return parse
-
-
-def _parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no"):
-        return False
-    msg = f"Hyperparameter {name!r}: could not parse {value!r} as true or false."
-    raise UserError(msg)
-
-
-def _parse_text(name: str, value: Any) -> str:
-    text = str(value).strip()
-    if not text:
-        msg = f"Hyperparameter {name!r} is empty."
-        raise UserError(msg)
-    return text
-
-
-@dataclass(frozen=True)
-class _Rule:
-    parse: Callable[[str, Any], Any]
-    minimum: float | None = None
-    maximum: float | None = None
-    exclusive_minimum: bool = False
-
-
-_RULES: dict[str, _Rule] = {
-    "k_fold": _Rule(_parse_int, minimum=2, maximum=100),
-    "eta": _Rule(_parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
-    "max_depth": _Rule(_parse_int, minimum=1, maximum=16),
-    "num_round": _Rule(_parse_int, minimum=1, maximum=100_000),
-    "early_stopping_rounds": _Rule(_parse_int, minimum=0, maximum=100_000),
-    "seed": _Rule(_parse_int, minimum=0, maximum=2**31 - 1),
-    "subsample": _Rule(_parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
-    "colsample_bytree": _Rule(_parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
-    "reg_lambda": _Rule(_parse_float, minimum=0.0),
-    "time_limit": _Rule(_parse_float, minimum=0.0, maximum=30 * 24 * 3600.0, exclusive_minimum=True),
-    "models": _Rule(_parse_models),
-    "blend": _Rule(_choice("mean", "weighted", "stack")),
-    "problem_type": _Rule(_choice(*PROBLEM_TYPES)),
-    "refit_full": _Rule(_parse_bool),
-    "presets": _Rule(_choice(*PRESETS)),
-    "portfolio_size": _Rule(_parse_int, minimum=1, maximum=MAX_PORTFOLIO_SIZE),
-    "eval_metric": _Rule(_choice(*all_eval_metric_names())),
-    "target": _Rule(_parse_text),
-    "label_check": _Rule(_parse_bool),
+_RULES: dict[str, Rule] = {
+    "k_fold": Rule(parse_int, minimum=2, maximum=100),
+    "eta": Rule(parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
+    "max_depth": Rule(parse_int, minimum=1, maximum=16),
+    "num_round": Rule(parse_int, minimum=1, maximum=100_000),
+    "early_stopping_rounds": Rule(parse_int, minimum=0, maximum=100_000),
+    "seed": Rule(parse_int, minimum=0, maximum=2**31 - 1),
+    "subsample": Rule(parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
+    "colsample_bytree": Rule(parse_float, minimum=0.0, maximum=1.0, exclusive_minimum=True),
+    "reg_lambda": Rule(parse_float, minimum=0.0),
+    "time_limit": Rule(parse_float, minimum=0.0, maximum=30 * 24 * 3600.0, exclusive_minimum=True),
+    "models": Rule(parse_models),
+    "blend": Rule(choice("mean", "weighted", "stack")),
+    "problem_type": Rule(choice(*PROBLEM_TYPES)),
+    "refit_full": Rule(parse_bool),
+    "presets": Rule(choice(*PRESETS)),
+    "portfolio_size": Rule(parse_int, minimum=1, maximum=MAX_PORTFOLIO_SIZE),
+    "eval_metric": Rule(choice(*all_eval_metric_names())),
+    "target": Rule(parse_text),
+    "label_check": Rule(parse_bool),
+    "objective": Rule(choice(*REGRESSION_OBJECTIVES)),
+    "huber_delta": Rule(parse_float, minimum=0.0, exclusive_minimum=True),
 }
-
-
-def _check_range(name: str, value: Any, rule: _Rule, given: Any) -> None:
-    """Check ``value`` against the rule's bounds; the message shows the value as the user ``given`` it."""
-    if rule.minimum is not None:
-        if rule.exclusive_minimum and not value > rule.minimum:
-            msg = f"Hyperparameter {name!r} == {given!r}, must be > {_exact(rule.minimum)}."
-            raise UserError(msg)
-        if not rule.exclusive_minimum and value < rule.minimum:
-            msg = f"Hyperparameter {name!r} == {given!r}, must be >= {_exact(rule.minimum)}."
-            raise UserError(msg)
-    if rule.maximum is not None and value > rule.maximum:
-        msg = f"Hyperparameter {name!r} == {given!r}, must be <= {_exact(rule.maximum)}."
-        raise UserError(msg)
-
-
-def _exact(bound: float) -> str:
-    """A bound as written: ``2147483647`` and ``0.5``, never a rounded ``2.14748e+09``."""
-    return str(int(bound)) if float(bound).is_integer() else repr(float(bound))
-
-
-def _suggest(name: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +91,10 @@ class TrainConfig:
     target: str | None = None
     label_check: bool = True
     """Refuse a first column that counts the rows (a row id) as the label; false lets such a label train."""
+    objective: str = "squared_error"
+    """The regression loss every library trains on: squared_error, absolute_error or huber."""
+    huber_delta: float = 1.0
+    """Where the huber loss turns from squared to absolute, in the label's units."""
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -246,7 +129,7 @@ class TrainConfig:
             name = ALIASES.get(key, key)
             if name not in _RULES:
                 valid = sorted(set(_RULES) | set(ALIASES))
-                msg = f"Unknown hyperparameter {key!r}{_suggest(key, valid)}."
+                msg = f"Unknown hyperparameter {key!r}{suggest(key, valid)}."
                 raise UserError(msg)
             if name in given_as:
                 msg = f"Hyperparameters {given_as[name]!r} and {key!r} are the same setting; give only one."
@@ -255,12 +138,18 @@ class TrainConfig:
                 )
             rule = _RULES[name]
             parsed = rule.parse(key, value)
-            _check_range(key, parsed, rule, value)
+            check_range(key, parsed, rule, value)
             values[name] = parsed
             given_as[name] = key
         for name, value in PRESETS[values.get("presets", "medium")].items():
             values.setdefault(name, value)
         return cls(**values, library_params=library_params)
+
+    def __post_init__(self) -> None:
+        if self.problem_type not in (None, "regression") and self.objective != "squared_error":
+            msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but problem_type "
+                   f"is {self.problem_type!r}; classification trains on log loss (leave objective out).")
+            raise UserError(msg)
 
     def members(self) -> list[Member]:
         """The ensemble's members: each library's first ``portfolio_size`` portfolio configurations."""
@@ -270,7 +159,13 @@ class TrainConfig:
         """The shared settings for every library; ``task`` adds the objective and the early-stopping
         metric."""
         task = task or Task("regression", "rmse")
+        if task.problem_type != "regression" and self.objective != "squared_error":
+            msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but the task is "
+                   f"{task.problem_type}; classification trains on log loss (leave objective out).")
+            raise UserError(msg)
         return BoosterParams(
+            objective=self.objective,
+            huber_delta=self.huber_delta,
             problem_type=task.problem_type,
             n_classes=task.n_classes,
             eval_metric=task.eval_metric,

@@ -116,7 +116,7 @@ _METRICS: dict[str, dict[str, Metric]] = {
 
 DEFAULT_EVAL_METRIC = {REGRESSION: "rmse", BINARY: "logloss", MULTICLASS: "mlogloss"}
 _EVAL_METRICS = {
-    REGRESSION: ("rmse",),
+    REGRESSION: ("rmse", "mae"),
     BINARY: ("auc", "logloss", "accuracy", "f1"),
     MULTICLASS: ("mlogloss", "accuracy"),
 }
