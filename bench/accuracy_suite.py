@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import suite_data
+import suite_load
 import suite_systems
 from suite_systems import System
 
@@ -71,6 +72,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--require-quiet", action="store_true",
                         help="refuse to write RESULTS.md if a result came from a machine that was not quiet")
+    parser.add_argument("--settle", type=float, default=suite_load.SETTLE_S,
+                        help="before each system, wait up to this many seconds for the load to fall under "
+                             "the threshold (default %(default)g; 0 for a smoke run on a busy machine)")
     parser.add_argument("--log-dir", type=Path, help="children's logs (default: a temporary folder)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -98,7 +102,7 @@ def prepare(spec: suite_data.DataSpec, frame: Any, label: str, index: int, root:
                            folder, spec.source)
 
 
-def run_split(split: Any, systems: list[System], codes: dict[str, str], log_dir: Path,
+def run_split(split: Any, systems: list[System], codes: dict[str, str], args: argparse.Namespace,
               records: dict[tuple[str, int, str], dict[str, Any]]) -> None:
     """Every system on one split, our default first (the time limits of others follow its fit time)."""
     import suite_run
@@ -116,8 +120,9 @@ def run_split(split: Any, systems: list[System], codes: dict[str, str], log_dir:
                 default_fit = done["default"][0]["fit_seconds"] if "default" in done else None
                 settings = system.resolved(default_fit)
                 print_fp = suite_systems.fingerprint(system, settings, codes[system.kind] + split.description)
-                result = (suite_run.cached(split, system.key, print_fp)
-                          or suite_run.run(system, split, settings, print_fp, log_dir))
+                result = suite_run.cached(split, system.key, print_fp)
+                where += " (cached)" if result else ""
+                result = result or suite_run.run(system, split, settings, print_fp, args.log_dir, args.settle)
         except (RuntimeError, ValueError) as exc:
             print(f"  {where}: FAILED: {exc}", file=sys.stderr, flush=True)
             records[(split.set_name, split.index, system.key)] = {"failed": str(exc)}
@@ -160,9 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_splits = args.splits or SPLITS[args.tier]
     systems = make_systems(args)
     fingerprints = codes(systems)
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="accuracy-suite-logs-"))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    print(f"child logs in {log_dir}", file=sys.stderr, flush=True)
+    args.log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="accuracy-suite-logs-"))
+    args.log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"child logs in {args.log_dir}", file=sys.stderr, flush=True)
     started, clock, load_start = dt.datetime.now(dt.timezone.utc), time.perf_counter(), os.getloadavg()[0]
     records: dict[tuple[str, int, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="accuracy-suite-data-") as tmp:
@@ -171,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{spec.name}: {len(frame):,} rows", file=sys.stderr, flush=True)
             for index in range(n_splits):
                 split = prepare(spec, frame, label, index, Path(tmp))
-                run_split(split, systems, fingerprints, log_dir, records)
+                run_split(split, systems, fingerprints, args, records)
     import suite_section
 
     facts = {"command": command(args_list), "started": started, "minutes": (time.perf_counter() - clock) / 60,

@@ -74,12 +74,12 @@ def scores(split: Split, prediction: Any) -> dict[str, float]:
     return out
 
 
-def run(system: System, split: Split, settings: dict[str, str], fingerprint: str,
-        log_dir: Path) -> tuple[dict[str, Any], Any]:
+def run(system: System, split: Split, settings: dict[str, str], fingerprint: str, log_dir: Path,
+        settle_s: float) -> tuple[dict[str, Any], Any]:
     """Fit ``system`` on the split's train part in a child process, score its test predictions, cache."""
     import numpy as np
 
-    load = suite_load.settle()
+    load = suite_load.settle(settle_s)
     with tempfile.TemporaryDirectory(prefix=f"suite-{split.set_name}-{system.key}-") as tmp:
         work = Path(tmp)
         job = {"kind": system.kind, "label": split.label, "problem_type": split.problem_type,
