@@ -46,10 +46,11 @@ def target_lines(table: Table) -> list[str]:
     if "default" not in keys:
         return ["- n/a: our default is not among the systems run"]
     singles = _against(table, best_single(table))
-    worst = max((c.relative for c in singles.values()), default=None)
+    worst_set = max(singles, key=lambda n: singles[n].relative, default=None)
+    worst = singles[worst_set].relative if worst_set else None
     never = worst is None or worst <= NEVER_WORSE
     lines.append(_share_line("default vs its best single library", singles, never,
-                             f"; worst {100 * worst:+.2f}% "
+                             f"; worst {100 * worst:+.2f}% on {worst_set} "
                              f"(target never worse than +{100 * NEVER_WORSE:.0f}%)"
                              if worst is not None else ""))
     lines.append(_share_line("default vs the classic recipe",
