@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,7 +14,9 @@ LIBRARIES = ("catboost", "lightgbm", "xgboost")
 CLASSIC_PARTS = ("catboost", "xgboost")
 AG_BEST_FLOOR_S = 120.0
 AG_BEST_FACTOR = 3.0
-"""AutoGluon best_quality's time_limit on a split: max(120 s, 3 x our default's fit time there)."""
+AG_BEST_STEP_S = 30.0
+"""AutoGluon best_quality's time_limit on a split: max(120 s, 3 x our default's fit time there, rounded
+up to a multiple of 30 s)."""
 DEFAULT_TIME = "<our default's fit time>"
 AG_BEST_TIME = "<max(120 s, 3 x our default's fit time)>"
 
@@ -40,8 +43,9 @@ class System:
         for key, value in self.settings.items():
             if value == DEFAULT_TIME:
                 value = f"{max(1.0, round(default_fit_s)):g}"
-            elif value == AG_BEST_TIME:
-                value = f"{max(AG_BEST_FLOOR_S, round(AG_BEST_FACTOR * default_fit_s)):g}"
+            elif value == AG_BEST_TIME:  # in steps of 30 s: a rerun default's noise keeps AutoGluon cached
+                step = AG_BEST_STEP_S * math.ceil(AG_BEST_FACTOR * default_fit_s / AG_BEST_STEP_S)
+                value = f"{max(AG_BEST_FLOOR_S, step):g}"
             out[key] = value
         return out
 
