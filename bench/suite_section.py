@@ -15,7 +15,7 @@ import suite_load
 from suite_data import CHOOSE, CONFIRM, DataSpec
 from suite_report import Table, per_set_table, summary_table
 from suite_systems import System
-from suite_targets import target_lines
+from suite_targets import comparison_table, target_lines
 
 SECTION = "accuracy_suite"
 
@@ -47,6 +47,8 @@ def _group(name: str, specs: Sequence[DataSpec], systems: Sequence[System],
         "Mean error over the splits (RMSE or log loss; binary: (1 - AUC) in brackets); best in bold:", "",
         *per_set_table(table), "",
         *summary_table(table), "",
+        "Our default against the others (mean error difference; yes = at least as good):", "",
+        *comparison_table(table), "",
         "Targets of issue #12:", "",
         *target_lines(table), "",
     ]

@@ -78,3 +78,27 @@ def _autogluon_line(table: Table) -> str:
     ok = ours <= theirs and fit_ours <= fit_theirs
     return (f"- {_verdict(ok)}: default's mean normalized error {ours:.3f} vs AutoGluon medium_quality's "
             f"{theirs:.3f} (target <=), mean fit {fit_ours:.1f} s vs {fit_theirs:.1f} s (target <=)")
+
+
+def comparison_table(table: Table) -> list[str]:
+    """Per set: the default against its best single library and each other reference row: mean error
+    difference in % (the paired 95% interval of the per-split difference beside it), and whether it is
+    at least as good (yes / no)."""
+    others = [("best single", best_single(table)), *[(k, {s.name: k for s in table.specs}) for k in
+              ("classic", "preset-best", "preset-best-limited", "ag-medium", "ag-best")]]
+    keys = {s.key for s in table.systems}
+    others = [(name, of) for name, of in others if name == "best single" or name in keys]
+    if "default" not in keys:
+        return []
+    head = ["set", *[f"default vs {name}" for name, _ in others]]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---|" * len(others)]
+    for spec in table.specs:
+        cells = []
+        for name, of in others:
+            other = of.get(spec.name)
+            found = compare(table, spec, "default", other) if other else None
+            mine = "" if name != "best single" or not other else f"{other}: "
+            cells.append("—" if found is None else
+                         f"{mine}{found.text()} ({'yes' if found.as_good else 'no'})")
+        lines.append(f"| {spec.name} | " + " | ".join(cells) + " |")
+    return lines
