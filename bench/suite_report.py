@@ -118,7 +118,7 @@ def per_set_table(table: Table) -> list[str]:
         best = min((v for v in means.values() if v is not None), default=None)
         for s in table.systems:
             value = means[s.key]
-            text = "—" if value is None else f"{value:.4g}"
+            text = "—" if value is None else f"{value:,.0f}" if value >= 10_000 else f"{value:.4g}"
             if spec.problem_type == BINARY and table.mean(spec, s.key, "one_minus_auc") is not None:
                 text += f" ({table.mean(spec, s.key, 'one_minus_auc'):.3g})"
             cells.append(f"**{text}**" if value is not None and value == best else text)
