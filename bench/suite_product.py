@@ -1,0 +1,116 @@
+"""Every import of the product (ensemble_byoc) made by bench/accuracy_suite.py is in this module, so a
+later rename of a product module is one edit here.
+
+Ours runs through the product's real path: a temporary SAGEMAKER_BASE_DIR tree holding a CSV (header,
+label column named by ``target``, text columns as text, empty cells missing), the entry point of
+``container/train`` (``training.cli.train_main``, timed without the interpreter's start and imports),
+then ``bundle.artifacts.load_bundle`` and the ensemble's ``predict`` on the test rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+OUR_METRIC = {"regression": "rmse", "binary": "logloss", "multiclass": "mlogloss"}
+
+
+def presets() -> tuple[tuple[str, ...], str]:
+    """The product's preset names and its default preset (``TrainConfig().presets``)."""
+    from ensemble_byoc.training import config
+
+    return tuple(config.PRESETS), config.TrainConfig().presets
+
+
+def code_fingerprint() -> str:
+    """The product's version and a hash of every file under src/ (a cached row of ours is stale when
+    either changed)."""
+    from ensemble_byoc import __version__
+
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted((REPO / "src" / "ensemble_byoc").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
+def _write_tree(base: Path, train: Any, hyperparameters: dict[str, str]) -> None:
+    (base / "input" / "config").mkdir(parents=True)
+    (base / "input" / "data" / "train").mkdir(parents=True)
+    config = {"train": {"TrainingInputMode": "File", "ContentType": "text/csv"}}
+    (base / "input" / "config" / "inputdataconfig.json").write_text(json.dumps(config))
+    (base / "input" / "config" / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    train.to_csv(base / "input" / "data" / "train" / "train.csv", index=False)
+
+
+def _matrix(frame: Any, manifest: dict[str, Any]) -> Any:
+    """Test rows as the saved model reads them: manifest feature order, text categories as level codes."""
+    import numpy as np
+    import pandas as pd
+
+    from ensemble_byoc.training.data import encode_categories
+
+    categories = manifest.get("categories") or {}
+    columns = []
+    for name in (str(n) for n in manifest["feature_names"]):
+        values = frame[name]
+        if name in categories:
+            text = values.map(lambda v: v if pd.isna(v) else str(v).strip()).replace("", np.nan)
+            columns.append(encode_categories(text.to_numpy(dtype=object), tuple(categories[name])))
+        else:
+            columns.append(pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64))
+    return np.column_stack(columns)
+
+
+def _class_columns(prediction: Any, manifest: dict[str, Any], job: dict[str, Any]) -> Any:
+    """Probabilities in the order of ``job["classes"]`` (binary: P(second class in that order))."""
+    theirs = [str(c) for c in manifest["task"]["classes"]]
+    if sorted(theirs) != job["classes"]:
+        raise RuntimeError(f"model classes {theirs} differ from the data's {job['classes']}")
+    if job["problem_type"] == "multiclass":
+        return prediction[:, [theirs.index(c) for c in job["classes"]]]
+    return prediction if theirs == job["classes"] else 1.0 - prediction
+
+
+def fit_ours(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str, Any], Any]:
+    """Train through the product's entry point on ``train``, predict ``test``; (report, prediction)."""
+    import numpy as np
+
+    from ensemble_byoc.bundle.artifacts import load_bundle
+    from ensemble_byoc.contract.cpus import available_cpus
+    from ensemble_byoc.training.cli import train_main
+
+    label, problem_type = job["label"], job["problem_type"]
+    hyperparameters = {"target": label, "problem_type": problem_type,
+                       "eval_metric": OUR_METRIC[problem_type], **job["settings"]}
+    base = Path(job["work_dir"]) / "opt_ml"
+    _write_tree(base, train, {k: str(v) for k, v in hyperparameters.items()})
+    started = time.perf_counter()
+    code = train_main([], {"SAGEMAKER_BASE_DIR": str(base), "LOG_LEVEL": "INFO"})
+    fit_seconds = time.perf_counter() - started
+    if code != 0:
+        failure = base / "output" / "failure"
+        raise RuntimeError(failure.read_text().strip() if failure.exists() else f"train exit code {code}")
+    started = time.perf_counter()
+    ensemble, manifest = load_bundle(base / "model", n_threads=available_cpus())
+    prediction = np.asarray(ensemble.predict(_matrix(test.drop(columns=[label]), manifest)), dtype=np.float64)
+    predict_seconds = time.perf_counter() - started
+    if problem_type != "regression":
+        prediction = _class_columns(prediction, manifest, job)
+    cv = manifest.get("cv") or {}
+    weights = {k: round(float(v), 3) for k, v in manifest["blend"]["weights"].items()}
+    note = "served " + ", ".join(f"{k} {w:.2f}" for k, w in weights.items())
+    if (cv.get("blend") or {}).get("fallback"):
+        note += f" (blend fell back to {cv['blend']['fallback']})"
+    if cv.get("folds_trained") not in (None, (manifest.get("config") or {}).get("k_fold")):
+        note += f"; {cv['folds_trained']} folds trained"
+    return {"fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "note": note}, prediction
+
+
+def available_cpus() -> int:
+    from ensemble_byoc.contract.cpus import available_cpus as cpus
+
+    return int(cpus())
