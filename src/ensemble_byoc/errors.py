@@ -49,6 +49,22 @@ class PayloadTooLargeError(UserError):
     status_code = 413
 
 
+class ModelNotFoundError(UserError):
+    """A multi-model endpoint was asked for a model it has not loaded."""
+
+    status_code = 404
+
+
+class ModelAlreadyLoadedError(UserError):
+    """A multi-model endpoint was asked to load a name it already holds."""
+
+    status_code = 409
+
+
+class ModelLoadError(UserError):
+    """A model directory to load is missing, or fails its manifest, checksum or library checks."""
+
+
 class PlatformError(EnsembleError):
     """The environment is not as the container contract says (missing /opt/ml layout, broken model)."""
 
@@ -68,6 +84,13 @@ class AlgorithmError(EnsembleError):
 
     status_code = 500
     kind = "AlgorithmError"
+
+
+class InsufficientMemoryError(EnsembleError):
+    """Loading a model would pass the multi-model memory budget; SageMaker unloads a model and tries again."""
+
+    status_code = 507
+    kind = "PlatformError"
 
 
 class NotFittedError(AlgorithmError):

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from ensemble_byoc.contract.memory import memory_limit
-from ensemble_byoc.errors import PlatformError, UserError
-from ensemble_byoc.serving.model_loading import MEMORY_FACTOR, MultiModelSettings, estimated_bytes
-from ensemble_byoc.serving.model_registry import (
-    Entry,
+from ensemble_byoc.errors import (
     InsufficientMemoryError,
     ModelAlreadyLoadedError,
     ModelNotFoundError,
-    ModelRegistry,
+    PlatformError,
+    UserError,
 )
+from ensemble_byoc.serving.model_loading import MEMORY_FACTOR, MultiModelSettings, estimated_bytes
+from ensemble_byoc.serving.model_registry import Entry, ModelRegistry
 from ensemble_byoc.serving.multi_model import page_limit
 
 MIB = 1 << 20

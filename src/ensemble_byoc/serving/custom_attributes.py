@@ -59,7 +59,5 @@ def _libraries(names: tuple[str, ...], available: Sequence[str]) -> tuple[str, .
     unknown = [name for name in names if name not in available]
     if unknown:
         msg = f"{HEADER} asks for models {unknown}; this model has {list(available)} (or send models=all)."
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     return tuple(dict.fromkeys(names))

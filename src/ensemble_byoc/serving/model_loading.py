@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ensemble_byoc.contract.memory import memory_limit
-from ensemble_byoc.errors import EnsembleError, PlatformError
+from ensemble_byoc.errors import EnsembleError, ModelLoadError, PlatformError
 from ensemble_byoc.serving.classification import check_outputs
 from ensemble_byoc.serving.handlers import model_fn
-from ensemble_byoc.serving.model_registry import Entry, ModelLoadError, ModelRegistry
+from ensemble_byoc.serving.model_registry import Entry, ModelRegistry
 from ensemble_byoc.serving.routes import ModelRoutes, WsgiApp
 from ensemble_byoc.serving.settings import ServeSettings
 

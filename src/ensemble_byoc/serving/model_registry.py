@@ -20,30 +20,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ensemble_byoc.errors import EnsembleError, UserError
+from ensemble_byoc.errors import InsufficientMemoryError, ModelAlreadyLoadedError, ModelNotFoundError
 
 _FILE = "models.json"
 _LOCK = "models.lock"
 _MIB = 1024 * 1024
-
-
-class ModelNotFoundError(UserError):
-    status_code = 404
-
-
-class ModelAlreadyLoadedError(UserError):
-    status_code = 409
-
-
-class ModelLoadError(UserError):
-    """The model directory is missing, or fails its manifest, checksum or library checks."""
-
-
-class InsufficientMemoryError(EnsembleError):
-    """Loading the model would pass the memory budget; SageMaker unloads a model and tries again."""
-
-    status_code = 507
-    kind = "PlatformError"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from flask import Flask
 
 from ensemble_byoc.contract.logs import configure_logging
-from ensemble_byoc.errors import UserError
+from ensemble_byoc.errors import ModelNotFoundError, UserError
 from ensemble_byoc.serving.app import flask_app
 from ensemble_byoc.serving.invocations import error_answer
 from ensemble_byoc.serving.model_loading import (
@@ -30,7 +30,6 @@ from ensemble_byoc.serving.model_loading import (
     estimated_bytes,
 )
 from ensemble_byoc.serving.model_registry import (
-    ModelNotFoundError,
     ModelRegistry,
     already_loaded,
     check_budget,

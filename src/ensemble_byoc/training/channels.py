@@ -72,9 +72,7 @@ def join_channels(train: Dataset, validation: Dataset) -> Dataset:
             f"{[train.target_name, *train.feature_names]} vs "
             f"{[validation.target_name, *validation.feature_names]}."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     logger.info("Validation channel: %d rows join the %d training rows for cross-validation.",
                 validation.n_rows, train.n_rows)
     return concat_datasets(train, validation)

@@ -121,9 +121,7 @@ class TrainConfig:
                         f"Hyperparameter {key!r}: per-library parameters are written "
                         f"<library>__<parameter> with a library among {', '.join(available_libraries())}."
                     )
-                    raise UserError(
-                        msg
-                    )
+                    raise UserError(msg)
                 library_params.setdefault(library, {})[param] = value
                 continue
             name = ALIASES.get(key, key)
@@ -133,9 +131,7 @@ class TrainConfig:
                 raise UserError(msg)
             if name in given_as:
                 msg = f"Hyperparameters {given_as[name]!r} and {key!r} are the same setting; give only one."
-                raise UserError(
-                    msg
-                )
+                raise UserError(msg)
             rule = _RULES[name]
             parsed = rule.parse(key, value)
             check_range(key, parsed, rule, value)

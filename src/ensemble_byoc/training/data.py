@@ -77,9 +77,7 @@ def channel_format(input_data_config: Mapping[str, Any], channel: str) -> str | 
     if media_type not in CONTENT_TYPES:
         accepted = ", ".join(sorted(k for k in CONTENT_TYPES if "/" in k))
         msg = f"Channel {channel!r}: ContentType {declared!r} is not supported; accepted: {accepted}."
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     return CONTENT_TYPES[media_type]
 
 
@@ -92,9 +90,7 @@ def check_input_mode(input_data_config: Mapping[str, Any], channel: str, data_di
             f"Channel {channel!r} uses Pipe input mode, which this image does not read; "
             "set the channel's input mode to File or FastFile."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
 
 
 def list_data_files(directory: Path) -> list[Path]:
@@ -231,9 +227,7 @@ def recode_categories(data: Dataset, categories: Mapping[str, tuple[str, ...]]) 
         if old is None:
             if np.isfinite(X[:, column]).any():
                 msg = f"Feature {cell_text(name)} holds text in one part of the data and numbers in another."
-                raise UserError(
-                    msg
-                )
+                raise UserError(msg)
             continue
         index = {level: float(i) for i, level in enumerate(levels)}
         new_code = np.array([index[level] for level in old] + [np.nan], dtype=np.float64)

@@ -65,9 +65,7 @@ def check_cells(part: FilePart, target_name: str, *, numeric_label: bool, label_
             f"{part.where(index)}: column {cell_text(column)} holds {cell_text(values.iloc[index])}, "
             f"which is not a number.{hint}"
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     if numeric_label:
         _check_finite(part, target_name, part.frame[target_name].to_numpy(dtype=np.float64))
 
@@ -96,9 +94,7 @@ def _check_finite(part: FilePart, target_name: str, labels: np.ndarray, *,
             f"{part.where(index)}: the label {target_name!r} is {labels[index]}; "
             "labels must be finite numbers."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
 
 
 def check_label_column(labels: pd.Series, *, channel: str, label_first: bool, label_check: bool) -> None:
@@ -122,6 +118,4 @@ def check_label_column(labels: pd.Series, *, channel: str, label_first: bool, la
                 f"{start + 2}, ... in file order), so it is a row id, not a label. {LABEL_FIRST}. "
                 "If this column really is the label, set the hyperparameter 'label_check' to false."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)

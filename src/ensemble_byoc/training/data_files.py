@@ -102,9 +102,7 @@ def _check_no_short_row(path: Path, frame: pd.DataFrame, blank: np.ndarray, head
             f"fields, but the file has {frame.shape[1]} columns. Write every field, an empty one "
             "(as in 1,2,,4) for a missing value."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
 
 
 def _fields_per_line(path: Path) -> np.ndarray:

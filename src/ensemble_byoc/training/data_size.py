@@ -41,9 +41,7 @@ def check_fits_in_memory(channel: str, files: Sequence[Path], parquet: Sequence[
             f"{limit.source} is {_size(limit.bytes)}. Use an instance type with more memory, fewer rows, or "
             "several instances with ShardedByS3Key channels."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
 
 
 def _parquet_values(path: Path) -> int:

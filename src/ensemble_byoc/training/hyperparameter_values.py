@@ -72,9 +72,7 @@ def parse_models(name: str, value: Any) -> tuple[str, ...]:
                 f"Hyperparameter {name!r}: unknown library {library!r}{suggest(library, known)}; "
                 f"choose one or more of {', '.join(known)}."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
     return names
 
 
@@ -86,9 +84,7 @@ def choice(*choices: str) -> Callable[[str, Any], str]:
                 f"Hyperparameter {name!r} == {value!r}{suggest(text, choices)}; "
                 f"choose one of {', '.join(choices)}."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
         return text
 
     return parse

@@ -106,9 +106,7 @@ def make_folds(
     """
     if n_rows < k_fold:
         msg = f"The data has {n_rows} rows, fewer than k_fold == {k_fold}; lower k_fold or add rows."
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     if classes is None:
         splits = KFold(n_splits=k_fold, shuffle=True, random_state=seed).split(np.zeros((n_rows, 1)))
     else:
@@ -120,9 +118,7 @@ def make_folds(
                 f"Class {cell_text(name)} has {counts[rarest]} rows, fewer than k_fold == {k_fold}; "
                 "lower k_fold or add rows of that class."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
         splits = StratifiedKFold(n_splits=k_fold, shuffle=True, random_state=seed).split(
             np.zeros((n_rows, 1)), classes
         )

@@ -52,9 +52,7 @@ def _npy_header(stream: io.BytesIO) -> NpyHeader:
     except NpyVersionError as exc:
         major, minor = exc.version
         msg = f"The .npy format version {major}.{minor} is not supported; send 1.0 or 2.0."
-        raise UserError(
-            msg
-        ) from None
+        raise UserError(msg) from None
     except NpyFormatError as exc:
         msg = f"The request body is not a readable .npy array: {exc}"
         raise UserError(msg) from None
@@ -71,17 +69,13 @@ def _check_npy_shape(header: NpyHeader, body_size: int) -> None:
             f"The .npy header announces shape {shape}; each dimension must be between 0 and the body's "
             f"{body_size} bytes."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     if header.data_size != body_size - header.offset:
         msg = (
             f"The .npy header announces shape {shape} of {dtype.str} ({header.data_size} bytes), "
             f"but the body holds {body_size - header.offset} bytes of data."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
 
 
 def _check_npy_dtype(dtype: np.dtype) -> None:

@@ -89,9 +89,7 @@ def to_float(value: Any, row: int, column: int | str) -> float:
             return float(value)
         except OverflowError:
             msg = f"Row {row}, column {column}: {_shown(value)} is too large for a number."
-            raise UserError(
-                msg
-            ) from None
+            raise UserError(msg) from None
     if isinstance(value, str):
         text = value.strip()
         if text in MISSING_TOKENS:

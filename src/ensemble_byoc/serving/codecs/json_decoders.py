@@ -232,9 +232,7 @@ class _Collector:
             return True
         if self.kind != kind:
             msg = "Each JSON row must be a list of numbers or an object of named features, not a mix."
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
         return False
 
     def _row(self, number: int, row: list[Any]) -> None:

@@ -61,9 +61,7 @@ def negotiate_accept(accept: str | None, default: str, offered: Iterable[str] = 
                 if candidate.startswith(family):
                     return candidate
     msg = f"Accept {accept!r} names no supported type; ask for one of {', '.join(offered)}."
-    raise NotAcceptableError(
-        msg
-    )
+    raise NotAcceptableError(msg)
 
 
 def _quality(value: str | None) -> float:

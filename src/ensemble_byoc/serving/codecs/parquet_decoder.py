@@ -115,9 +115,7 @@ def _check_size(body: bytes, metadata: pq.FileMetaData, names: list[str], option
             f"The Parquet body holds {rows} rows x {len(names)} columns, {size}, over the "
             f"{options.max_bytes // MIB} MiB payload limit; split it into smaller requests."
         )
-        raise PayloadTooLargeError(
-            msg
-        )
+        raise PayloadTooLargeError(msg)
 
 
 def _pages(body: bytes, metadata: pq.FileMetaData, names: list[str], limit: int) -> int:

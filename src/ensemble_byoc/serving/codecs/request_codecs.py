@@ -39,9 +39,7 @@ def decoder_for(content_type: str | None) -> Decoder:
     if media_type not in DECODERS:
         shown = repr(content_type) if content_type else "missing"
         msg = f"Content-Type {shown} is not supported; send one of {', '.join(DECODERS)}."
-        raise UnsupportedMediaTypeError(
-            msg
-        )
+        raise UnsupportedMediaTypeError(msg)
     charset = params.get("charset")
     if media_type in _TEXT_TYPES and charset is not None and charset not in ("utf-8", "utf8"):
         msg = f"Content-Type charset {charset!r} is not supported; send UTF-8."
@@ -59,9 +57,7 @@ def check_content_encoding(content_encoding: str | None) -> bool:
     coding = (content_encoding or "").strip().lower()
     if coding not in _IDENTITY and coding not in _GZIP:
         msg = f"Content-Encoding {content_encoding!r} is not supported; send gzip or no encoding."
-        raise UnsupportedMediaTypeError(
-            msg
-        )
+        raise UnsupportedMediaTypeError(msg)
     return coding in _GZIP
 
 
@@ -85,9 +81,7 @@ def inflate(body: bytes, max_bytes: int) -> bytes:
                         f"The gzip body inflates to more than the {max_bytes // MIB} MiB payload limit; "
                         "split it into smaller requests."
                     )
-                    raise PayloadTooLargeError(
-                        msg
-                    )
+                    raise PayloadTooLargeError(msg)
                 data = inflater.unconsumed_tail
                 if inflater.eof:
                     break

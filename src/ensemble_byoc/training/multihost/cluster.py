@@ -159,9 +159,7 @@ def _serve_as_worker(layout: HostLayout, paths: SageMakerPaths, security: Securi
                 f"({scheduler}) "
                 f"within {layout.join_timeout:g} s: {exc}"
             )
-            raise PlatformError(
-                msg
-            ) from exc
+            raise PlatformError(msg) from exc
         while worker.status not in _CLOSING:
             await asyncio.sleep(POLL_SECONDS)
         HOST_STOP.request("the end of the job")  # a unit still running stops after its boosting round
@@ -255,9 +253,7 @@ class LeaderCluster:
                     f"Host(s) {', '.join(missing)} did not join the Dask cluster on {self.layout.leader} "
                     f"within {self.layout.join_timeout:g} s."
                 )
-                raise PlatformError(
-                    msg
-                )
+                raise PlatformError(msg)
             time.sleep(POLL_SECONDS)
         logger.info("All %d hosts joined the Dask cluster: %s.", len(self.layout.hosts),
                     ", ".join(self.layout.hosts))
@@ -288,9 +284,7 @@ class LeaderCluster:
                 f"Host {', '.join(gone)} left the Dask cluster during training (its worker died or lost "
                 f"the network)"
             )
-            raise PlatformError(
-                msg
-            )
+            raise PlatformError(msg)
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:
         from ensemble_byoc.training.multihost.cluster_units import ClusterUnitRunner

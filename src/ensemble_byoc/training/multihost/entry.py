@@ -35,9 +35,7 @@ def train_on_hosts(
             "refit_full is not available with ShardedByS3Key channels: no host holds every row to refit on; "
             "leave refit_full off (the fold models are served) or use S3DistributionType=FullyReplicated."
         )
-        raise UserError(
-            msg
-        )
+        raise UserError(msg)
     cluster.HOST_STOP.install_signal_handler()
     if not layout.is_leader:
         cluster.run_worker(layout, paths)

@@ -68,9 +68,7 @@ class HostLayout:
             return None
         if current not in hosts:
             msg = f"resourceconfig.json: current_host {current!r} is not one of its hosts {list(hosts)}."
-            raise PlatformError(
-                msg
-            )
+            raise PlatformError(msg)
         raw_addresses = environ.get(HOST_ADDRESSES_VARIABLE, "").strip()
         try:
             addresses = (
@@ -78,9 +76,7 @@ class HostLayout:
             )
         except (ValueError, AttributeError) as exc:
             msg = f"{HOST_ADDRESSES_VARIABLE} is not a JSON object of host names: {exc}"
-            raise PlatformError(
-                msg
-            ) from exc
+            raise PlatformError(msg) from exc
         return cls(
             hosts=hosts,
             current_host=str(current),
@@ -106,9 +102,7 @@ class HostLayout:
                         f"Host {host} could not be resolved after {attempts} attempts "
                         f"(network interface {self.network_interface_name or 'default'}): {exc}"
                     )
-                    raise PlatformError(
-                        msg
-                    ) from exc
+                    raise PlatformError(msg) from exc
                 time.sleep(delay)
         msg = "unreachable"
         raise AssertionError(msg)
@@ -138,7 +132,5 @@ def _secret(environ: Mapping[str, str]) -> str | None:
             f"{CLUSTER_SECRET_VARIABLE} holds {len(secret)} characters; it must hold at least "
             f"{MIN_SECRET_CHARACTERS} (the launcher makes 43 random ones), or be unset."
         )
-        raise PlatformError(
-            msg
-        )
+        raise PlatformError(msg)
     return secret

@@ -125,9 +125,7 @@ class ShardedUnitRunner:
                 f"of fold {work.fold.index}; in a sharded job {work.unit.library} trains on one host's rows. "
                 f"Spread each class over the channel's files, or leave {work.unit.library} out of 'models'."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
         return max(usable)[2]
 
     def _check_parameters(self, work: Sequence[UnitWork]) -> None:

@@ -126,9 +126,7 @@ def _hosts_with_rows(hosts: list[str], summaries: Mapping[str, Any]) -> list[str
                 f"host {present[0]} has {[first['target'], *first['features']]}, "
                 f"host {host} has {[other['target'], *other['features']]}."
             )
-            raise UserError(
-                msg
-            )
+            raise UserError(msg)
     return present
 
 
