@@ -86,3 +86,15 @@ def test_unknown_blend_method_is_a_user_error() -> None:
     oof, y = oof_predictions(0)
     with pytest.raises(UserError, match="Unknown blend method 'median'; choose one of mean, weighted, stack"):
         fit_blend("median", oof, y)
+
+
+def test_a_regression_stack_on_mae_keeps_unnormalised_weights_as_on_rmse() -> None:
+    from ensemble_byoc.training.scores import REGRESSION, get_metric
+
+    rng = np.random.default_rng(11)
+    y = rng.normal(100.0, 10.0, size=400)
+    oof = {"catboost": y / 2 + rng.normal(0, 1, 400), "xgboost": y / 2 + rng.normal(0, 1, 400)}
+    on_rmse = fit_blend("stack", oof, y, get_metric(REGRESSION, "rmse"))
+    on_mae = fit_blend("stack", oof, y, get_metric(REGRESSION, "mae"))
+    assert sum(on_mae.weights.values()) == pytest.approx(sum(on_rmse.weights.values()), rel=1e-6)
+    assert sum(on_mae.weights.values()) > 1.5  # each member predicts half the label: the stack doubles them

@@ -112,3 +112,29 @@ def test_a_page_limit_is_an_integer_from_1_to_1000() -> None:
     for bad in ("0", "1001", "-1", "two"):
         with pytest.raises(UserError, match=f"limit == '{bad}'"):
             page_limit(bad)
+
+
+def test_a_load_body_nested_too_deeply_is_a_user_error_not_a_crash() -> None:
+    import io
+
+    from ensemble_byoc.errors import UserError
+    from ensemble_byoc.serving.multi_model import load_request
+
+    with pytest.raises(UserError, match="must be a JSON object"):
+        load_request({"wsgi.input": io.BytesIO(b"[" * 60_000)})
+
+
+def test_a_page_limit_of_unicode_digits_is_a_user_error() -> None:
+    from ensemble_byoc.errors import UserError
+
+    with pytest.raises(UserError, match="limit == '\u00b2', must be an integer from 1 to"):
+        page_limit("\u00b2")
+
+
+def test_a_url_without_a_manifest_is_refused_before_anything_under_it_is_counted(tmp_path: Path) -> None:
+    from ensemble_byoc.errors import ModelLoadError
+    from ensemble_byoc.serving.model_loading import check_directory
+
+    (tmp_path / "deep" / "tree").mkdir(parents=True)
+    with pytest.raises(ModelLoadError, match="holds no manifest.json"):
+        check_directory("m", str(tmp_path))

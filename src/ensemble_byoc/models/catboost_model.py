@@ -52,18 +52,24 @@ class CatBoostModel(Model):
 
     def _train(self, rows: FoldRows, should_stop: Callable[[], bool] | None) -> tuple[catboost.CatBoost, int]:
         stopping = self.stopping_rounds()
-        model = catboost.CatBoost(self.library_params())
+        params = self.library_params()
+        model = catboost.CatBoost(params)
         cats = list(rows.categorical_features)
         names = library_feature_names(len(rows.feature_names))
-        model.fit(
-            catboost.Pool(_with_category_codes(rows.X, cats, names), label=rows.y, feature_names=names,
-                          cat_features=cats or None),
-            eval_set=catboost.Pool(_with_category_codes(rows.X_valid, cats, names), label=rows.y_valid,
-                                   feature_names=names, cat_features=cats or None),
-            early_stopping_rounds=stopping or None,
-            use_best_model=bool(stopping),
-            callbacks=[_StopWhenAsked(should_stop)] if should_stop else None,
-        )
+        # Huber cannot boost from the labels' average in CatBoost: start from their median, kept as the bias
+        start = float(np.median(rows.y)) if str(params["loss_function"]).startswith("Huber") else None
+
+        def pool(X: np.ndarray, y: np.ndarray) -> catboost.Pool:
+            return catboost.Pool(_with_category_codes(X, cats, names), label=y, feature_names=names,
+                                 cat_features=cats or None,
+                                 baseline=None if start is None else np.full(len(y), start))
+
+        model.fit(pool(rows.X, rows.y), eval_set=pool(rows.X_valid, rows.y_valid),
+                  early_stopping_rounds=stopping or None, use_best_model=bool(stopping),
+                  callbacks=[_StopWhenAsked(should_stop)] if should_stop else None)
+        if start is not None:
+            scale, bias = model.get_scale_and_bias()
+            model.set_scale_and_bias(scale, bias + start)
         return model, int(model.tree_count_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:

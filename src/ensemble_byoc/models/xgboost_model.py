@@ -64,7 +64,7 @@ class XGBoostModel(Model):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             booster = xgb.train(
-                self.library_params(),
+                _huber_start(self.library_params(), lambda: float(np.median(rows.y))),
                 dtrain,
                 num_boost_round=num_round,
                 evals=[(dvalid, "valid")],
@@ -122,6 +122,14 @@ def _matrix_arguments(rows: FoldRows) -> dict[str, Any]:
             "enable_categorical": bool(rows.categorical_features)}
 
 
+def _huber_start(params: dict[str, Any], centre: Callable[[], float]) -> dict[str, Any]:
+    """XGBoost's own first estimate for pseudo-Huber runs away on labels far from 0 (3e8 for labels near
+    1,000): start from the labels' centre instead, unless the user set ``base_score``."""
+    if params.get("objective") != "reg:pseudohubererror" or "base_score" in params:
+        return params
+    return {**params, "base_score": centre()}
+
+
 def fit_dask(
     model: XGBoostModel, client: Any, parts: DaskParts, should_stop: Callable[[], bool] | None
 ) -> XGBoostModel:
@@ -138,6 +146,7 @@ def fit_dask(
     matrix = _matrix_arguments(parts)
     params = {k: v for k, v in model.library_params().items() if k != "nthread"}  # each host uses its cores
     with model.library_call(), client.as_current():  # xgboost.dask checks the client against the current one
+        params = _huber_start(params, lambda: float(parts.y.mean().compute()))
         dtrain = dxgb.DaskDMatrix(client, parts.X, parts.y, **matrix)
         dvalid = dxgb.DaskDMatrix(client, parts.X_valid, parts.y_valid, **matrix)
         output = dxgb.train(client, params, dtrain, num_boost_round=num_round, evals=[(dvalid, "valid")],

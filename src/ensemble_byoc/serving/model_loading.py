@@ -8,6 +8,7 @@ longer lists it (or lists a newer load of the same name).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -50,15 +51,20 @@ class MultiModelSettings:
             mib = float(raw)
         except ValueError:
             mib = -1.0
-        if not mib > 0:
+        if not (mib > 0 and math.isfinite(mib)):
             msg = f"{MEMORY_BUDGET} == {raw!r}, must be a number of MiB above 0."
             raise PlatformError(msg)
         return cls(int(mib * _MIB), MEMORY_BUDGET)
 
 
 def estimated_bytes(model_dir: Path) -> int:
-    """The memory a model is counted for in each worker: its files' bytes times ``MEMORY_FACTOR``."""
-    return MEMORY_FACTOR * sum(path.stat().st_size for path in model_dir.rglob("*") if path.is_file())
+    """The memory a model is counted for in each worker: its files' bytes times ``MEMORY_FACTOR``. Only
+    the model directory's own top level and its library folders are counted, never a whole tree a wrong
+    ``url`` may point at (a directory without ``manifest.json`` is refused before this)."""
+    files = [path for path in model_dir.iterdir() if path.is_file()]
+    files += [path for folder in model_dir.iterdir() if folder.is_dir() for path in folder.iterdir()
+              if path.is_file()]
+    return MEMORY_FACTOR * sum(path.stat().st_size for path in files)
 
 
 def resident_bytes() -> int:
@@ -74,6 +80,10 @@ def check_directory(name: str, url: str) -> Path:
     path = Path(url)
     if not path.is_dir():
         msg = f"Model {name!r}: url {url!r} is not a directory; give the directory of the extracted model."
+        raise ModelLoadError(msg)
+    if not (path / "manifest.json").is_file():
+        msg = (f"Model {name!r}: url {url!r} holds no manifest.json; give the directory of a model this "
+               "image trained (model.tar.gz extracted).")
         raise ModelLoadError(msg)
     return path
 

@@ -83,9 +83,7 @@ class MultiModelRoutes:
                 return _json(start_response, self.page(environ.get("QUERY_STRING", "")))
             return _not_allowed(start_response, path, ("GET", "POST"))
         name = path[len(_PREFIX):]
-        if name.endswith(_INVOKE):
-            if method != "POST":
-                return _not_allowed(start_response, path, ("POST",))
+        if method == "POST" and name.endswith(_INVOKE):
             return self.invoke(name[: -len(_INVOKE)], environ, start_response)
         if method == "GET":
             return _json(start_response, describe(self.registry.get(name)))
@@ -94,7 +92,8 @@ class MultiModelRoutes:
             self.models.drop_unregistered()
             logger.info("Model %r unloaded (%s).", name, entry.url)
             return _json(start_response, {"message": f"Model {name!r} unloaded."})
-        return _not_allowed(start_response, path, ("GET", "DELETE"))
+        allowed = ("POST",) if name.endswith(_INVOKE) else ("GET", "DELETE")
+        return _not_allowed(start_response, path, allowed)
 
     def load(self, environ: dict[str, Any]) -> dict[str, Any]:
         """Check the name is free and the model fits, load and verify it here, then register it."""
@@ -144,7 +143,7 @@ def load_request(environ: Mapping[str, Any]) -> tuple[str, str]:
         raise UserError(msg)
     try:
         request = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         request = None
     if not isinstance(request, dict):
         msg = 'The POST /models body must be a JSON object {"model_name": "...", "url": "..."}.'
@@ -162,7 +161,7 @@ def load_request(environ: Mapping[str, Any]) -> tuple[str, str]:
 def page_limit(raw: str) -> int:
     if not raw:
         return MAX_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         msg = f"GET /models: limit == {raw!r}, must be an integer from 1 to {MAX_PAGE}."
         raise UserError(msg)
     return int(raw)

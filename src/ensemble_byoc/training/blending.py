@@ -27,7 +27,7 @@ from sklearn.model_selection import KFold
 
 from ensemble_byoc.bundle.ensemble import blend
 from ensemble_byoc.errors import UserError
-from ensemble_byoc.training.scores import REGRESSION, Metric, get_metric
+from ensemble_byoc.training.scores import REGRESSION, Metric, get_metric, metrics_for
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def fit_blend(
     """
     metric = metric or get_metric(REGRESSION, "rmse")
     libraries = list(oof)
-    probabilities = metric.name != "rmse"
+    probabilities = metric.name not in metrics_for(REGRESSION)
     if method == "mean":
         weights = {lib: 1.0 / len(libraries) for lib in libraries}
         result = BlendResult(method, weights, metric.score(y, blend(oof, weights)))

@@ -28,9 +28,7 @@ def check_fits_in_memory(channel: str, files: Sequence[Path], parquet: Sequence[
     size = sum(path.stat().st_size for path in files)
     values = sum(_parquet_values(path) if is_parquet else 0 for path, is_parquet in zip(files, parquet,
                                                                                        strict=True))
-    text = [path for path, is_parquet in zip(files, parquet, strict=True) if not is_parquet]
-    if text:
-        values += round(_values_per_byte(text[0]) * sum(path.stat().st_size for path in text))
+    values += _text_values([path for path, is_parquet in zip(files, parquet, strict=True) if not is_parquet])
     needed = MATRIX_COPIES * 8 * values + BASE_BYTES
     limit = memory_limit()
     if needed > limit.bytes:
@@ -52,19 +50,36 @@ def _parquet_values(path: Path) -> int:
     return int(metadata.num_rows) * int(metadata.num_columns)
 
 
-def _values_per_byte(path: Path) -> float:
-    """Values (fields) per byte of the file as stored, from its first MiB (decompressed if gzip)."""
+def _text_values(files: Sequence[Path]) -> int:
+    """The CSV files' values: per kind (gzip or plain), the largest file's values per stored byte times
+    the kind's bytes."""
+    kinds: dict[bool, list[Path]] = {}
+    for path in files:
+        with path.open("rb") as handle:
+            kinds.setdefault(handle.read(2) == _GZIP_MAGIC, []).append(path)
+    values = 0.0
+    for gzipped, paths in kinds.items():
+        largest = max(paths, key=lambda path: path.stat().st_size)
+        values += _values_per_byte(largest, gzipped) * sum(path.stat().st_size for path in paths)
+    return round(values)
+
+
+def _values_per_byte(path: Path, gzipped: bool) -> float:
+    """Values (fields) per byte of the file as stored, from its first MiB (decompressed if gzip), leaving
+    out the first line (a header row is no values)."""
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
     stored = len(sample)
-    if sample.startswith(_GZIP_MAGIC):
+    if gzipped:
         try:
             sample = zlib.decompressobj(wbits=31).decompress(sample, 64 * _SAMPLE_BYTES)
         except zlib.error:
             return 0.0  # the CSV reader names a corrupt file
-    lines = sample.count(b"\n") or 1
-    fields = sample.count(b",") + lines
-    return fields / max(stored, 1)
+    first_end = sample.find(b"\n") + 1
+    body = sample[first_end:] if 0 < first_end < len(sample) else sample
+    lines = body.count(b"\n") or 1
+    fields = body.count(b",") + lines
+    return fields * (len(sample) / max(len(body), 1)) / max(stored, 1)
 
 
 def _size(n_bytes: float) -> str:
