@@ -6,8 +6,12 @@ Every error carries the HTTP status a serving client sees and the kind of failur
     ├── UserError                      400   bad hyperparameter, channel, file or payload; the user can fix it
     │   ├── UnsupportedMediaTypeError  415
     │   ├── NotAcceptableError         406
-    │   └── PayloadTooLargeError       413
+    │   ├── PayloadTooLargeError       413
+    │   ├── ModelNotFoundError         404   multi-model: no model of that name is loaded
+    │   ├── ModelAlreadyLoadedError    409   multi-model: the name is taken
+    │   └── ModelLoadError             400   multi-model: the directory is missing or fails its checks
     ├── PlatformError                  503   the /opt/ml layout or the model directory is missing or broken
+    ├── InsufficientMemoryError        507   multi-model: loading would pass the memory budget
     ├── TrainingStoppedError           503   a training job asked to stop (SIGTERM) before it finished
     └── AlgorithmError                 500   our bug or a library crash; always raised ``from`` the cause
         └── NotFittedError             500   a model used before ``fit``

@@ -138,3 +138,12 @@ def test_a_url_without_a_manifest_is_refused_before_anything_under_it_is_counted
     (tmp_path / "deep" / "tree").mkdir(parents=True)
     with pytest.raises(ModelLoadError, match="holds no manifest.json"):
         check_directory("m", str(tmp_path))
+
+
+def test_a_corrupt_registry_file_is_a_platform_error_naming_it(tmp_path: Path) -> None:
+    from ensemble_byoc.errors import PlatformError
+
+    registry = ModelRegistry(tmp_path)
+    (tmp_path / "models.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(PlatformError, match="models.json is unreadable"):
+        registry.entries()

@@ -20,7 +20,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ensemble_byoc.errors import InsufficientMemoryError, ModelAlreadyLoadedError, ModelNotFoundError
+from ensemble_byoc.errors import (
+    InsufficientMemoryError,
+    ModelAlreadyLoadedError,
+    ModelNotFoundError,
+    PlatformError,
+)
 
 _FILE = "models.json"
 _LOCK = "models.lock"
@@ -107,8 +112,13 @@ class ModelRegistry:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _read(self) -> dict[str, Entry]:
-        data = json.loads((self.directory / _FILE).read_text(encoding="utf-8"))
-        return {name: Entry(**fields) for name, fields in data.items()}
+        path = self.directory / _FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return {name: Entry(**fields) for name, fields in data.items()}
+        except (OSError, ValueError, TypeError, AttributeError) as exc:
+            msg = f"The multi-model registry {path} is unreadable ({type(exc).__name__}); restart the server."
+            raise PlatformError(msg) from exc
 
     def _write(self, entries: dict[str, Entry]) -> None:
         handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".models-", suffix=".json")

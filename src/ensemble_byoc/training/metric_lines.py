@@ -1,7 +1,7 @@
 """Scores, and the single writer of the metric lines SageMaker and AMT read from the training log.
 
 The regexes the launcher hands to SageMaker are generated here, from the same format that prints the
-lines, so the two cannot drift apart. They are anchored (``(?m)^validation-rmse:([0-9\\.]+);$``): SageMaker
+lines, so the two cannot drift apart. They are anchored (``(?m)^validation-rmse:(-?[0-9\\.]+);$``): SageMaker
 applies them to each line of the log, and only ``emit_metric`` writes a whole line of that shape. The log
 itself (``logs.configure_logging``) writes user text (column names, labels, file names) through
 ``defuse_metric_text``, so not even an unanchored regex finds a metric line there.
