@@ -35,8 +35,8 @@ def test_a_channel_larger_than_memory_fails_before_reading_it_naming_its_size_an
     result = _train_limited(opt_ml)
     assert result.returncode == 1, result.stderr[-2000:]
     failure = opt_ml.failure_file.read_text()
-    assert failure.startswith("UserError: Channel 'train' holds 8.0 GB in 1 file(s), about "), failure
-    assert "this process's address-space limit (ulimit -v) is 3.0 GB" in failure
+    assert failure.startswith("UserError: Channel 'train' holds 8.0 GiB in 1 file(s), about "), failure
+    assert "this process's address-space limit (ulimit -v) is 3.0 GiB" in failure
     assert "Use an instance type with more memory" in failure
     assert not any(opt_ml.model_dir.iterdir())
 
