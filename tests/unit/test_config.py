@@ -241,7 +241,8 @@ ERROR_CASES: list[tuple[dict[str, Any], str]] = [
     ({"target": "  "}, r"Hyperparameter 'target' is empty"),
     # validation_mode
     ({"validation_mode": "hold-out"},
-     r"Hyperparameter 'validation_mode' == 'hold-out' \(did you mean 'holdout'\?\); choose one of cv, holdout"),
+     r"Hyperparameter 'validation_mode' == 'hold-out' \(did you mean 'holdout'\?\); "
+     r"choose one of cv, holdout"),
     # per-library prefixes
     ({"sklearn__x": "1"}, r"Hyperparameter 'sklearn__x': per-library parameters are written "
                           r"<library>__<parameter> with a library among catboost, lightgbm, xgboost"),
