@@ -14,15 +14,18 @@ from ensemble_byoc.training.scores import metrics_for
 
 FORGED = "validation-rmse:0.000001;"
 LIBRARIES = ("catboost", "lightgbm", "xgboost")
-REAL_LINE = re.compile(r"validation-[a-z0-9]+(-[a-z0-9-]+)?:-?[0-9]+\.[0-9]{6};")
+REAL_LINE = re.compile(r"(validation|cv)-[a-z0-9]+(-[a-z0-9-]+)?:-?[0-9]+\.[0-9]{6};")
 
 
 def _regexes(problem_type: str) -> list[str]:
-    """The anchored definitions, and for each metric the two unanchored forms people write by hand."""
-    regexes = [d["Regex"] for d in metric_definitions_for(problem_type, LIBRARIES)]
-    for metric in ["rmse", *metrics_for(problem_type)]:
-        name = re.escape(ensemble_metric_name(metric))
-        regexes += [name + r":(.*?);", name + r":([0-9\.]+)"]
+    """The anchored definitions (the ``validation-`` and the holdout mode's ``cv-`` lines), and for each
+    metric the two unanchored forms people write by hand."""
+    regexes = []
+    for prefix in ("validation", "cv"):
+        regexes += [d["Regex"] for d in metric_definitions_for(problem_type, LIBRARIES, prefix)]
+        for metric in ["rmse", *metrics_for(problem_type)]:
+            name = re.escape(ensemble_metric_name(metric, prefix))
+            regexes += [name + r":(.*?);", name + r":([0-9\.]+)"]
     return regexes
 
 
@@ -78,3 +81,22 @@ def test_a_failure_reason_quoting_a_metric_shaped_name_is_defused_in_the_log(opt
     for regex in _regexes("regression"):
         assert not any(re.search(regex, line) for line in (done.stdout + done.stderr).splitlines()), regex
     assert "validation\\-rmse:0.000001;" in done.stderr
+
+
+def test_a_column_named_like_a_cv_line_is_logged_but_never_matched_in_holdout_mode(opt_ml: OptMl) -> None:
+    X, y = make_regression(n_rows=280, n_features=5, seed=4)
+    rng = np.random.default_rng(0)
+    colours = rng.choice(["red", "green", "blue"], size=280)  # a text column: its name is logged
+    rows = [[label, *features, colour] for features, label, colour in zip(X.tolist(), y.tolist(), colours,
+                                                                          strict=True)]
+    header = ["target", "a", "b", "c", "d", "e", "cv-rmse:0.1;"]
+    write_csv(opt_ml.channel("train") / "data.csv", rows[:200], header)
+    write_csv(opt_ml.channel("validation") / "data.csv", rows[200:], header)
+    opt_ml.hyperparameters({**FAST_HYPERPARAMETERS, "target": "target", "validation_mode": "holdout"})
+
+    done = run_train(opt_ml)
+
+    assert done.returncode == 0, done.stderr
+    _assert_only_real_metric_lines_match(done.stdout, done.stderr, "regression")
+    assert "cv\\-rmse:0.1;" in done.stderr  # logged as written, defused
+    assert [line for line in done.stdout.splitlines() if line.startswith("cv-rmse:")]

@@ -34,6 +34,7 @@ from conftest import (
 )
 
 from ensemble_byoc.bundle.artifacts import load_bundle
+from ensemble_byoc.training.scores import get_metric
 
 pytest.importorskip("distributed")
 
@@ -142,7 +143,9 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
             if validation is not None:
                 channel = {"TrainingInputMode": "File", "ContentType": "text/csv",
                            "S3DistributionType": distribution}
-                tree.write_config("inputdataconfig.json", {"train": channel, "validation": channel})
+                replicated = {**channel, "S3DistributionType": "FullyReplicated"}  # as holdout needs
+                tree.write_config("inputdataconfig.json", {"train": channel, "validation": replicated
+                                  if hyperparameters.get("validation_mode") == "holdout" else channel})
                 tree.channel("validation").mkdir(parents=True)
                 if validation.get(name):
                     write_csv(tree.channel("validation") / "part-0.csv", validation[name])
@@ -534,6 +537,27 @@ def test_a_sharded_validation_channel_joins_on_the_hosts_that_received_its_files
     assert len(metric_lines(log, "validation-rmse")) == 3
 
 
+def test_a_sharded_holdout_job_trains_on_the_shards_and_scores_the_replicated_validation_rows(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    X, y = make_regression(n_rows=500)
+    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+    names = ["algo-1", "algo-2"]
+    holdout = {**FAST_HYPERPARAMETERS, "validation_mode": "holdout"}
+    hosts = start_hosts(network, tmp_path, names, X, y, holdout,
+                        shards={"algo-1": rows[:200], "algo-2": rows[200:400]},
+                        validation={name: rows[400:] for name in names})
+    wait_all(hosts)
+    leader = hosts["algo-1"]
+    log = leader.log()
+    assert "Sharded data: 400 rows in all (algo-1 200, algo-2 200), 5 features." in log
+    assert len(metric_lines(log, "cv-rmse")) == 3
+    ensemble, _ = load_bundle(leader.tree.model_dir, n_threads=1)
+    assert metric_lines(log, "validation-rmse") == pytest.approx(
+        [get_metric("regression", "rmse").score(y[400:], ensemble.predict(X[400:]))], abs=2e-6)
+
+
 def test_a_sharded_classifier_trains_catboost_on_the_largest_shard_that_holds_every_class(
     network: list[str], tmp_path: Path
 ) -> None:
@@ -747,8 +771,10 @@ def test_a_bad_shard_fails_the_job_naming_its_host(
          "mix S3DistributionType"),
         ({"train": "ShardedByS3Key"}, {"refit_full": "true"},
          "UserError: refit_full is not available with ShardedByS3Key channels"),
+        ({"train": "ShardedByS3Key", "validation": "ShardedByS3Key"}, {"validation_mode": "holdout"},
+         "UserError: Sharded multi-host jobs accept holdout only with a FullyReplicated validation channel"),
     ],
-    ids=["mixed-distribution", "refit-full"],
+    ids=["mixed-distribution", "refit-full", "holdout-sharded-validation"],
 )
 def test_a_sharded_job_that_cannot_be_run_as_asked_fails_at_once_saying_why(
     tmp_path: Path, channels: dict[str, str], hyperparameters: dict[str, str], message: str

@@ -63,6 +63,7 @@ def test_empty_hyperparameters_give_the_documented_defaults() -> None:
     assert config.target is None
     assert config.subsample is None
     assert config.overrides_for("xgboost") == {}
+    assert config.validation_mode == "cv"
 
 
 def test_every_value_arrives_as_a_string_and_is_parsed_to_its_type() -> None:
@@ -238,6 +239,10 @@ ERROR_CASES: list[tuple[dict[str, Any], str]] = [
     ({"models": "[]"}, r"Hyperparameter 'models' is empty"),
     # target
     ({"target": "  "}, r"Hyperparameter 'target' is empty"),
+    # validation_mode
+    ({"validation_mode": "hold-out"},
+     r"Hyperparameter 'validation_mode' == 'hold-out' \(did you mean 'holdout'\?\); "
+     r"choose one of cv, holdout"),
     # per-library prefixes
     ({"sklearn__x": "1"}, r"Hyperparameter 'sklearn__x': per-library parameters are written "
                           r"<library>__<parameter> with a library among catboost, lightgbm, xgboost"),

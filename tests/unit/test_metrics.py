@@ -169,10 +169,14 @@ def test_generated_regexes_match_a_whole_line_only(definition: dict[str, str]) -
     "column 'validation-rmse:0.1;' and VALIDATION-RMSE:2;",
     "x\nvalidation-rmse:0.5;\n",
     "validation-rmse-xgboost:1.0;",
+    "cv-rmse:0.1;",
+    "column 'CV-RMSE-catboost:0.1;' in xcv-rmse:2;",
 ])
 def test_defused_text_is_matched_by_no_metric_regex_anchored_or_not(text: str) -> None:
     defused = defuse_metric_text(text)
-    regexes = [d["Regex"] for d in metric_definitions("rmse", LIBRARIES)] + HAND_WRITTEN_REGEXES
+    regexes = ([d["Regex"] for d in metric_definitions("rmse", LIBRARIES)]
+               + [d["Regex"] for d in metric_definitions("rmse", LIBRARIES, "cv")] + HAND_WRITTEN_REGEXES
+               + [r"cv-rmse:(.*?);", r"cv-rmse-catboost:([0-9\.]+)"])
     for regex in regexes:
         assert not any(re.search(regex, line) for line in defused.splitlines()), regex
     assert defused.replace("\\-", "-").lower() == text.lower()  # still readable: only the dash is escaped

@@ -8,7 +8,11 @@ import sys
 
 METRIC_PREFIX = "validation"
 """The start of every metric line's name (``validation-rmse:53.1;``); SageMaker and AMT read them by regex."""
-_METRIC_NAME_START = re.compile(rf"({re.escape(METRIC_PREFIX)})-", re.IGNORECASE)
+CV_METRIC_PREFIX = "cv"
+"""The start of the running cross-validation lines' names (``cv-rmse:55.1;``) when ``validation_mode`` is
+``holdout`` (the ``validation-`` lines then carry the hold-out score)."""
+_METRIC_NAME_START = re.compile(rf"({re.escape(METRIC_PREFIX)}|{re.escape(CV_METRIC_PREFIX)})-",
+                                re.IGNORECASE)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -16,7 +20,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 class MetricSafeFormatter(logging.Formatter):
     """``LOG_FORMAT`` (or the ``inner`` formatter's text), with anything metric-shaped in the record
     (message, arguments, exception text) defused: a column named ``validation-rmse:0.1;`` is logged as
-    ``validation\\-rmse:0.1;``.
+    ``validation\\-rmse:0.1;`` (and ``cv-rmse:0.1;`` as ``cv\\-rmse:0.1;``).
 
     SageMaker and AMT read metrics from the same log by regex, and only ``metrics.emit_metric`` (stdout,
     never a logger) may write a line they match.
@@ -32,8 +36,9 @@ class MetricSafeFormatter(logging.Formatter):
 
 
 def defuse_metric_text(text: str) -> str:
-    """``text`` with every metric name's start ``validation-`` written ``validation\\-``, so that no regex
-    naming a metric (``validation-rmse:(.*?);``, anchored or not) matches it; used on every log record."""
+    """``text`` with every metric name's start (``validation-``, ``cv-``) written ``validation\\-``,
+    ``cv\\-``, so that no regex naming a metric (``validation-rmse:(.*?);``, ``cv-rmse:(.*?);``, anchored
+    or not) matches it; used on every log record."""
     return _METRIC_NAME_START.sub(r"\1\\-", text)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sagemaker.core import shapes
 
+from ensemble_byoc.contract.logs import CV_METRIC_PREFIX, METRIC_PREFIX
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher.api_calls import check_instance_count
 from ensemble_byoc.training.config import TrainConfig
@@ -29,7 +30,8 @@ CHECKPOINT_LOCAL_PATH = "/opt/ml/checkpoints"
 
 @dataclass(frozen=True)
 class Channels:
-    """S3 inputs: ``train`` (required) and ``validation`` (optional; its rows join the CV pool)."""
+    """S3 inputs: ``train`` (required) and ``validation`` (optional; its rows join the CV pool, or with
+    ``validation_mode`` holdout they score the final ensemble)."""
 
     train: str
     validation: str | None = None
@@ -184,14 +186,31 @@ def _only_problem_type_of(eval_metric: str | None) -> str | None:
     return owners[0] if len(owners) == 1 else None
 
 
+MAX_METRIC_DEFINITIONS = 40
+"""SageMaker's limit on a training job's ``MetricDefinitions``."""
+
+
 def metric_definition_shapes(config: TrainConfig) -> list[shapes.MetricDefinition]:
     """Every line the job may print: per metric, the ensemble's then each library's. Without a problem
-    type (the job infers it), the lines of every problem type, each name once (within SageMaker's 40)."""
+    type (the job infers it), the lines of every problem type, each name once (within SageMaker's 40).
+
+    With ``validation_mode`` holdout, the running ``cv-`` lines follow; when all of them do not fit in
+    SageMaker's 40, only the ensemble's ``cv-`` lines are defined, as many as fit."""
     kinds = (config.problem_type,) if config.problem_type else PROBLEM_TYPES
-    unique = {
-        item["Name"]: item for kind in kinds for item in metric_definitions_for(kind, config.models)
-    }
+    unique = _unique_definitions(kinds, config.models, METRIC_PREFIX)
+    if config.validation_mode == "holdout":
+        cv_lines = _unique_definitions(kinds, config.models, CV_METRIC_PREFIX)
+        if len(unique) + len(cv_lines) > MAX_METRIC_DEFINITIONS:
+            cv_lines = _unique_definitions(kinds, (), CV_METRIC_PREFIX)
+        room = MAX_METRIC_DEFINITIONS - len(unique)
+        unique |= dict(list(cv_lines.items())[:room])
     return [shapes.MetricDefinition(name=item["Name"], regex=item["Regex"]) for item in unique.values()]
+
+
+def _unique_definitions(
+    kinds: tuple[str, ...], libraries: tuple[str, ...], prefix: str
+) -> dict[str, dict[str, str]]:
+    return {item["Name"]: item for kind in kinds for item in metric_definitions_for(kind, libraries, prefix)}
 
 
 def algorithm_specification(

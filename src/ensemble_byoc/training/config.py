@@ -64,6 +64,7 @@ _RULES: dict[str, Rule] = {
     "label_check": Rule(parse_bool),
     "objective": Rule(choice(*REGRESSION_OBJECTIVES)),
     "huber_delta": Rule(parse_float, minimum=0.0, exclusive_minimum=True),
+    "validation_mode": Rule(choice("cv", "holdout")),
 }
 
 
@@ -95,6 +96,9 @@ class TrainConfig:
     """The regression loss every library trains on: squared_error, absolute_error or huber."""
     huber_delta: float = 1.0
     """Where the huber loss turns from squared to absolute, in the label's units."""
+    validation_mode: str = "cv"
+    """``cv``: the validation channel's rows join the cross-validation pool; ``holdout``: the folds, the
+    blend and the refit use ``train`` only, and the served ensemble is scored once on the validation rows."""
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod

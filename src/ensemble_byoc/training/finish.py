@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ensemble_byoc.bundle.ensemble import Ensemble, blend
 from ensemble_byoc.contract.disk_space import DiskUsage
 from ensemble_byoc.models.base import Model
 from ensemble_byoc.training.blending import BlendResult
+from ensemble_byoc.training.holdout import HoldoutScores, score_holdout
 from ensemble_byoc.training.plan import JobState
 from ensemble_byoc.training.report import REPORT_SECONDS, feature_importance, leaderboard, write_insight
 from ensemble_byoc.training.report_files import ReportFiles, report_bytes
@@ -37,9 +38,11 @@ class TrainingResult:
     units: list[UnitResult]
 
 
-def finish_job(job: JobState, blended: BlendResult, disk_usage: DiskUsage) -> TrainingResult:
+def finish_job(
+    job: JobState, blended: BlendResult, disk_usage: DiskUsage, metric_stream: TextIO | None = None
+) -> TrainingResult:
     """Serve the members the blend weighs, save the model (free space for it and the reports checked
-    first), then write the reports."""
+    first), print the hold-out scores (``validation_mode`` holdout), then write the reports."""
     scored = {library: prediction[job.covered] for library, prediction in job.oof.items()}
     y = job.data.y[job.covered]
     library_scores = {library: job.metric.score(y, prediction) for library, prediction in scored.items()}
@@ -50,18 +53,24 @@ def finish_job(job: JobState, blended: BlendResult, disk_usage: DiskUsage) -> Tr
     ensemble = Ensemble(feature_names=job.data.feature_names, members=served_models, weights=served,
                         problem_type=job.task.problem_type, classes=job.task.classes,
                         categories=job.data.categories)
+    holdout = _score_holdout(job, ensemble)
     cv_summary = _cv_summary(job, blended, library_scores)
+    if holdout is not None:
+        cv_summary["holdout"] = holdout.summary(job.task.eval_metric)
     reports = ReportFiles(job.paths.output_data_dir, disk_usage)
     reports.check_space(report_bytes(int(job.covered.sum()),
                                      2 + (len(scored) + 1) * max(job.task.n_classes, 1)))
     manifest = _save_model(job, ensemble, blended.method, served_form, cv_summary, disk_usage)
+    if holdout is not None:
+        holdout.emit(metric_stream)
+    board = leaderboard(library_scores, job.results, blended.weights, blended.score, job.metric.name,
+                        job.metric.greater_is_better)
     with reports:
         _write_reports(reports, job, scored, oof_ensemble, cv_summary)
         write_insight(
             reports,
             task=job.task,
-            board=leaderboard(library_scores, job.results, blended.weights, blended.score, job.metric.name,
-                              job.metric.greater_is_better),
+            board=holdout.add_to(board, job.metric.name) if holdout is not None else board,
             importance=feature_importance(job.results, job.data.feature_names, blended.weights),
             weights=blended.weights,
             y=y,
@@ -73,6 +82,15 @@ def finish_job(job: JobState, blended: BlendResult, disk_usage: DiskUsage) -> Tr
     if job.config.time_limit is not None:
         logger.info("time_limit %g s: the job took %.1f s.", job.config.time_limit, job.budget.elapsed())
     return TrainingResult(ensemble, manifest, blended.score, library_scores, job.results)
+
+
+def _score_holdout(job: JobState, ensemble: Ensemble) -> HoldoutScores | None:
+    """The served ensemble and each member scored on the hold-out rows; ``None`` without them."""
+    if job.holdout is None:
+        return None
+    fold_models = {member.name: [r.model for r in job.results if r.unit.name == member.name]
+                   for member in job.members}
+    return score_holdout(ensemble, fold_models, job.holdout, job.task)
 
 
 def _served_models(job: JobState, served: Mapping[str, float]) -> tuple[dict[str, list[Model]], str]:

@@ -9,6 +9,7 @@ from typing import TextIO
 import numpy as np
 
 from ensemble_byoc.bundle.ensemble import blend
+from ensemble_byoc.contract.logs import CV_METRIC_PREFIX, METRIC_PREFIX
 from ensemble_byoc.errors import PlatformError, TrainingStoppedError
 from ensemble_byoc.training.blending import BlendResult, fit_blend
 from ensemble_byoc.training.metric_lines import emit_metric, ensemble_metric_name, library_metric_name
@@ -104,7 +105,8 @@ def _blend_and_report(job: JobState, stream: TextIO | None) -> BlendResult:
     """Fit the blend on the rows held out so far and print each library's and the blend's scores.
 
     Every metric of the task gets a line; the blend optimises ``eval_metric``, whose ensemble line is the
-    blend's (honest) score. The last ensemble line of a job is therefore the final blend's score.
+    blend's (honest) score. The last ensemble line of a job is therefore the final blend's score. With
+    hold-out rows the lines are named ``cv-<metric>`` (``validation-`` is then the hold-out score's).
     """
     task = job.task
     seen = {library: prediction[job.covered] for library, prediction in job.oof.items()}
@@ -112,12 +114,13 @@ def _blend_and_report(job: JobState, stream: TextIO | None) -> BlendResult:
     blended = fit_blend(job.config.blend, seen, target, get_metric(task.problem_type, task.eval_metric),
                         seed=job.config.seed)
     ensemble_prediction = blend(seen, blended.weights)
+    prefix = CV_METRIC_PREFIX if job.holdout is not None else METRIC_PREFIX
     for name in metrics_for(task.problem_type):
         metric = get_metric(task.problem_type, name)
         for library, prediction in seen.items():
-            _emit_finite(library_metric_name(name, library), metric.score(target, prediction), stream)
+            _emit_finite(library_metric_name(name, library, prefix), metric.score(target, prediction), stream)
         value = blended.score if name == task.eval_metric else metric.score(target, ensemble_prediction)
-        _emit_finite(ensemble_metric_name(name), value, stream)
+        _emit_finite(ensemble_metric_name(name, prefix), value, stream)
     return blended
 
 

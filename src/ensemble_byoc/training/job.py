@@ -9,10 +9,11 @@ from typing import Any, TextIO
 
 from ensemble_byoc.contract.disk_space import DiskUsage
 from ensemble_byoc.contract.paths import SageMakerPaths
-from ensemble_byoc.training.channels import load_training_data
+from ensemble_byoc.training.channels import HOLDOUT, load_holdout_channel, load_training_data
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.finish import TrainingResult, finish_job
 from ensemble_byoc.training.fold_loop import run_units
+from ensemble_byoc.training.holdout import holdout_rows
 from ensemble_byoc.training.plan import plan_job
 from ensemble_byoc.training.runners import DataLoader, LocalUnitRunner, UnitContext, UnitRunner
 from ensemble_byoc.training.stopping import StopRequest, TimeBudget
@@ -43,10 +44,16 @@ def run_training(
     run here, one at a time. Either way the results are gathered, reported and blended fold by fold.
     ``loader`` reads the channels (a sharded job leaves the rows on the hosts that loaded them).
     The model is saved before the reports; free space for both is checked first (``disk_usage``).
+    With ``validation_mode`` holdout the validation rows stay out of training and score the saved model.
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
     raw = loader(paths, config, input_data_config)
+    holdout = None
+    if config.validation_mode == HOLDOUT:
+        holdout = load_holdout_channel(paths, config, input_data_config)
     job = plan_job(paths, config, raw, n_threads, stop, budget, runner_factory or LocalUnitRunner)
+    if holdout is not None:
+        job.holdout = holdout_rows(holdout, job.data, job.task)
     blended = run_units(job, metric_stream)
-    return finish_job(job, blended, disk_usage)
+    return finish_job(job, blended, disk_usage, metric_stream)

@@ -20,14 +20,15 @@ _VALUE_REGEX = r"(-?[0-9\.]+)"
 """Signed: R² is negative when a model is worse than predicting the mean."""
 
 
-def ensemble_metric_name(metric: str) -> str:
-    """``validation-rmse``: the ensemble's out-of-fold score, AMT's objective."""
-    return f"{METRIC_PREFIX}-{metric}"
+def ensemble_metric_name(metric: str, prefix: str = METRIC_PREFIX) -> str:
+    """``validation-rmse``: the ensemble's out-of-fold (or hold-out) score, AMT's objective; with ``prefix``
+    ``cv`` (``validation_mode`` holdout), ``cv-rmse``: its running out-of-fold score."""
+    return f"{prefix}-{metric}"
 
 
-def library_metric_name(metric: str, library: str) -> str:
-    """``validation-rmse-xgboost``: one library's out-of-fold score; never matches the ensemble's regex."""
-    return f"{METRIC_PREFIX}-{metric}-{library}"
+def library_metric_name(metric: str, library: str, prefix: str = METRIC_PREFIX) -> str:
+    """``validation-rmse-xgboost``: one library's score; never matches the ensemble's regex."""
+    return f"{prefix}-{metric}-{library}"
 
 
 def format_metric_line(name: str, value: float) -> str:
@@ -43,13 +44,17 @@ def metric_regex(name: str) -> str:
     return f"(?m)^{re.escape(name)}:{_VALUE_REGEX};$"
 
 
-def metric_definitions(metric: str, libraries: tuple[str, ...]) -> list[dict[str, str]]:
-    """SageMaker ``MetricDefinitions`` for the ensemble's and each library's out-of-fold score.
+def metric_definitions(
+    metric: str, libraries: tuple[str, ...], prefix: str = METRIC_PREFIX
+) -> list[dict[str, str]]:
+    """SageMaker ``MetricDefinitions`` for the ensemble's and each library's score.
 
     The definition of the ensemble's line is named ``validation:rmse`` (the name AMT's objective uses);
-    each library's is ``validation:rmse-<library>``.
+    each library's is ``validation:rmse-<library>``; with ``prefix`` ``cv``, ``cv:rmse`` and
+    ``cv:rmse-<library>``.
     """
-    names = [ensemble_metric_name(metric)] + [library_metric_name(metric, lib) for lib in libraries]
+    names = [ensemble_metric_name(metric, prefix)] + [library_metric_name(metric, lib, prefix)
+                                                      for lib in libraries]
     return [{"Name": name.replace("-", ":", 1), "Regex": metric_regex(name)} for name in names]
 
 
@@ -60,13 +65,15 @@ def emit_metric(name: str, value: float, stream: TextIO | None = None) -> None:
     out.flush()
 
 
-def metric_definitions_for(problem_type: str, libraries: tuple[str, ...]) -> list[dict[str, str]]:
-    """Every ``MetricDefinitions`` entry a job of ``problem_type`` prints: for regression the ``rmse``
-    lines; for binary ``auc``, ``logloss``, ``accuracy``, ``f1``; for multiclass ``mlogloss``,
-    ``accuracy``."""
+def metric_definitions_for(
+    problem_type: str, libraries: tuple[str, ...], prefix: str = METRIC_PREFIX
+) -> list[dict[str, str]]:
+    """Every ``MetricDefinitions`` entry of ``prefix`` a job of ``problem_type`` prints: for regression
+    ``rmse``, ``mae``, ``r2``, ``mape``; for binary ``auc``, ``logloss``, ``accuracy``, ``f1``; for
+    multiclass ``mlogloss``, ``accuracy``."""
     from ensemble_byoc.training.scores import (
         metrics_for,  # scoring pulls in scikit-learn; keep this module light
     )
 
     return [definition for metric in metrics_for(problem_type)
-            for definition in metric_definitions(metric, libraries)]
+            for definition in metric_definitions(metric, libraries, prefix)]

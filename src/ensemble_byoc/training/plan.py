@@ -16,6 +16,7 @@ from ensemble_byoc.errors import TrainingStoppedError
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.training.checkpoints import CheckpointStore, unit_fingerprint
 from ensemble_byoc.training.config import TrainConfig
+from ensemble_byoc.training.data import Dataset
 from ensemble_byoc.training.portfolio import Member
 from ensemble_byoc.training.runners import TrainingRows, UnitContext, UnitRunner, UnitWork
 from ensemble_byoc.training.scores import MULTICLASS, REGRESSION, Metric, get_metric, zero_labels
@@ -55,6 +56,8 @@ class JobState:
     covered: np.ndarray
     resumed: dict[UnitKey, UnitResult] = field(default_factory=dict)
     results: list[UnitResult] = field(default_factory=list)
+    holdout: Dataset | None = None
+    """The validation rows the served ensemble is scored on (``validation_mode`` holdout), else ``None``."""
 
     @property
     def total(self) -> int:
@@ -102,6 +105,8 @@ def plan_job(
     params = config.booster_params(task)
     store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
     digest = data.digest() if store else ""
+    if config.validation_mode != "cv":  # a cv-mode checkpoint is never resumed in another mode
+        digest = f"{digest}:{config.validation_mode}"
     width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
     _log_plan(config, members, n_threads, store)
     runner = runner_factory(UnitContext(data, params, n_threads, task, stop))

@@ -29,7 +29,7 @@ def train_on_hosts(
         raise PlatformError(msg)
     defuse_handlers("distributed")  # Dask logs task errors through its own handler
 
-    sharded = sharded_channels(input_data_config)
+    sharded = sharded_channels(input_data_config, holdout=config.validation_mode == "holdout")
     if sharded and config.refit_full:
         msg = (
             "refit_full is not available with ShardedByS3Key channels: no host holds every row to refit on; "
@@ -51,11 +51,19 @@ def train_on_hosts(
     return True
 
 
-def sharded_channels(input_data_config: Mapping[str, Any]) -> bool:
+def sharded_channels(input_data_config: Mapping[str, Any], *, holdout: bool = False) -> bool:
     """Whether the channels are sharded (``ShardedByS3Key``); all of them must agree, or it is a
-    ``UserError``."""
+    ``UserError``. With ``holdout`` (``validation_mode`` holdout) only ``train`` may be sharded: the first
+    host scores the final ensemble on every validation row."""
     kinds = {name: str(channel.get("S3DistributionType") or "FullyReplicated")
              for name, channel in sorted(input_data_config.items()) if name in ("train", "validation")}
+    if holdout:
+        if kinds.get("validation", "").lower() == "shardedbys3key":
+            msg = ("Sharded multi-host jobs accept holdout only with a FullyReplicated validation channel: "
+                   "channel 'validation' is ShardedByS3Key, so no host holds every validation row to score "
+                   "the ensemble on; set its S3DistributionType to FullyReplicated or validation_mode to cv.")
+            raise UserError(msg)
+        return kinds.get("train", "").lower() == "shardedbys3key"
     sharded = {name for name, kind in kinds.items() if kind.lower() == "shardedbys3key"}
     if sharded and sharded != set(kinds):
         raise UserError(

@@ -21,6 +21,7 @@ from distributed import Client, Future
 from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.training.channels import (
+    HOLDOUT,
     TRAIN_CHANNEL,
     VALIDATION_CHANNEL,
     has_data_files,
@@ -197,11 +198,13 @@ def _settled(host: str, future: Future[Any]) -> None:
 
 
 def _load_shard(config: TrainConfig, input_data_config: Mapping[str, Any]) -> Dataset | None:
-    """This host's rows of the ``train`` and ``validation`` channels, each read only where this host received
-    files of it (SageMaker may give a host none); ``None`` when it received no file at all."""
+    """This host's rows of the ``train`` and ``validation`` channels (``train`` only with ``validation_mode``
+    holdout), each read only where this host received files of it (SageMaker may give a host none);
+    ``None`` when it received no file at all."""
     paths = host_paths()
     parts = []
-    for name in (TRAIN_CHANNEL, VALIDATION_CHANNEL):
+    channels = (TRAIN_CHANNEL,) if config.validation_mode == HOLDOUT else (TRAIN_CHANNEL, VALIDATION_CHANNEL)
+    for name in channels:
         check_input_mode(input_data_config, name, paths.data_dir)
         if has_data_files(paths.channel(name)):
             parts.append(read_channel(paths, config, input_data_config, name))
