@@ -73,6 +73,19 @@ def test_a_multi_model_environment_says_so_even_when_the_caller_did(aws: MotoSer
         "mme-env", {"SAGEMAKER_MULTI_MODEL": "true"})[0]
 
 
+def test_updating_an_endpoint_to_a_multi_model_prefix_prints_a_multi_model_then_update_endpoint(
+    aws: MotoServer,
+) -> None:
+    # moto has no UpdateEndpoint: the dry run's requests, as test_lifecycle checks single-model updates.
+    update = launcher(dry_run=True).update_endpoint("mme-up", MultiModel(PREFIX), RealTime("ml.c5.xlarge", 2),
+                                                    environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "2"})
+
+    model, config, (_, endpoint) = multi_model_requests("mme-up", SENT_ENVIRONMENT)
+    assert versions_named([(item["operation"], item["request"]) for item in update.requests()]) == [
+        model, config, ("UpdateEndpoint", endpoint)]
+    assert aws.requests() == []
+
+
 @pytest.mark.parametrize("prefix", ["s3://bucket/models", "bucket/models/", "https://bucket/models/",
                                     "s3:///models/", ""])
 def test_a_multi_model_prefix_that_is_not_an_s3_folder_fails_before_any_request(

@@ -172,10 +172,7 @@ def container(
 ) -> shapes.ContainerDefinition:
     """Our image with the training job's ``model.tar.gz``, or in MultiModel mode with the prefix of many;
     ``environment`` sets e.g. SAGEMAKER_* settings."""
-    multi = isinstance(model_data, MultiModel)
+    mode, url = (None, model_data) if isinstance(model_data, str) else ("MultiModel", model_data.prefix)
     return shapes.ContainerDefinition(
-        image=image_uri,
-        mode="MultiModel" if multi else None,
-        model_data_url=model_data.prefix if isinstance(model_data, MultiModel) else model_data,
-        environment=dict(environment) or None,
+        image=image_uri, mode=mode, model_data_url=url, environment=dict(environment) or None
     )
