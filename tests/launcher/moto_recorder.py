@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class MotoServer:
         self._post("/moto-api/recorder/reset-recording")
         self._post("/moto-api/recorder/start-recording")
 
-    def requests(self) -> list[tuple[str, dict[str, Any]]]:
-        """``[(operation, request), ...]`` for every SageMaker request received since recording started."""
+    def _recording(self) -> list[tuple[dict[str, Any], dict[str, str], bytes | str]]:
+        """``[(entry, lower-case headers, body), ...]`` for every request received since recording started."""
         with urllib.request.urlopen(
             self.url + "/moto-api/recorder/download-recording", timeout=30
         ) as response:
@@ -49,12 +50,30 @@ class MotoServer:
         recorded = []
         for line in lines:
             entry = json.loads(line)
-            target = {k.lower(): v for k, v in entry["headers"].items()}.get("x-amz-target", "")
-            if not target.startswith("SageMaker."):
-                continue
             body = base64.b64decode(entry["body"]) if entry["body_encoded"] else entry["body"]
-            recorded.append((target.removeprefix("SageMaker."), json.loads(body)))
+            recorded.append((entry, {k.lower(): v for k, v in entry["headers"].items()}, body))
         return recorded
+
+    def requests(self) -> list[tuple[str, dict[str, Any]]]:
+        """``[(operation, request), ...]`` for every SageMaker request received since recording started."""
+        return [
+            (headers["x-amz-target"].removeprefix("SageMaker."), json.loads(body))
+            for _, headers, body in self._recording()
+            if headers.get("x-amz-target", "").startswith("SageMaker.")
+        ]
+
+    def runtime_requests(self) -> list[dict[str, Any]]:
+        """Every SageMaker runtime InvokeEndpoint received: its path, body and SageMaker headers."""
+        return [
+            {
+                "path": urllib.parse.urlsplit(entry["url"]).path,
+                "body": body if isinstance(body, str) else body.decode(),
+                "headers": {name: value for name, value in headers.items()
+                            if name.startswith("x-amzn-sagemaker") or name in ("content-type", "accept")},
+            }
+            for entry, headers, body in self._recording()
+            if urllib.parse.urlsplit(entry["url"]).path.endswith("/invocations")
+        ]
 
 
 @pytest.fixture(scope="session", name="moto_server")
@@ -105,6 +124,7 @@ def aws_fixture(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_server.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", moto_server.url)
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
     moto_server.start_recording()
     return moto_server

@@ -1,4 +1,5 @@
-"""Launch the image on SageMaker: training, tuning, real-time and serverless endpoints, batch transform.
+"""Launch the image on SageMaker: training, tuning, real-time, serverless and multi-model endpoints, batch
+transform.
 
 Installed with the ``launcher`` extra (``pip install 'ensemble-byoc[launcher]'``), over the SageMaker
 Python SDK 3.x (``sagemaker-core``). The container never imports this package.
@@ -11,7 +12,7 @@ Python SDK 3.x (``sagemaker-core``). The container never imports this package.
 from __future__ import annotations
 
 from ensemble_byoc.launcher.api_calls import ApiCall, Submission
-from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
+from ensemble_byoc.launcher.hosting import BatchTransform, MultiModel, RealTime, Serverless
 from ensemble_byoc.launcher.launcher import Launcher
 from ensemble_byoc.launcher.predictions import predict
 from ensemble_byoc.launcher.security import Security
@@ -24,6 +25,7 @@ __all__ = [
     "Channels",
     "Compute",
     "Launcher",
+    "MultiModel",
     "RealTime",
     "Security",
     "Serverless",

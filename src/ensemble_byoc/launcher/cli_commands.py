@@ -42,7 +42,8 @@ def run(args: argparse.Namespace, session: Any) -> Any:
         return _deploy(args, launcher)
     if args.command == "update-endpoint":
         mode = _hosting_mode(args) if _mode_given(args) else _current_mode(args, session)
-        return launcher.update_endpoint(args.endpoint_name, args.model_data, mode, environment=dict(args.env))
+        return launcher.update_endpoint(args.endpoint_name, _model_data(args), mode,
+                                        environment=dict(args.env))
     return _transform(args, launcher)
 
 
@@ -136,6 +137,7 @@ def _predict(args: argparse.Namespace, session: Any) -> Any:
         session=session,
         region=args.region,
         dry_run=args.dry_run,
+        target_model=args.target_model,
     )
 
 
@@ -186,8 +188,15 @@ def _hosting_mode(args: argparse.Namespace) -> Any:
     return RealTime(args.instance_type or "ml.m5.large", args.instance_count or 1)
 
 
+def _model_data(args: argparse.Namespace) -> Any:
+    """``--model-data``, or ``--multi-model`` as a :class:`MultiModel` (its prefix checked here)."""
+    from ensemble_byoc.launcher.hosting import MultiModel
+
+    return MultiModel(args.multi_model) if args.multi_model is not None else args.model_data
+
+
 def _deploy(args: argparse.Namespace, launcher: Any) -> Any:
-    return launcher.deploy(args.model_data, _hosting_mode(args), endpoint_name=args.endpoint_name,
+    return launcher.deploy(_model_data(args), _hosting_mode(args), endpoint_name=args.endpoint_name,
                            environment=dict(args.env))
 
 

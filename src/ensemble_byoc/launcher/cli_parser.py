@@ -111,7 +111,10 @@ def _deploy(commands: Any, command: str = "deploy") -> None:
              "update-endpoint": "serve another model.tar.gz from an endpoint, without downtime"}
     deploy = commands.add_parser(command, help=helps[command])
     common(deploy)
-    deploy.add_argument("--model-data", required=True, help="S3 URI of the training job's model.tar.gz")
+    models = deploy.add_mutually_exclusive_group(required=True)
+    models.add_argument("--model-data", help="S3 URI of the training job's model.tar.gz")
+    models.add_argument("--multi-model", metavar="S3_PREFIX",
+                        help="a multi-model endpoint: the S3 prefix (ending in /) of many model.tar.gz")
     if command == "deploy":
         deploy.add_argument("--endpoint-name", help="default: ensemble-byoc-<timestamp>")
     else:
@@ -135,6 +138,8 @@ def _predict(commands: Any) -> None:
                          help="the format of --data")
     predict.add_argument("--accept", default="text/csv", choices=("text/csv", "application/json"),
                          help="the format of the answer")
+    predict.add_argument("--target-model", metavar="PATH",
+                         help="multi-model endpoints: the model to ask, by its path under the prefix")
 
 
 def _transform(commands: Any) -> None:

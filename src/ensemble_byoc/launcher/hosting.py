@@ -16,6 +16,8 @@ VARIANT_NAME = "AllTraffic"
 """The variant name the SageMaker SDK gives a single-model endpoint."""
 SERVERLESS_MEMORY_SIZES_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 SERVERLESS_MAX_CONCURRENCY = 200
+MULTI_MODEL_VARIABLE = "SAGEMAKER_MULTI_MODEL"
+"""What ``container/serve`` reads to answer SageMaker's model API instead of one model's /invocations."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,53 @@ class Serverless:
             "MaxConcurrency": self.max_concurrency,
         }
         return variant
+
+
+@dataclass(frozen=True)
+class MultiModel:
+    """The models of a multi-model endpoint: every ``model.tar.gz`` under one S3 prefix.
+
+    Given in place of one model's ``model_data``; an InvokeEndpoint's ``TargetModel`` then names a model
+    by its path under the prefix (``churn/model.tar.gz``), which SageMaker loads on first use.
+
+    Raises:
+        UserError: a prefix that is not ``s3://bucket/...`` ending in ``/`` (SageMaker appends the
+            target model's path to it as written).
+    """
+
+    prefix: str
+
+    def __post_init__(self) -> None:
+        bucket = self.prefix.removeprefix("s3://").partition("/")[0]
+        if not self.prefix.startswith("s3://") or not bucket or not self.prefix.endswith("/"):
+            msg = (f"multi-model prefix {self.prefix!r} is not an S3 prefix ending in '/': write "
+                   "s3://bucket/models/, the folder that holds the model.tar.gz files.")
+            raise UserError(msg)
+
+
+def check_mode(model_data: str | MultiModel, mode: RealTime | Serverless) -> None:
+    """Refuse a multi-model endpoint on serverless hosting, which SageMaker does not offer."""
+    if isinstance(model_data, MultiModel) and isinstance(mode, Serverless):
+        msg = ("A multi-model endpoint cannot be serverless (SageMaker hosts multi-model endpoints on "
+               "real-time instances only); drop --serverless or --multi-model.")
+        raise UserError(msg)
+
+
+def model_environment(model_data: str | MultiModel, environment: Mapping[str, str]) -> dict[str, str]:
+    """The container's environment: ``SAGEMAKER_MULTI_MODEL=true`` added for a multi-model endpoint.
+
+    Raises:
+        UserError: ``SAGEMAKER_MULTI_MODEL`` set against the kind of model, which would start a server
+            that answers the other API (no model at all, or no /models).
+    """
+    multi = isinstance(model_data, MultiModel)
+    given = environment.get(MULTI_MODEL_VARIABLE)
+    if given is not None and (given.strip().lower() == "true") != multi:
+        fix = "drop it (a multi-model deploy sets it)" if multi else "deploy with --multi-model S3_PREFIX"
+        kind = "multi-model" if multi else "single-model"
+        msg = f"--env {MULTI_MODEL_VARIABLE}={given!r} does not fit a {kind} deploy; {fix}."
+        raise UserError(msg)
+    return {**environment, MULTI_MODEL_VARIABLE: "true"} if multi else dict(environment)
 
 
 @dataclass(frozen=True)
@@ -118,8 +167,12 @@ class BatchTransform:
         )
 
 
-def container(image_uri: str, model_data: str, environment: Mapping[str, str]) -> shapes.ContainerDefinition:
-    """Our image with the training job's ``model.tar.gz``; ``environment`` sets e.g. SAGEMAKER_* settings."""
+def container(
+    image_uri: str, model_data: str | MultiModel, environment: Mapping[str, str]
+) -> shapes.ContainerDefinition:
+    """Our image with the training job's ``model.tar.gz``, or in MultiModel mode with the prefix of many;
+    ``environment`` sets e.g. SAGEMAKER_* settings."""
+    mode, url = (None, model_data) if isinstance(model_data, str) else ("MultiModel", model_data.prefix)
     return shapes.ContainerDefinition(
-        image=image_uri, model_data_url=model_data, environment=dict(environment) or None
+        image=image_uri, mode=mode, model_data_url=url, environment=dict(environment) or None
     )

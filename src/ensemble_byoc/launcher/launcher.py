@@ -24,7 +24,7 @@ from sagemaker.core.shapes import (
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher import hosting, training_jobs, tuning
 from ensemble_byoc.launcher.api_calls import ApiCall, Submission, build_request, send
-from ensemble_byoc.launcher.hosting import BatchTransform, RealTime, Serverless
+from ensemble_byoc.launcher.hosting import BatchTransform, MultiModel, RealTime, Serverless
 from ensemble_byoc.launcher.security import Security
 from ensemble_byoc.launcher.serving_checks import check_serving_environment
 from ensemble_byoc.launcher.training_jobs import Channels, Compute
@@ -71,11 +71,12 @@ class Launcher:
         merged = {**self.tags, **(compute.tags if compute is not None else {})}
         return [Tag(key=key, value=value) for key, value in merged.items()] or None
 
-    def _check_serving(self, environment: Mapping[str, str], model_data: str) -> None:
+    def _check_serving(self, environment: Mapping[str, str], model_data: str | MultiModel) -> None:
         import boto3
 
         session = self.session or boto3.Session(region_name=self.region)
-        check_serving_environment(environment, model_data, session=session, dry_run=self.dry_run)
+        single = model_data if isinstance(model_data, str) else None  # a prefix has no one manifest
+        check_serving_environment(environment, single, session=session, dry_run=self.dry_run)
 
     def _output_config(self, output_path: str) -> OutputDataConfig:
         return OutputDataConfig(s3_output_path=output_path, kms_key_id=self.security.output_kms_key)
@@ -184,18 +185,19 @@ class Launcher:
         )
         return Submission(name, (self._send("CreateHyperParameterTuningJob", request),))
 
-    def create_model(
-        self, model_data: str, *, model_name: str | None = None, environment: Mapping[str, str] | None = None
-    ) -> Submission:
-        """Register ``model_data`` (a training job's ``model.tar.gz``) with our image (CreateModel).
+    def create_model(self, model_data: str | MultiModel, *, model_name: str | None = None,
+                     environment: Mapping[str, str] | None = None) -> Submission:
+        """Register ``model_data`` (a training job's ``model.tar.gz``, or a :class:`MultiModel` prefix)
+        with our image (CreateModel).
 
         The serving settings in ``environment`` are checked first, as the server will check them.
         """
-        self._check_serving(environment or {}, model_data)
+        environment = hosting.model_environment(model_data, environment or {})
+        self._check_serving(environment, model_data)
         name = model_name or unique_name(self.base_name)
         request = build_request(
             ModelName=name,
-            PrimaryContainer=hosting.container(self.image_uri, model_data, environment or {}),
+            PrimaryContainer=hosting.container(self.image_uri, model_data, environment),
             ExecutionRoleArn=self.role_arn,
             VpcConfig=self.security.vpc_config(),
             EnableNetworkIsolation=self.security.isolation(),
@@ -205,7 +207,7 @@ class Launcher:
 
     def deploy(
         self,
-        model_data: str,
+        model_data: str | MultiModel,
         hosting_mode: RealTime | Serverless | None = None,
         *,
         endpoint_name: str | None = None,
@@ -214,7 +216,8 @@ class Launcher:
         """Create the model and an endpoint configuration (both named ``<endpoint_name>-<time>-<hex>``),
         then the endpoint ``endpoint_name``.
 
-        ``hosting_mode`` is :class:`RealTime` (default: one ``ml.m5.large``) or :class:`Serverless`.
+        ``hosting_mode`` is :class:`RealTime` (default: one ``ml.m5.large``) or :class:`Serverless`;
+        ``model_data`` a ``model.tar.gz``, or a :class:`MultiModel` prefix (real-time hosting only).
         """
         mode = hosting_mode or RealTime()
         name = endpoint_name or unique_name(self.base_name)
@@ -226,7 +229,7 @@ class Launcher:
     def update_endpoint(
         self,
         endpoint_name: str,
-        model_data: str,
+        model_data: str | MultiModel,
         hosting_mode: RealTime | Serverless | None = None,
         *,
         environment: Mapping[str, str] | None = None,
@@ -240,12 +243,13 @@ class Launcher:
         return Submission(endpoint_name, (*calls, update))
 
     def _model_and_configuration(
-        self, endpoint_name: str, model_data: str, mode: RealTime | Serverless,
+        self, endpoint_name: str, model_data: str | MultiModel, mode: RealTime | Serverless,
         environment: Mapping[str, str] | None,
     ) -> tuple[str, tuple[ApiCall, ...]]:
         """A model and an endpoint configuration named ``<endpoint_name>-<time>-<hex>``, so a new deploy or
         update never collides with the names of an earlier one."""
         version = unique_name(endpoint_name)
+        hosting.check_mode(model_data, mode)
         variant = mode.variant(version)  # checks the settings before anything is sent
         model = self.create_model(model_data, model_name=version, environment=environment)
         config = self._send(

@@ -10,7 +10,35 @@ from sagemaker.core.resources import Endpoint
 from sagemaker.core.serializers import CSVSerializer
 from sagemaker.core.serializers.base import BaseSerializer
 
+from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher.api_calls import ApiCall, check_request
+
+TARGET_MODEL_MAX_LENGTH = 1024
+"""The runtime API's limit on ``TargetModel`` (botocore's model: 1 to 1024 characters)."""
+
+
+def check_target_model(target_model: str) -> str:
+    """``target_model`` when SageMaker takes it: 1 to 1024 characters, the first not white space, the
+    others printable ASCII, space included. That is the service's pattern ``\\A\\S[\\p{Print}]*\\z``,
+    written with a Java class that Python's ``re`` lacks, so the request check skips it.
+
+    Raises:
+        UserError: naming the value and the rule it breaks.
+    """
+    if not target_model:
+        msg = "--target-model is empty; name a model under the endpoint's prefix, e.g. churn.tar.gz."
+        raise UserError(msg)
+    if len(target_model) > TARGET_MODEL_MAX_LENGTH:
+        msg = (f"--target-model is {len(target_model)} characters long; SageMaker takes at most "
+               f"{TARGET_MODEL_MAX_LENGTH}.")
+        raise UserError(msg)
+    first, refused = target_model[0], [char for char in target_model[1:] if not " " <= char <= "~"]
+    if first in " \t\n\x0b\f\r" or refused:
+        what = f"the character {refused[0]!r}" if refused else f"the leading white space {first!r}"
+        msg = (f"--target-model {target_model!r} has {what}; SageMaker takes a first character that is not "
+               "white space, then printable ASCII (space included).")
+        raise UserError(msg)
+    return target_model
 
 
 def predict(
@@ -22,12 +50,16 @@ def predict(
     session: Any = None,
     region: str | None = None,
     dry_run: bool = False,
+    target_model: str | None = None,
 ) -> Any:
     """Send ``data`` to an endpoint with the SDK's ``Endpoint.invoke`` and its (de)serializers.
 
     Defaults: ``CSVSerializer`` (rows of features, no label) and ``CSVDeserializer`` (one prediction
     per row). With ``dry_run``, returns the InvokeEndpoint request instead (as an :class:`ApiCall`).
+    ``target_model`` names the model of a multi-model endpoint to ask, by its path under the prefix.
     """
+    if target_model is not None:
+        check_target_model(target_model)
     serializer = serializer or CSVSerializer()
     deserializer = deserializer or CSVDeserializer()
     accept = deserializer.ACCEPT[0] if isinstance(deserializer.ACCEPT, tuple) else deserializer.ACCEPT
@@ -39,10 +71,13 @@ def predict(
             "ContentType": serializer.CONTENT_TYPE,
             "Accept": accept,
         }
+        if target_model is not None:
+            request["TargetModel"] = target_model
         check_request("InvokeEndpoint", request, service="sagemaker-runtime")
         return ApiCall("InvokeEndpoint", request)
     endpoint = Endpoint(endpoint_name=endpoint_name, serializer=serializer, deserializer=deserializer)
     result = endpoint.invoke(
-        body=data, content_type=serializer.CONTENT_TYPE, accept=accept, session=session, region=region
+        body=data, content_type=serializer.CONTENT_TYPE, accept=accept, session=session, region=region,
+        **({"target_model": target_model} if target_model is not None else {}),
     )
     return result.body

@@ -22,20 +22,21 @@ MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 def check_serving_environment(
-    environment: Mapping[str, str], model_data: str, *, session: Any, dry_run: bool
+    environment: Mapping[str, str], model_data: str | None, *, session: Any, dry_run: bool
 ) -> None:
     """Refuse serving settings the container would refuse at start.
 
     Raises:
         UserError: a malformed or out-of-range setting, or outputs the model does not answer with
-            (checked against its manifest unless ``dry_run``, which reads nothing from S3).
+            (checked against the manifest of ``model_data`` unless ``dry_run``, which reads nothing from
+            S3, or ``model_data`` is None: a multi-model prefix, whose models each have their own).
     """
     try:
         settings = ServeSettings.from_env(environment)
     except EnsembleError as exc:
         msg = f"--env: {exc}"
         raise UserError(msg) from None
-    if not settings.inference_output or dry_run:
+    if not settings.inference_output or dry_run or model_data is None:
         return
     problem_type = (model_manifest(model_data, session).get("task") or {}).get("problem_type", "regression")
     try:
