@@ -146,9 +146,14 @@ class TrainConfig:
         return cls(**values, library_params=library_params)
 
     def __post_init__(self) -> None:
-        if self.problem_type not in (None, "regression") and self.objective != "squared_error":
-            msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but problem_type "
-                   f"is {self.problem_type!r}; classification trains on log loss (leave objective out).")
+        if self.problem_type is not None:
+            self._check_objective(f"problem_type is {self.problem_type!r}", self.problem_type)
+
+    def _check_objective(self, what: str, problem_type: str) -> None:
+        """A regression loss other than squared error with a classification task is a ``UserError``."""
+        if problem_type != "regression" and self.objective != "squared_error":
+            msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but {what}; "
+                   "classification trains on log loss (leave objective out).")
             raise UserError(msg)
 
     def members(self) -> list[Member]:
@@ -159,10 +164,7 @@ class TrainConfig:
         """The shared settings for every library; ``task`` adds the objective and the early-stopping
         metric."""
         task = task or Task("regression", "rmse")
-        if task.problem_type != "regression" and self.objective != "squared_error":
-            msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but the task is "
-                   f"{task.problem_type}; classification trains on log loss (leave objective out).")
-            raise UserError(msg)
+        self._check_objective(f"the task is {task.problem_type}", task.problem_type)
         return BoosterParams(
             objective=self.objective,
             huber_delta=self.huber_delta,
