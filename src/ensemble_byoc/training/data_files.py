@@ -48,7 +48,7 @@ def read_file(path: Path, *, is_parquet: bool, header: bool) -> FilePart:
             frame = pd.read_parquet(path)
             return FilePart(path, frame, True, True, np.arange(1, len(frame) + 1))
         # Blank lines are kept while reading so that every row knows its line in the file.
-        frame = pd.read_csv(path, header=0 if header else None, compression=_compression(path),
+        frame = pd.read_csv(path, header=0 if header else None, compression=compression(path),
                             skip_blank_lines=False, keep_default_na=False,
                             na_values=sorted(MISSING_TOKENS))
     except (ValueError, OSError, pd.errors.ParserError, pa.ArrowException) as exc:
@@ -139,10 +139,11 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-def _compression(path: Path) -> str | None:
+def compression(path: Path) -> str | None:
+    """``"gzip"`` for a gzip-compressed file (by its magic bytes, whatever its name), else ``None``."""
     with path.open("rb") as handle:
         return "gzip" if handle.read(2) == _GZIP_MAGIC else None
 
 
 def _open(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if _compression(path) else path.open("rb")  # type: ignore[return-value]
+    return gzip.open(path, "rb") if compression(path) else path.open("rb")  # type: ignore[return-value]

@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 
 from ensemble_byoc.contract.memory import memory_limit
 from ensemble_byoc.errors import UserError
+from ensemble_byoc.training.data_files import compression
 
 MATRIX_COPIES = 3
 BASE_BYTES = 400 * 2**20
 _SAMPLE_BYTES = 2**20
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def check_fits_in_memory(channel: str, files: Sequence[Path], parquet: Sequence[bool]) -> None:
@@ -55,8 +55,7 @@ def _text_values(files: Sequence[Path]) -> int:
     the kind's bytes."""
     kinds: dict[bool, list[Path]] = {}
     for path in files:
-        with path.open("rb") as handle:
-            kinds.setdefault(handle.read(2) == _GZIP_MAGIC, []).append(path)
+        kinds.setdefault(compression(path) == "gzip", []).append(path)
     values = 0.0
     for gzipped, paths in kinds.items():
         largest = max(paths, key=lambda path: path.stat().st_size)
