@@ -129,6 +129,9 @@ def test_a_model_is_listed_with_paging_described_and_unknown_names_are_404(
     assert described["memoryBytes"] == estimated_bytes(Path(models["east"].url))
     assert server.get("/models/never-loaded").status == 404
     assert http("DELETE", server.url + "/models/never-loaded").status == 404
+    sent_in_full = http("POST", server.url + "/models/never-loaded/invoke", b"1,2,3,4,5\n" * 600_000,
+                        {"Content-Type": "text/csv"})  # 6 MB, read to the end before the 404
+    assert sent_in_full.status == 404 and sent_in_full.json()["error"] == "ModelNotFoundError"
     assert server.get("/models?limit=0").status == 400
 
 

@@ -110,3 +110,18 @@ def test_a_6_mib_text_body_costs_the_worker_a_small_multiple_of_its_size(
     response = one_worker.post(body, content_type=content_type)
     assert response.status in (200, 400), response.body
     assert peak_rss_mib(worker) - before < 250
+
+
+@pytest.mark.parametrize(("mib", "content_type", "status", "error"), [
+    (16, "text/csv", 413, "PayloadTooLargeError"),  # refused on its Content-Length: over 6 MiB
+    (6, "application/x-unknown", 415, "UnsupportedMediaTypeError"),
+], ids=["over-the-limit", "unsupported-type"])
+def test_a_client_that_sends_a_refused_body_in_full_reads_its_answer(
+    one_worker: Server, mib: int, content_type: str, status: int, error: str
+) -> None:
+    # Before: answered and closed with the body still arriving; the client, still sending more than the
+    # sockets' buffers hold, got a broken pipe and never saw the answer.
+    response = one_worker.post(b"1,2,3,4,5\n" * ((mib << 20) // 10), content_type=content_type)
+    assert response.status == status
+    assert response.json()["error"] == error
+    assert one_worker.get("/ping").status == 200

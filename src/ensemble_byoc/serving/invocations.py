@@ -18,6 +18,8 @@ from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
 logger = logging.getLogger(__name__)
 _READ_CHUNK = 1 << 20
+_DRAIN_LIMIT = 64 << 20
+"""The most of a refused request's body read (and dropped) so that its client gets to read the answer."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,37 @@ def read_body(stream: Any, settings: ServeSettings) -> bytes:
         size += len(chunk)
         if size > limit:
             raise too_large(settings)
+
+
+def discard_unread(environ: dict[str, Any]) -> None:
+    """Read and drop what is left of a refused request's body, up to 64 MiB.
+
+    A request can be refused before its body is read (413 on its Content-Length, 415, 406, 400 on a
+    header). Closing the connection with the body still arriving makes the kernel reset it, and a client
+    still sending gets a broken pipe instead of the answer; so the rest is read first, in chunks, never
+    kept. A body declared larger than the limit is not read: that client gets the reset.
+    """
+    length = declared_length(environ.get("CONTENT_LENGTH"))
+    stream = environ.get("wsgi.input")
+    if stream is None or (length is not None and length > _DRAIN_LIMIT):
+        return
+    left = _DRAIN_LIMIT
+    try:
+        while left > 0:
+            chunk = stream.read(min(_READ_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except Exception:  # noqa: BLE001 - a malformed or cut body: the answer is already decided
+        return
+
+
+def declared_length(value: str | None) -> int | None:
+    """The CONTENT_LENGTH of a WSGI environ as a number; None when missing or not a number."""
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
 
 
 def too_large(settings: ServeSettings) -> PayloadTooLargeError:

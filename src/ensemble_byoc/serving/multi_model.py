@@ -21,7 +21,7 @@ from flask import Flask
 from ensemble_byoc.contract.logs import configure_logging
 from ensemble_byoc.errors import ModelNotFoundError, UserError
 from ensemble_byoc.serving.app import flask_app
-from ensemble_byoc.serving.invocations import error_answer
+from ensemble_byoc.serving.invocations import discard_unread, error_answer
 from ensemble_byoc.serving.model_loading import (
     MultiModelSettings,
     WorkerModels,
@@ -72,6 +72,7 @@ class MultiModelRoutes:
             return self._dispatch(path, method, environ, start_response)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer; ours keep their status
             status, body = error_answer(exc, f"{method} {path}")
+            discard_unread(environ)
             return _answer(start_response, status, body, _JSON)
 
     def _dispatch(self, path: str, method: str, environ: dict[str, Any],

@@ -15,7 +15,14 @@ from typing import Any
 
 from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.invocations import Request, error_answer, invoke, request_options
+from ensemble_byoc.serving.invocations import (
+    Request,
+    declared_length,
+    discard_unread,
+    error_answer,
+    invoke,
+    request_options,
+)
 from ensemble_byoc.serving.settings import ServeSettings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -58,12 +65,13 @@ class ModelRoutes:
                 content_encoding=environ.get("HTTP_CONTENT_ENCODING"),
                 accept=environ.get("HTTP_ACCEPT"),
                 custom_attributes=attributes,
-                content_length=_length(environ.get("CONTENT_LENGTH")),
+                content_length=declared_length(environ.get("CONTENT_LENGTH")),
                 stream=environ["wsgi.input"],
             ), self.options)
             status = 200
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer; ours keep their status
             status, body = error_answer(exc, "POST /invocations")
+            discard_unread(environ)
             content_type = _JSON
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         if attributes is not None:
@@ -71,9 +79,3 @@ class ModelRoutes:
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
-
-def _length(value: str | None) -> int | None:
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
