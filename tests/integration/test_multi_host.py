@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from conftest import (
     TRAIN_SCRIPT,
     OptMl,
     csv_body,
-    free_port,
     make_regression,
     metric_lines,
     run_train,
@@ -108,6 +108,17 @@ def make_tree(base: Path, X: np.ndarray, y: np.ndarray, hyperparameters: dict[st
     return tree
 
 
+_CLUSTER_PORTS = count(20_000 + 2 * (os.getpid() % 4_000), 2)
+"""Each job's scheduler and worker ports, new for every job and below the ephemeral range (32768 up), so no
+connection of an earlier job (its sockets in TIME_WAIT, a port the kernel lent an outgoing connection)
+holds the port a leader is about to listen on."""
+
+
+def cluster_ports() -> tuple[str, str]:
+    port = next(_CLUSTER_PORTS)
+    return str(port), str(port + 1)
+
+
 def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndarray, y: np.ndarray,
                 hyperparameters: dict[str, str], *, start: list[str] | None = None, join_timeout: int = 120,
                 checkpoints: bool = False, distribution: str = "FullyReplicated", worker_ttl: int = 60,
@@ -123,8 +134,9 @@ def start_hosts(network: list[str], tmp_path: Path, hosts: list[str], X: np.ndar
     (``ShardedByS3Key``); a host missing from ``shards`` gets an empty channel, as when a job has more hosts
     than files.
     """
+    scheduler_port, worker_port = cluster_ports()
     environment = {
-        "ENSEMBLE_BYOC_SCHEDULER_PORT": str(free_port()), "ENSEMBLE_BYOC_WORKER_PORT": str(free_port()),
+        "ENSEMBLE_BYOC_SCHEDULER_PORT": scheduler_port, "ENSEMBLE_BYOC_WORKER_PORT": worker_port,
         "ENSEMBLE_BYOC_JOIN_TIMEOUT": str(join_timeout), "ENSEMBLE_BYOC_WORKER_TTL": str(worker_ttl),
         "ENSEMBLE_BYOC_TEST_HOST_ADDRESSES": json.dumps({h: ADDRESSES[h] for h in hosts})}
     if secret is not None:
@@ -725,11 +737,11 @@ def test_a_misspelt_library_parameter_fails_a_sharded_job_before_any_unit_trains
                         shards=shard_rows(X, y, names))
     try:
         assert hosts["algo-1"].wait() == 1, hosts["algo-1"].log()
+        reason = hosts["algo-1"].tree.failure_file.read_text()
+        assert reason.startswith(message), hosts["algo-1"].log()
         assert hosts["algo-2"].wait() == 0, hosts["algo-2"].log()
     finally:
         stop_all(hosts)
-    reason = hosts["algo-1"].tree.failure_file.read_text()
-    assert reason.startswith(message), reason
     assert "unit 1 of" not in hosts["algo-1"].log()
 
 
