@@ -132,6 +132,16 @@ class Model(ABC):
     def feature_importance(self) -> np.ndarray:
         """Total gain per feature, in feature order (unnormalised)."""
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """The library's exact tree SHAP values, ``(rows, outputs, features + 1)``, in its raw score.
+
+        One output for regression and binary, one per class for multiclass; the last column is the base
+        value, so each row's values sum to its raw score: the prediction of a regression model, the
+        margin (log-odds) of a classifier. An adapter without tree SHAP answers with this 400.
+        """
+        msg = f"{self.name} models cannot explain their predictions (this adapter has no tree SHAP)."
+        raise UserError(msg)
+
     @classmethod
     @abstractmethod
     def load(cls: type[_M], path: Path, n_threads: int) -> _M:

@@ -74,10 +74,7 @@ class CatBoostModel(Model):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         booster = self.fitted("predict")
-        if self.loss_ is None:
-            self.loss_ = _loss_of(booster)
-            self.cat_features_ = _cat_features_of(booster)
-        loss = self.loss_
+        loss = self._read_loss(booster)
         if self.cat_features_:
             X = _with_category_codes(X, self.cat_features_, booster.feature_names_)
         if loss in _PROBABILISTIC_LOSSES:
@@ -88,6 +85,20 @@ class CatBoostModel(Model):
             return probabilities[:, 1] if loss == "Logloss" else probabilities
         prediction = booster.predict(X, prediction_type="RawFormulaVal", thread_count=self.n_threads)
         return np.asarray(prediction, dtype=np.float64)
+
+    def _read_loss(self, booster: catboost.CatBoost) -> str:
+        if self.loss_ is None:
+            self.loss_ = _loss_of(booster)
+            self.cat_features_ = _cat_features_of(booster)
+        return self.loss_
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        booster = self.fitted("contributions")
+        self._read_loss(booster)
+        cats = list(self.cat_features_)
+        pool = catboost.Pool(_with_category_codes(X, cats, booster.feature_names_), cat_features=cats or None)
+        values = booster.get_feature_importance(data=pool, type="ShapValues", thread_count=self.n_threads)
+        return np.asarray(values, dtype=np.float64).reshape(X.shape[0], -1, X.shape[1] + 1)
 
     def save(self, path: Path) -> None:
         self.fitted("save").save_model(str(path), format="cbm")

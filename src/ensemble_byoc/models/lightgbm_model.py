@@ -78,6 +78,10 @@ class LightGBMModel(Model):
         booster = self.fitted("predict")
         return np.asarray(booster.predict(X, num_threads=self.n_threads), dtype=np.float64)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        values = self.fitted("contributions").predict(X, pred_contrib=True, num_threads=self.n_threads)
+        return np.asarray(values, dtype=np.float64).reshape(X.shape[0], -1, X.shape[1] + 1)
+
     def save(self, path: Path) -> None:
         self.fitted("save").save_model(str(path))
 

@@ -92,6 +92,14 @@ class XGBoostModel(Model):
         booster = self.fitted("predict")
         return np.asarray(booster.inplace_predict(X, validate_features=False), dtype=np.float64)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        booster = self.fitted("contributions")
+        types = booster.feature_types
+        matrix = xgb.DMatrix(X, feature_names=booster.feature_names, feature_types=types,
+                             enable_categorical=bool(types and "c" in types), nthread=self.n_threads)
+        values = booster.predict(matrix, pred_contribs=True, validate_features=False)
+        return np.asarray(values, dtype=np.float64).reshape(X.shape[0], -1, X.shape[1] + 1)
+
     def save(self, path: Path) -> None:
         self.fitted("save").save_model(str(path))
 

@@ -1,0 +1,71 @@
+"""Explanations of the served ensemble: each library's exact tree SHAP values, blended with its weights.
+
+Blending is linear, so the explanation of the blend is the weighted sum of the members' explanations,
+and each member's is the mean over its fold models (one call on a merged model):
+
+- regression: each row's contributions plus its base value sum to the served prediction;
+- classification: the blend is of probabilities, which SHAP cannot split additively, so the values are
+  in the members' margin (log-odds) space: they sum to the weighted sum of the members' margins (each the
+  mean of its fold models' margins), one output for a binary model (the log-odds of the second class)
+  and one per class for a multiclass model (its softmax input).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ensemble_byoc.bundle.ensemble import Ensemble
+
+MARGIN = "margin"
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """SHAP values of a batch of rows: ``values`` is ``(rows, outputs, features)`` and ``base_values``
+    ``(rows, outputs)``; ``outputs`` names the outputs (``()`` for a single one, the class labels of a
+    multiclass model); ``space`` is what they sum to (``prediction`` or ``margin``)."""
+
+    feature_names: tuple[str, ...]
+    outputs: tuple[object, ...]
+    values: np.ndarray
+    base_values: np.ndarray
+    space: str
+
+    @property
+    def totals(self) -> np.ndarray:
+        """What each row's explanation adds up to, ``(rows, outputs)``."""
+        return np.asarray(self.values.sum(axis=2) + self.base_values)
+
+
+def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
+    """The blended SHAP values of the rows ``X`` (already in the model's feature order).
+
+    Members with weight 0 are not called. Raises ``UserError`` (400) for a library without tree SHAP.
+    """
+    total: np.ndarray | None = None
+    for member, weight in ensemble.weights.items():
+        if weight == 0.0:
+            continue
+        models = ensemble.members[member]
+        values = models[0].contributions(X)
+        for model in models[1:]:
+            values = values + model.contributions(X)
+        term = (weight / len(models)) * values
+        total = term if total is None else total + term
+    if total is None:
+        total = np.zeros((X.shape[0], _n_outputs(ensemble), X.shape[1] + 1))
+    multiclass = ensemble.problem_type == "multiclass"
+    return Explanation(
+        feature_names=ensemble.feature_names,
+        outputs=tuple(ensemble.classes) if multiclass else (),
+        values=total[:, :, :-1],
+        base_values=total[:, :, -1],
+        space=PREDICTION if ensemble.problem_type == "regression" else MARGIN,
+    )
+
+
+def _n_outputs(ensemble: Ensemble) -> int:
+    return len(ensemble.classes) if ensemble.problem_type == "multiclass" else 1
