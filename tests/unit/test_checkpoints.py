@@ -59,6 +59,16 @@ def test_fingerprint_changes_with_data_settings_fold_and_library(data: Dataset) 
     assert unit_fingerprint(digest, CONFIG, TrainingUnit("xgboost", 0)) == base
 
 
+def test_huber_delta_changes_the_fingerprint_only_when_the_objective_is_huber(data: Dataset) -> None:
+    # Before: a huber_delta set beside the default objective retrained every checkpointed unit.
+    def fingerprint(**hyperparameters: str) -> str:
+        config = TrainConfig.from_hyperparameters({"k_fold": "3", **hyperparameters})
+        return unit_fingerprint(data.digest(), config, TrainingUnit("xgboost", 0))
+
+    assert fingerprint(huber_delta="5") == fingerprint()
+    assert fingerprint(objective="huber", huber_delta="5") != fingerprint(objective="huber")
+
+
 def _saved(tmp_path: Path, data: Dataset) -> tuple[CheckpointStore, TrainingUnit, str]:
     fold = make_folds(data.n_rows, 3, 0)[0]
     unit = TrainingUnit("xgboost", 0)

@@ -26,6 +26,20 @@ def test_problem_type_is_inferred_from_the_label(labels, problem_type: str, clas
         assert [task.classes[i] for i in encoded] == [c if isinstance(c, str) else int(c) for c in labels]
 
 
+@pytest.mark.parametrize(("eval_metric", "objective"), [
+    (None, "absolute_error"), (None, "huber"), ("mae", "squared_error"), ("rmse", "squared_error"),
+])
+def test_a_regression_objective_or_metric_makes_a_few_integer_label_regression(
+    eval_metric: str | None, objective: str
+) -> None:
+    # Before: counts 0..5 were taken for six classes, then refused ("objective ... is a regression loss").
+    counts = np.array([0.0, 1.0, 2.0, 5.0, 3.0, 1.0, 0.0, 4.0])
+    task, encoded = resolve_task(counts, None, eval_metric, objective)
+    assert task.problem_type == "regression" and task.classes == ()
+    np.testing.assert_array_equal(encoded, counts)
+    assert resolve_task(counts, None, None)[0].problem_type == "multiclass"  # without them: classes
+
+
 def test_default_eval_metrics_are_rmse_logloss_and_mlogloss() -> None:
     assert resolve_task(np.array([1.5, 2.5, 3.25]), None, None)[0].eval_metric == "rmse"
     assert resolve_task(np.array(["a", "b"], dtype=object), None, None)[0].eval_metric == "logloss"

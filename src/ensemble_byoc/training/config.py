@@ -167,7 +167,7 @@ class TrainConfig:
         self._check_objective(f"the task is {task.problem_type}", task.problem_type)
         return BoosterParams(
             objective=self.objective,
-            huber_delta=self.huber_delta,
+            huber_delta=self.huber_delta if self.objective == "huber" else BoosterParams.huber_delta,
             problem_type=task.problem_type,
             n_classes=task.n_classes,
             eval_metric=task.eval_metric,

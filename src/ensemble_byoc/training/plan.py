@@ -92,7 +92,7 @@ def plan_job(
     """Resolve the task from the label, draw the folds, make the runner and find the checkpointed units."""
     logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
                 raw.target_name)
-    task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric)
+    task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric, config.objective)
     data = replace(raw, y=labels)  # type: ignore[type-var]  # every loader's rows are a dataclass
     metric = get_metric(task.problem_type, task.eval_metric)
     if task.problem_type == REGRESSION and (zeros := zero_labels(labels)):

@@ -54,9 +54,13 @@ def _json_value(value: Any) -> Any:
 
 
 def resolve_task(
-    labels: np.ndarray, problem_type: str | None, eval_metric: str | None
+    labels: np.ndarray, problem_type: str | None, eval_metric: str | None, objective: str = "squared_error"
 ) -> tuple[Task, np.ndarray]:
     """Decide the problem type (given, or inferred and logged) and encode the label.
+
+    A regression ``objective`` other than squared error, or an ``eval_metric`` only regression has, makes
+    an inferred problem type regression, whatever the label looks like (a count label of a few integers
+    would otherwise be taken for classes).
 
     Returns the task and the label as the libraries need it: float64 values for regression, class
     indices 0..K-1 for classification (classes sorted, kept in the task for the manifest).
@@ -70,7 +74,8 @@ def resolve_task(
                f"{LABEL_FIRST}.")
         raise UserError(msg)
     if problem_type is None:
-        problem_type = _inferred_problem_type(numeric, is_numeric, distinct)
+        problem_type = _regression_by_settings(objective, eval_metric) or _inferred_problem_type(
+            numeric, is_numeric, distinct)
     metric = eval_metric or DEFAULT_EVAL_METRIC[problem_type]
     if metric not in eval_metrics_for(problem_type):
         msg = (f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
@@ -79,6 +84,19 @@ def resolve_task(
     if problem_type == REGRESSION:
         return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric)
     return _classes(series if not is_numeric else numeric, problem_type, metric, is_numeric)
+
+
+def _regression_by_settings(objective: str, eval_metric: str | None) -> str | None:
+    """``regression`` when a setting only regression has was given, logged with the reason."""
+    if objective != "squared_error":
+        reason = f"objective {objective!r} is a regression loss"
+    elif eval_metric in eval_metrics_for(REGRESSION):  # no classification metric has these names
+        reason = f"eval_metric {eval_metric!r} is a regression metric"
+    else:
+        return None
+    logger.info("problem_type inferred as regression: %s. Set the hyperparameter problem_type to choose.",
+                reason)
+    return REGRESSION
 
 
 def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) -> str:
