@@ -4,7 +4,8 @@ JSON: ``"explanations": {feature: value, ...}`` and ``"base_value": v``; a multi
 object and one value per class, under the class label (``{"<label>": {feature: value, ...}, ...}``).
 CSV: one column per feature in the model's feature order, then the base value; a multiclass model's are
 one such block per class, in the order of its classes. A row without a prediction (a blank batch line)
-has no explanation: ``null`` in JSON, empty cells in CSV.
+has no explanation: ``null`` in JSON, empty cells in CSV. A row's values plus its base value add up to
+``Explanation.totals``: the served score (regression) or the blended margin of each output (classification).
 """
 
 from __future__ import annotations
