@@ -7,6 +7,7 @@ Every error carries the HTTP status a serving client sees and the kind of failur
     │   ├── UnsupportedMediaTypeError  415
     │   ├── NotAcceptableError         406
     │   ├── PayloadTooLargeError       413
+    │   ├── TooManyRowsToExplainError  413   more rows asked to be explained than the cap
     │   ├── ModelNotFoundError         404   multi-model: no model of that name is loaded
     │   ├── ModelAlreadyLoadedError    409   multi-model: the name is taken
     │   └── ModelLoadError             400   multi-model: the directory is missing or fails its checks
@@ -50,6 +51,12 @@ class NotAcceptableError(UserError):
 
 
 class PayloadTooLargeError(UserError):
+    status_code = 413
+
+
+class TooManyRowsToExplainError(UserError):
+    """A request asks to explain more rows than ``ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS`` allows."""
+
     status_code = 413
 
 

@@ -133,3 +133,9 @@ def test_a_categorical_feature_gets_one_contribution_not_one_per_level(tmp_path:
     assert explanation.feature_names == ("color", "x") and explanation.values.shape == (3, 1, 2)
     assert_adds_up(explanation.totals[:, 0], ensemble.predict(rows))
     assert explanation.values[0, 0, 0] > 1.0 > explanation.values[1, 0, 0]
+
+
+def test_no_rows_are_explained_without_calling_a_library(regression: tuple[Ensemble, np.ndarray]) -> None:
+    ensemble, X = regression
+    explanation = explain(ensemble, X[:0])
+    assert explanation.values.shape == (0, 1, X.shape[1]) and explanation.base_values.shape == (0, 1)

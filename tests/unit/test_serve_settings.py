@@ -92,3 +92,31 @@ def test_a_malformed_recycling_variable_stops_the_server_naming_it(
 ) -> None:
     with pytest.raises(PlatformError, match=message):
         ServeSettings.from_env({name: value})
+
+
+def test_explanations_are_off_by_default_with_a_cap_of_1000_rows() -> None:
+    settings = ServeSettings.from_env({})
+    assert (settings.explain, settings.explain_max_rows) == (False, 1_000)
+    assert "explanations none by default (ENSEMBLE_BYOC_EXPLAIN), at most 1000 rows explained " \
+           "(ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS)" in settings.describe()
+
+
+@pytest.mark.parametrize(("value", "expected"),
+                         [("shap", True), (" SHAP ", True), ("none", False), ("", False)])
+def test_the_explanation_default_is_read_in_any_case(value: str, expected: bool) -> None:
+    settings = ServeSettings.from_env({"ENSEMBLE_BYOC_EXPLAIN": value,
+                                       "ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS": "25"})
+    assert (settings.explain, settings.explain_max_rows) == (expected, 25)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("ENSEMBLE_BYOC_EXPLAIN", "yes", r"ENSEMBLE_BYOC_EXPLAIN == 'yes', must be one of shap, none\."),
+    ("ENSEMBLE_BYOC_EXPLAIN", "true", r"ENSEMBLE_BYOC_EXPLAIN == 'true', must be one of shap, none\."),
+    ("ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS", "lots", r"EXPLAIN_MAX_ROWS == 'lots', must be an integer"),
+    ("ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS", "0", r"EXPLAIN_MAX_ROWS == 0, must be between 1 and 1000000"),
+])
+def test_a_malformed_explanation_variable_stops_the_server_naming_it(
+    name: str, value: str, message: str
+) -> None:
+    with pytest.raises(PlatformError, match=message):
+        ServeSettings.from_env({name: value})

@@ -43,11 +43,12 @@ class Explanation:
 def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
     """The blended SHAP values of the rows ``X`` (already in the model's feature order).
 
-    Members with weight 0 are not called. Raises ``UserError`` (400) for a library without tree SHAP.
+    Members with weight 0 are not called, nor any member for no rows. Raises ``UserError`` (400) for a
+    library without tree SHAP.
     """
     total: np.ndarray | None = None
     for member, weight in ensemble.weights.items():
-        if weight == 0.0:
+        if weight == 0.0 or X.shape[0] == 0:
             continue
         models = ensemble.members[member]
         values = models[0].contributions(X)

@@ -6,12 +6,15 @@ They are plain functions of their arguments, so they can be called without a ser
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ensemble_byoc.bundle.artifacts import load_bundle
 from ensemble_byoc.bundle.ensemble import Ensemble, blend, merge_folds, probe_rows
+from ensemble_byoc.bundle.explain import Explanation
+from ensemble_byoc.bundle.explain import explain as shap_values
 from ensemble_byoc.errors import NotAcceptableError, UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.serving.classification import classification_fields
@@ -72,28 +75,33 @@ def decode_input(decode: Decoder, request_body: bytes, options: DecodeOptions) -
 
 
 def predict_fn(
-    input_data: InputBatch, model: Ensemble, libraries: Sequence[str] = (), outputs: Sequence[str] = ()
+    input_data: InputBatch, model: Ensemble, libraries: Sequence[str] = (), outputs: Sequence[str] = (),
+    *, explain: bool = False,
 ) -> Prediction:
     """The blend for every row (and each library in ``libraries`` on its own), one answer per input line.
 
     Rows are put in the model's feature order and checked for width first; a blank batch-transform line
     gets a missing answer. A classification model answers with the ``outputs`` fields (default
-    ``predicted_label, probability``); each library's own answer is its probabilities.
+    ``predicted_label, probability``); each library's own answer is its probabilities. With ``explain``,
+    each answer carries the SHAP values of its row (``bundle.explain``), computed on the same matrix.
     """
     width = (len(model.classes),) if model.problem_type == "multiclass" else ()
     if input_data.n_rows:
-        members = model.predict_members(feature_matrix(input_data, model.feature_names))
+        X = feature_matrix(input_data, model.feature_names)
+        members = model.predict_members(X)
         scores = blend(members, model.weights)
     else:
+        X = np.empty((0, model.n_features))
         members = {library: np.empty((0, *width)) for library in model.members}
         scores = np.empty((0, *width))
     chosen = {library: members[library] for library in libraries}
+    explanation = _explained(model, X, input_data.gaps) if explain else None
     if len(input_data.gaps):
         scores = _with_gaps(scores, input_data.gaps)
         chosen = {library: _with_gaps(values, input_data.gaps) for library, values in chosen.items()}
     if model.problem_type == "regression":
-        return Prediction(scores=scores, members=chosen)
-    return Prediction(scores=scores, members=chosen,
+        return Prediction(scores=scores, members=chosen, explanation=explanation)
+    return Prediction(scores=scores, members=chosen, explanation=explanation,
                       fields=classification_fields(scores, model.classes, outputs))
 
 
@@ -132,3 +140,11 @@ def _with_gaps(values: np.ndarray, gaps: np.ndarray | tuple[int, ...]) -> np.nda
     keep[np.asarray(gaps, dtype=np.intp)] = False
     out[keep] = values
     return out
+
+
+def _explained(model: Ensemble, X: np.ndarray, gaps: np.ndarray | tuple[int, ...]) -> Explanation:
+    explanation = shap_values(model, X)
+    if not len(gaps):
+        return explanation
+    return replace(explanation, values=_with_gaps(explanation.values, gaps),
+                   base_values=_with_gaps(explanation.base_values, gaps))

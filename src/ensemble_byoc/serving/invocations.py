@@ -13,6 +13,7 @@ from ensemble_byoc.serving.codecs.inputs import DecodeOptions
 from ensemble_byoc.serving.codecs.media_types import negotiate_accept
 from ensemble_byoc.serving.codecs.request_codecs import Decoder, check_content_encoding, decoder_for, inflate
 from ensemble_byoc.serving.custom_attributes import Requested, read_header
+from ensemble_byoc.serving.explaining import check_rows_to_explain
 from ensemble_byoc.serving.handlers import decode_input, decode_options, output_fn, predict_fn
 from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
 
@@ -49,7 +50,8 @@ def invoke(model: Ensemble, settings: ServeSettings, request: Request,
     """The answer body and its Content-Type.
 
     Everything that needs no body is checked first (``check_headers``), so a refused request costs no
-    work. Then the body is read (413 past the limit, also once inflated), decoded (400) and predicted.
+    work. Then the body is read (413 past the limit, also once inflated), decoded (400), checked against
+    the cap on explained rows when explanations are asked for (413), and predicted.
     ``options`` (from ``request_options``) can be made once per model and reused.
     """
     checked = check_headers(model, settings, request)
@@ -57,8 +59,11 @@ def invoke(model: Ensemble, settings: ServeSettings, request: Request,
     if checked.gzipped:
         body = inflate(body, settings.max_payload_bytes)
     batch = decode_input(checked.decode, body, options or request_options(model, settings))
-    outputs = checked.requested.outputs or settings.inference_output
-    prediction = predict_fn(batch, model, checked.requested.libraries, outputs)
+    requested = checked.requested
+    if requested.explain:
+        check_rows_to_explain(batch.n_rows, settings.explain_max_rows)
+    outputs = requested.outputs or settings.inference_output
+    prediction = predict_fn(batch, model, requested.libraries, outputs, explain=requested.explain)
     return output_fn(prediction, checked.accept, batch=settings.batch)
 
 
@@ -70,7 +75,8 @@ def check_headers(model: Ensemble, settings: ServeSettings, request: Request) ->
     decode = decoder_for(request.content_type)
     gzipped = check_content_encoding(request.content_encoding)
     accept = negotiate_accept(request.accept, settings.default_accept)
-    requested = read_header(request.custom_attributes, tuple(model.weights), model.problem_type)
+    requested = read_header(request.custom_attributes, tuple(model.weights), model.problem_type,
+                            explain=settings.explain)
     return Checked(decode=decode, gzipped=gzipped, accept=accept, requested=requested)
 
 

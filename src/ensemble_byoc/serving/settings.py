@@ -19,6 +19,10 @@ BATCH = "SAGEMAKER_BATCH"
 LOG_LEVEL = "LOG_LEVEL"
 MAX_REQUESTS = "ENSEMBLE_BYOC_MAX_REQUESTS"
 MAX_REQUESTS_JITTER = "ENSEMBLE_BYOC_MAX_REQUESTS_JITTER"
+EXPLAIN = "ENSEMBLE_BYOC_EXPLAIN"
+EXPLAIN_MAX_ROWS = "ENSEMBLE_BYOC_EXPLAIN_MAX_ROWS"
+EXPLAIN_CHOICES = ("shap", "none")
+"""What ``explain=`` (the custom attribute) and ``ENSEMBLE_BYOC_EXPLAIN`` take: SHAP values, or none."""
 
 SAGEMAKER_MAX_PAYLOAD_MB = 100
 """The largest payload SageMaker itself sends (batch transform's MaxPayloadInMB); real time allows 6."""
@@ -44,6 +48,11 @@ class ServeSettings:
     max_requests_jitter: int = 1_000
     """Each worker's ``max_requests`` is raised by a random 0 to this many, so workers do not all restart
     at once."""
+    explain: bool = False
+    """Every answer carries SHAP explanations unless a request says ``explain=none``
+    (``ENSEMBLE_BYOC_EXPLAIN=shap``); off by default."""
+    explain_max_rows: int = 1_000
+    """A request asking to explain more rows than this is refused (413) before any work."""
 
     @property
     def max_payload_bytes(self) -> int:
@@ -63,7 +72,10 @@ class ServeSettings:
             f"({MAX_PAYLOAD}), batch transform {'on' if self.batch else 'off'} ({BATCH}), "
             f"log level {self.log_level} ({LOG_LEVEL}), "
             f"worker replaced after {self.max_requests or 'unlimited'} requests ({MAX_REQUESTS}) "
-            f"+ up to {self.max_requests_jitter} ({MAX_REQUESTS_JITTER}), 1 library thread per worker"
+            f"+ up to {self.max_requests_jitter} ({MAX_REQUESTS_JITTER}), "
+            f"explanations {'shap' if self.explain else 'none'} by default ({EXPLAIN}), "
+            f"at most {self.explain_max_rows} rows explained ({EXPLAIN_MAX_ROWS}), "
+            "1 library thread per worker"
         )
 
     @classmethod
@@ -81,6 +93,8 @@ class ServeSettings:
             inference_output=parse_outputs(environ.get(OUTPUT_VARIABLE)),
             max_requests=_int(environ, MAX_REQUESTS, 10_000, 0, 10_000_000),
             max_requests_jitter=_int(environ, MAX_REQUESTS_JITTER, 1_000, 0, 10_000_000),
+            explain=_explain(environ),
+            explain_max_rows=_int(environ, EXPLAIN_MAX_ROWS, 1_000, 1, 1_000_000),
         )
 
 
@@ -93,6 +107,15 @@ def _default_accept(environ: Mapping[str, str]) -> str:
         msg = f"{DEFAULT_ACCEPT} == {raw!r}, must be one of {', '.join(RESPONSE_TYPES)}."
         raise PlatformError(msg)
     return media_type
+
+
+def _explain(environ: Mapping[str, str]) -> bool:
+    raw = environ.get(EXPLAIN, "").strip()
+    choice = raw.lower() or "none"
+    if choice not in EXPLAIN_CHOICES:
+        msg = f"{EXPLAIN} == {raw!r}, must be one of {', '.join(EXPLAIN_CHOICES)}."
+        raise PlatformError(msg)
+    return choice == "shap"
 
 
 def _log_level(environ: Mapping[str, str]) -> str:

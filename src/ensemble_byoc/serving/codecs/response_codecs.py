@@ -1,4 +1,5 @@
-"""Predictions to response bodies: CSV, JSON and JSON Lines, with optional per-library columns."""
+"""Predictions to response bodies: CSV, JSON and JSON Lines, with optional per-library columns and
+explanations (``explanation_columns``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ensemble_byoc.bundle.explain import Explanation
+from ensemble_byoc.serving.codecs.explanation_columns import csv_columns, json_columns
 from ensemble_byoc.serving.codecs.media_types import CSV, JSON, JSON_LINES
 
 SCORE = "score"
@@ -20,12 +23,14 @@ class Prediction:
     """One answer per input line: the blended ``scores`` and, when asked for, each library's own.
 
     A classification model answers with ``fields`` instead of a score: named columns such as
-    ``predicted_label`` and ``probabilities`` (see ``serving/classification.py``).
+    ``predicted_label`` and ``probabilities`` (see ``serving/classification.py``). When asked for,
+    ``explanation`` holds each answer's SHAP values (a row of NaN for a blank batch line).
     """
 
     scores: np.ndarray
     members: Mapping[str, np.ndarray] = field(default_factory=dict)
     fields: tuple[tuple[str, list[Any]], ...] = ()
+    explanation: Explanation | None = None
 
     def columns(self) -> list[tuple[str, list[Any]]]:
         """``score`` (or the classification fields) first, then each requested library, as Python values."""
@@ -34,13 +39,16 @@ class Prediction:
 
 
 def encode_csv(prediction: Prediction, *, batch: bool = False) -> bytes:
-    """One line per row: the score, then each requested library's prediction; a missing value is empty.
+    """One line per row: the score, then each requested library's prediction, then the explanation's
+    columns; a missing value is empty.
 
     Text is quoted when it must be; a list (class probabilities, labels) is one JSON array, quoted.
     """
-    if not prediction.members and not prediction.fields:
+    if not prediction.members and not prediction.fields and prediction.explanation is None:
         return "".join(f"{_csv_number(v)}\n" for v in prediction.scores.tolist()).encode("utf-8")
     columns = [values for _, values in prediction.columns()]
+    if prediction.explanation is not None:
+        columns += csv_columns(prediction.explanation)
     return "".join(
         ",".join(_csv_cell(v) for v in row) + "\n" for row in zip(*columns, strict=True)
     ).encode("utf-8")
@@ -61,6 +69,8 @@ def encode_jsonlines(prediction: Prediction, *, batch: bool = False) -> bytes:
 
 def _objects(prediction: Prediction) -> list[dict[str, Any]]:
     columns = prediction.columns()
+    if prediction.explanation is not None:
+        columns += json_columns(prediction.explanation)
     names = [name for name, _ in columns]
     return [dict(zip(names, map(_json_value, row), strict=True))
             for row in zip(*(values for _, values in columns), strict=True)]
