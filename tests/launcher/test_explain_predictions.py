@@ -67,6 +67,10 @@ def test_a_multiclass_row_shows_one_block_per_class_with_its_own_base_value_and_
                                                                              "(log-odds)"]]
 
 
+def test_an_answer_of_no_rows_says_so() -> None:
+    assert explanation_table('{"predictions": []}') == "The answer holds no predictions.\n"
+
+
 def test_every_row_gets_its_own_block() -> None:
     answer = {"predictions": [BINARY["predictions"][0], {**BINARY["predictions"][0], "probability": 0.5}]}
 
@@ -82,6 +86,8 @@ def test_every_row_gets_its_own_block() -> None:
      "Prediction 1 of the answer has no \"explanations\" object; the endpoint's image may not know the "
      "custom attribute 'explain=shap'."),
     ('{"scores": []}', "The endpoint's answer has no \"predictions\" list of objects."),
+    ('{"predictions": [{"explanations": {"a": [1, 2]}, "base_value": {"a": 0}}]}',
+     "The endpoint's answer holds [1, 2] where an object of contributions belongs."),
 ])
 def test_an_answer_without_explanations_is_a_user_error_saying_what_is_missing(
     answer: str, message: str

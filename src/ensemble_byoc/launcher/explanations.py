@@ -62,7 +62,7 @@ def explanation_table(answer: str | bytes | Mapping[str, Any], top: int = TOP_FE
             total = "score" if "score" in row else "margin (log-odds)"
             lines += _contribution_lines(explanations, base_value, total, top, "  ")
         blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
+    return "\n\n".join(blocks) + "\n" if blocks else "The answer holds no predictions.\n"
 
 
 def _predictions(answer: str | bytes | Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -89,7 +89,10 @@ def _contribution_lines(
     values: Any, base_value: Any, total_name: str, top: int, indent: str
 ) -> list[str]:
     """The ``top`` contributions by size, the rest summed, the base value and what they all add up to."""
-    items = sorted(((str(name), _number(value)) for name, value in dict(values).items()),
+    if not isinstance(values, Mapping):
+        msg = f"The endpoint's answer holds {_value(values)[:80]} where an object of contributions belongs."
+        raise UserError(msg)
+    items = sorted(((str(name), _number(value)) for name, value in values.items()),
                    key=lambda item: -abs(item[1]) if math.isfinite(item[1]) else 0.0)
     shown, rest = items[:top], items[top:]
     lines = [f"{indent}{'contribution':>13}  feature"]
