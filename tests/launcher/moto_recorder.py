@@ -32,10 +32,19 @@ class MotoServer:
     url: str
     process: subprocess.Popen[bytes]
 
-    def _post(self, path: str) -> bytes:
-        request = urllib.request.Request(self.url + path, data=b"", method="POST")
+    def _post(self, path: str, data: bytes = b"") -> bytes:
+        request = urllib.request.Request(self.url + path, data=data, method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             return bytes(response.read())
+
+    def answer_invocations(self, *bodies: str, content_type: str = "application/json") -> None:
+        """Queue moto's answers to the next InvokeEndpoint requests, one each in order (moto's own
+        ``/moto-api/static/sagemaker/endpoint-results``); without them moto answers ``body``. moto gives
+        a request with the same body and headers the same answer again, whatever the endpoint, so each
+        test that queues an answer sends rows of its own."""
+        results = [{"Body": body, "ContentType": content_type} for body in bodies]
+        self._post("/moto-api/static/sagemaker/endpoint-results",
+                   json.dumps({"region": REGION, "results": results}).encode())
 
     def start_recording(self) -> None:
         self._post("/moto-api/recorder/reset-recording")

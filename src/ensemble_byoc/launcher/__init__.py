@@ -12,6 +12,7 @@ Python SDK 3.x (``sagemaker-core``). The container never imports this package.
 from __future__ import annotations
 
 from ensemble_byoc.launcher.api_calls import ApiCall, Submission
+from ensemble_byoc.launcher.explanations import explanation_table
 from ensemble_byoc.launcher.hosting import BatchTransform, MultiModel, RealTime, Serverless
 from ensemble_byoc.launcher.launcher import Launcher
 from ensemble_byoc.launcher.predictions import predict
@@ -32,5 +33,6 @@ __all__ = [
     "Submission",
     "TuningSettings",
     "default_ranges",
+    "explanation_table",
     "predict",
 ]

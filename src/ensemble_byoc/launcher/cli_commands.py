@@ -127,17 +127,20 @@ def _predict(args: argparse.Namespace, session: Any) -> Any:
     from sagemaker.core.deserializers import StringDeserializer
     from sagemaker.core.serializers import IdentitySerializer
 
+    from ensemble_byoc.launcher.explanations import explain_accept
     from ensemble_byoc.launcher.predictions import predict
 
+    accept = explain_accept(args.accept) if args.explain else args.accept or "text/csv"
     return predict(
         args.endpoint_name,
         args.data.read_bytes(),
         serializer=IdentitySerializer(content_type=args.content_type),
-        deserializer=StringDeserializer(accept=args.accept),
+        deserializer=StringDeserializer(accept=accept),
         session=session,
         region=args.region,
         dry_run=args.dry_run,
         target_model=args.target_model,
+        explain=args.explain,
     )
 
 

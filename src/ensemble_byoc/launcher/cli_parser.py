@@ -136,8 +136,11 @@ def _predict(commands: Any) -> None:
     predict.add_argument("--data", required=True, type=existing_file, help="a file of rows without the label")
     predict.add_argument("--content-type", default="text/csv", choices=("text/csv", "application/json"),
                          help="the format of --data")
-    predict.add_argument("--accept", default="text/csv", choices=("text/csv", "application/json"),
-                         help="the format of the answer")
+    predict.add_argument("--accept", choices=("text/csv", "application/json"),
+                         help="the format of the answer (default text/csv; application/json with --explain)")
+    predict.add_argument("--explain", action="store_true",
+                         help="ask each row's SHAP contributions (CustomAttributes explain=shap, a JSON "
+                              "answer) and print them as a table")
     predict.add_argument("--target-model", metavar="PATH",
                          help="multi-model endpoints: the model to ask, by its path under the prefix")
 

@@ -84,6 +84,10 @@ def _print_result(args: argparse.Namespace, result: Any) -> None:
         return  # the waiter printed the log and the outcome as they came
     if isinstance(result, dict):
         print(json.dumps(result, indent=2, default=str))
+    elif args.command == "predict" and args.explain and not args.dry_run:
+        from ensemble_byoc.launcher.explanations import explanation_table
+
+        print(explanation_table(result), end="")
     elif args.command == "predict":
         text = json.dumps(result.to_dict(), indent=2, default=_text) if args.dry_run else result
         print(text, end="" if str(text).endswith("\n") else "\n")

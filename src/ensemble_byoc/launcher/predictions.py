@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sagemaker.core.deserializers import CSVDeserializer
+from sagemaker.core.deserializers import CSVDeserializer, JSONDeserializer
 from sagemaker.core.deserializers.base import BaseDeserializer
 from sagemaker.core.resources import Endpoint
 from sagemaker.core.serializers import CSVSerializer
@@ -12,6 +12,7 @@ from sagemaker.core.serializers.base import BaseSerializer
 
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.launcher.api_calls import ApiCall, check_request
+from ensemble_byoc.launcher.explanations import EXPLAIN_ATTRIBUTE, explain_accept
 
 TARGET_MODEL_MAX_LENGTH = 1024
 """The runtime API's limit on ``TargetModel`` (botocore's model: 1 to 1024 characters)."""
@@ -51,33 +52,37 @@ def predict(
     region: str | None = None,
     dry_run: bool = False,
     target_model: str | None = None,
+    explain: bool = False,
 ) -> Any:
     """Send ``data`` to an endpoint with the SDK's ``Endpoint.invoke`` and its (de)serializers.
 
     Defaults: ``CSVSerializer`` (rows of features, no label) and ``CSVDeserializer`` (one prediction
     per row). With ``dry_run``, returns the InvokeEndpoint request instead (as an :class:`ApiCall`).
     ``target_model`` names the model of a multi-model endpoint to ask, by its path under the prefix.
+    ``explain`` asks each row's SHAP contributions (``CustomAttributes: explain=shap``) in a JSON answer
+    (``JSONDeserializer`` by default; ``explanation_table`` prints it).
     """
     if target_model is not None:
         check_target_model(target_model)
     serializer = serializer or CSVSerializer()
-    deserializer = deserializer or CSVDeserializer()
+    deserializer = deserializer or (JSONDeserializer() if explain else CSVDeserializer())
     accept = deserializer.ACCEPT[0] if isinstance(deserializer.ACCEPT, tuple) else deserializer.ACCEPT
+    headers = {"TargetModel": target_model} if target_model is not None else {}
+    if explain:
+        accept = explain_accept(accept)
+        headers["CustomAttributes"] = EXPLAIN_ATTRIBUTE
     if dry_run:
-        body = serializer.serialize(data)
-        request = {
-            "EndpointName": endpoint_name,
-            "Body": body,
-            "ContentType": serializer.CONTENT_TYPE,
-            "Accept": accept,
-        }
-        if target_model is not None:
-            request["TargetModel"] = target_model
+        request = {"EndpointName": endpoint_name, "Body": serializer.serialize(data),
+                   "ContentType": serializer.CONTENT_TYPE, "Accept": accept, **headers}
         check_request("InvokeEndpoint", request, service="sagemaker-runtime")
         return ApiCall("InvokeEndpoint", request)
     endpoint = Endpoint(endpoint_name=endpoint_name, serializer=serializer, deserializer=deserializer)
     result = endpoint.invoke(
         body=data, content_type=serializer.CONTENT_TYPE, accept=accept, session=session, region=region,
-        **({"target_model": target_model} if target_model is not None else {}),
+        **{_INVOKE_ARGUMENTS[name]: value for name, value in headers.items()},
     )
     return result.body
+
+
+_INVOKE_ARGUMENTS = {"TargetModel": "target_model", "CustomAttributes": "custom_attributes"}
+"""``Endpoint.invoke``'s argument for each optional InvokeEndpoint field the launcher sends."""

@@ -21,6 +21,7 @@ from ensemble_byoc.training.holdout import HoldoutScores, score_holdout
 from ensemble_byoc.training.plan import JobState
 from ensemble_byoc.training.report import REPORT_SECONDS, feature_importance, leaderboard, write_insight
 from ensemble_byoc.training.report_files import ReportFiles, report_bytes
+from ensemble_byoc.training.report_shap import ShapImportance, shap_importance
 from ensemble_byoc.training.stopping import TimeBudget, UnitGuard
 from ensemble_byoc.training.units import UnitResult, refit_on_all_rows
 
@@ -65,13 +66,16 @@ def finish_job(
         holdout.emit(metric_stream)
     board = leaderboard(library_scores, job.results, blended.weights, blended.score, job.metric.name,
                         job.metric.greater_is_better)
+    shap = shap_importance(job.results, job.data, blended.weights, job.config.seed,
+                           seconds_left=job.budget.left() - job.budget.reserve)
     with reports:
-        _write_reports(reports, job, scored, oof_ensemble, cv_summary)
+        _write_reports(reports, job, scored, oof_ensemble, cv_summary, shap)
         write_insight(
             reports,
             task=job.task,
             board=holdout.add_to(board, job.metric.name) if holdout is not None else board,
             importance=feature_importance(job.results, job.data.feature_names, blended.weights),
+            shap=shap,
             weights=blended.weights,
             y=y,
             oof_ensemble=oof_ensemble,
@@ -182,10 +186,12 @@ def _write_reports(
     scored: Mapping[str, np.ndarray],
     oof_ensemble: np.ndarray,
     cv_summary: Mapping[str, Any],
+    shap: ShapImportance,
 ) -> None:
-    """Out-of-fold predictions of the scored rows (CSV) and per-unit scores and timings (JSON), each
-    written atomically. Classification rows show the label as given and, per library, the probability
-    of the second class (binary) or of each class (multiclass, one column per class)."""
+    """Out-of-fold predictions of the scored rows (CSV) and per-unit scores and timings (JSON, with the
+    mean |SHAP| importance's rows, members and seconds), each written atomically. Classification rows
+    show the label as given and, per library, the probability of the second class (binary) or of each
+    class (multiclass, one column per class)."""
     data, task = job.data, job.task
     rows = np.flatnonzero(job.covered)
     columns = {**scored, "ensemble": oof_ensemble}
@@ -202,5 +208,5 @@ def _write_reports(
             yield line
 
     files.write_rows("oof_predictions.csv", header, cells())
-    report = {**cv_summary, "units": [r.summary() for r in job.results]}
+    report = {**cv_summary, "units": [r.summary() for r in job.results], "shap_importance": shap.summary()}
     files.write_text("cv_results.json", json.dumps(report, indent=2) + "\n")

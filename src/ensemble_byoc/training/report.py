@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ensemble_byoc.training.report_files import ReportFiles
+from ensemble_byoc.training.report_shap import SHAP_KEY, ShapImportance
 from ensemble_byoc.training.task import Task
 from ensemble_byoc.training.units import UnitResult
 
@@ -93,6 +94,7 @@ class ReportData:
     weights: Mapping[str, float]
     y: np.ndarray
     oof_ensemble: np.ndarray
+    shap: ShapImportance | None = None
 
 
 def write_insight(
@@ -105,16 +107,20 @@ def write_insight(
     y: np.ndarray,
     oof_ensemble: np.ndarray,
     with_report: bool = True,
+    shap: ShapImportance | None = None,
 ) -> None:
     """``leaderboard.json``, ``feature_importance.json``, ``blend_weights.json`` and (``with_report``)
     ``report.html``. A report that cannot be drawn is a warning in the log, never a failed job: the
-    model is saved before, and the JSON reports hold the same numbers."""
+    model is saved before, and the JSON reports hold the same numbers. The mean |SHAP| importance
+    (``shap``), when computed, is ``feature_importance.json``'s ``SHAP_KEY`` beside the gain shares."""
+    if shap is not None and shap.values is not None:
+        importance = {**importance, SHAP_KEY: shap.values}
     files.write_text("leaderboard.json", json.dumps(board, indent=2) + "\n")
     files.write_text("feature_importance.json", json.dumps(importance, indent=2) + "\n")
     files.write_text("blend_weights.json", json.dumps(dict(weights), indent=2) + "\n")
     if not with_report:
         return
-    data = ReportData(task, board, importance, weights, y, oof_ensemble)
+    data = ReportData(task, board, importance, weights, y, oof_ensemble, shap)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -142,7 +148,8 @@ def render_report(data: ReportData) -> str:
         plots = [*_task_plots(data), ("Feature importance", _importance_bars(data.importance)),
                  ("Blend weights", _weight_bars(data.weights))]
         figures = [(title, _svg(title, draw)) for title, draw in plots]
-    return _page(data.task, data.board, figures)
+    notes = {"Feature importance": data.shap.describe()} if data.shap is not None else {}
+    return _page(data.task, data.board, figures, notes)
 
 
 def _svg(title: str, draw: Draw) -> str:
@@ -213,14 +220,26 @@ def _confusion(axes: Any, task: Task, y: np.ndarray, oof: np.ndarray) -> None:
 
 
 def _importance_bars(importance: Mapping[str, Mapping[str, float]]) -> Draw:
+    """The blend's share of total gain per feature and, beside it when computed, its share of the total
+    mean |SHAP| (the most important features by gain)."""
     blended = sorted(importance["ensemble"].items(), key=lambda item: item[1], reverse=True)[:TOP_FEATURES]
+    shap = importance.get(SHAP_KEY)
 
     def draw(axes: Any) -> None:
         # positions, not the names, place the bars: two names cut alike keep a bar each
         shown = list(reversed(blended))
-        axes.barh(range(len(shown)), [value for _, value in shown])
-        axes.set_yticks(range(len(shown)), [_label(name) for name, _ in shown])
-        axes.set_xlabel("share of total gain (blend-weighted)")
+        places = np.arange(len(shown), dtype=float)
+        if shap is None:
+            axes.barh(places, [value for _, value in shown])
+            axes.set_xlabel("share of total gain (blend-weighted)")
+        else:
+            total = sum(shap.values()) or 1.0
+            axes.barh(places + 0.2, [value for _, value in shown], height=0.4, label="share of total gain")
+            axes.barh(places - 0.2, [shap[name] / total for name, _ in shown], height=0.4,
+                      label="share of total mean |SHAP|")
+            axes.set_xlabel("share (blend-weighted)")
+            axes.legend()
+        axes.set_yticks(places, [_label(name) for name, _ in shown])
 
     return draw
 
@@ -234,13 +253,17 @@ def _weight_bars(weights: Mapping[str, float]) -> Draw:
     return draw
 
 
-def _page(task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]]) -> str:
+def _page(
+    task: Task, board: list[dict[str, Any]], figures: list[tuple[str, str]], notes: Mapping[str, str]
+) -> str:
     columns = list(board[0])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns) + "</tr>" for row in board
     )
-    plots = "".join(f"<section><h2>{html.escape(title)}</h2>{svg}</section>" for title, svg in figures)
+    plots = "".join(f"<section><h2>{html.escape(title)}</h2>{svg}"
+                    + (f"<p>{html.escape(notes[title])}</p>" if title in notes else "") + "</section>"
+                    for title, svg in figures)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>ensemble_byoc training report</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
