@@ -23,7 +23,7 @@ a quiet machine (the load is recorded before each training):
 
     .bench-venv/bin/python bench/blend_methods.py --group choose --splits 3
 
-Writes the ``blend_methods`` section of bench/RESULTS.md (``--no-write``: print only).
+Writes the ``blend_methods-<group>`` section of bench/RESULTS.md (``--no-write``: print only).
 """
 
 from __future__ import annotations
@@ -256,22 +256,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{spec.name} split {index}: fit {run['fit_seconds']:.1f} s, load {loads[-1]}; "
                       + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()), file=sys.stderr, flush=True)
     minutes = (time.perf_counter() - clock) / 60
-    text = section(args_list, specs, results, weights_seen, loads, started, minutes)
+    text = section(args_list, specs, results, weights_seen, loads, started, minutes, section_name(args))
     print(text)
     if not args.no_write:
-        replace_section(REPO / "bench" / "RESULTS.md", text, "blend_methods")
+        replace_section(REPO / "bench" / "RESULTS.md", text, section_name(args))
     return 0
+
+
+def section_name(args: argparse.Namespace) -> str:
+    """One section per group (``blend_methods-choose``), so confirming does not overwrite choosing."""
+    return "blend_methods-" + ("sets" if args.sets else args.group)
 
 
 def section(argv: Sequence[str], specs: Sequence[Any], results: dict[str, dict[int, dict[str, float]]],
             weights_seen: dict[str, Any], loads: list[dict[str, float]], started: dt.datetime,
-            minutes: float) -> str:
-    start, end = markers("blend_methods")
+            minutes: float, name: str) -> str:
+    start, end = markers(name)
     worst_load = max(x["load1_before"] for x in loads)
     worst_other = max(x["other_cpu_before"] for x in loads)
     command = " ".join([os.path.relpath(sys.executable, REPO), "bench/blend_methods.py", *argv])
     head = [
-        start, "## Blend methods on unseen rows (issue #12)", "",
+        start, f"## Blend methods on unseen rows (issue #12): {name.split('-', 1)[1]}", "",
         f"- Command: `{command}`",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC; {minutes:.1f} min; before each training: 1-minute load at "
         f"most {worst_load:.2f}, other processes' CPU at most {worst_other:.2f} cores (accuracy does not "
