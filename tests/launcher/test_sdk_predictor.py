@@ -17,9 +17,11 @@ from conftest import OptMl, Server, make_regression, run_train, serving
 from sagemaker.core.deserializers import CSVDeserializer, JSONDeserializer
 from sagemaker.core.serializers import CSVSerializer, JSONSerializer
 
-from ensemble_byoc.launcher import predict
+from ensemble_byoc.launcher import explanation_table, predict
 
 ENDPOINT = "ensemble-endpoint"
+ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+"""The runtime API sends CustomAttributes in this header; the front door passes it on, as SageMaker does."""
 
 
 def front_door(server: Server) -> ThreadingHTTPServer:
@@ -29,7 +31,7 @@ def front_door(server: Server) -> ThreadingHTTPServer:
             if self.path != f"/endpoints/{ENDPOINT}/invocations":
                 self.send_error(404)
                 return
-            headers = {k: self.headers[k] for k in ("Content-Type", "Accept") if self.headers[k]}
+            headers = {k: self.headers[k] for k in ("Content-Type", "Accept", ATTRIBUTES) if self.headers[k]}
             answer = server.post(body, content_type=None, headers=headers)
             self.send_response(answer.status)
             self.send_header("Content-Type", answer.headers.get("Content-Type", "application/octet-stream"))
@@ -97,3 +99,21 @@ def test_sdk_json_serializer_and_deserializer_get_scores(endpoint: Server) -> No
     )
 
     assert [item["score"] for item in answer["predictions"]] == [float(v) for [v] in csv_answer]
+
+
+def test_predict_with_explain_gets_contributions_that_add_up_to_each_score_and_prints_them(
+    endpoint: Server,
+) -> None:
+    session = boto3.Session(region_name="us-east-1")
+    scores = predict(ENDPOINT, {"instances": rows()}, serializer=JSONSerializer(),
+                     deserializer=JSONDeserializer(), session=session, region="us-east-1")
+
+    answer = predict(ENDPOINT, rows(), explain=True, session=session, region="us-east-1")
+
+    assert [item["score"] for item in answer["predictions"]] == [item["score"] for item in scores["predictions"]]
+    for item in answer["predictions"]:
+        assert list(item["explanations"]) == ["f0", "f1", "f2", "f3", "f4"]
+        total = sum(item["explanations"].values()) + item["base_value"]
+        assert total == pytest.approx(item["score"], rel=1e-6, abs=1e-6)
+    table = explanation_table(answer)
+    assert table.count("base value") == 4 and "f0" in table
