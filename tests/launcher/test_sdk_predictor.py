@@ -110,7 +110,8 @@ def test_predict_with_explain_gets_contributions_that_add_up_to_each_score_and_p
 
     answer = predict(ENDPOINT, rows(), explain=True, session=session, region="us-east-1")
 
-    assert [item["score"] for item in answer["predictions"]] == [item["score"] for item in scores["predictions"]]
+    served = [item["score"] for item in scores["predictions"]]
+    assert [item["score"] for item in answer["predictions"]] == served
     for item in answer["predictions"]:
         assert list(item["explanations"]) == ["f0", "f1", "f2", "f3", "f4"]
         total = sum(item["explanations"].values()) + item["base_value"]
