@@ -20,7 +20,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -35,13 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 from serve_latency import (  # noqa: E402
     ROW,
-    cpu_model,
     cpu_pressure,
-    git_state,
+    machine_facts,
     start_server,
     three_library_model,
     train,
-    versions,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,13 +150,8 @@ def main(argv: list[str] | None = None) -> None:
     report["model"] = args.model
     report["command"] = " ".join([os.path.relpath(sys.executable, REPO), "bench/explain_latency.py",
                                   *(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))])
-    report["facts"] = [
-        f"Date: {started_at:%Y-%m-%d %H:%M} UTC; load average (1 min) {load_start:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end; CPU pressure {pressure_start} at start, {cpu_pressure()} at end",
-        f"nproc {os.cpu_count()}; CPU: {cpu_model()}; Python {platform.python_version()}",
-        f"Libraries: {versions()}",
-        f"Code: commit {git_state()}",
-    ]
+    report["facts"] = machine_facts(started_at, load_start,
+                                    f"CPU pressure {pressure_start} at start, {cpu_pressure()} at end")
     text = section(report)
     results_file.replace_section(args.results, text, SECTION)
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")

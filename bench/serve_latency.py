@@ -298,6 +298,17 @@ def versions() -> str:
         ("gunicorn", gunicorn)))
 
 
+def machine_facts(started_at: dt.datetime, load_start: float, pressure: str) -> list[str]:
+    """The lines every serving benchmark's section opens with: when, the load, the machine, the code."""
+    return [
+        f"Date: {started_at:%Y-%m-%d %H:%M} UTC; load average (1 min) {load_start:.2f} at start, "
+        f"{os.getloadavg()[0]:.2f} at end; {pressure}",
+        f"nproc {os.cpu_count()}; CPU: {cpu_model()}; Python {platform.python_version()}",
+        f"Libraries: {versions()}",
+        f"Code: commit {git_state()}",
+    ]
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -353,13 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     report["quiet_timeout"], report["quiet_pressure"] = args.quiet_timeout, args.quiet_pressure
     report["command"] = " ".join([os.path.relpath(sys.executable, REPO), "bench/serve_latency.py",
                                   *(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))])
-    report["facts"] = [
-        f"Date: {started_at:%Y-%m-%d %H:%M} UTC; load average (1 min) {load_start:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end; CPU pressure at end {cpu_pressure()}",
-        f"nproc {os.cpu_count()}; CPU: {cpu_model()}; Python {platform.python_version()}",
-        f"Libraries: {versions()}",
-        f"Code: commit {git_state()}",
-    ]
+    report["facts"] = machine_facts(started_at, load_start, f"CPU pressure at end {cpu_pressure()}")
     text = section(report)
     results_file.replace_section(args.results, text, SECTION)
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
