@@ -4,6 +4,7 @@ as before, and requests built to cost far more than their size are refused with 
 from __future__ import annotations
 
 import io
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,4 +125,21 @@ def test_a_client_that_sends_a_refused_body_in_full_reads_its_answer(
     response = one_worker.post(b"1,2,3,4,5\n" * ((mib << 20) // 10), content_type=content_type)
     assert response.status == status
     assert response.json()["error"] == error
+    assert one_worker.get("/ping").status == 200
+
+
+@pytest.mark.parametrize(("declared", "status"), [(1 << 20, b"415"), (100 << 20, b"413")],
+                         ids=["drained", "over-the-drain-limit"])
+def test_a_client_that_stalls_after_its_headers_gets_its_refusal_at_once(
+    one_worker: Server, declared: int, status: bytes
+) -> None:
+    # Before: the rest of the body was awaited before the answer, so a stalled client got nothing until
+    # gunicorn's timeout killed the worker. Now the answer comes first, and the wait for the rest is bounded.
+    host, port = one_worker.url.removeprefix("http://").split(":")
+    head = (f"POST /invocations HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-unknown\r\n"
+            f"Content-Length: {declared}\r\n\r\n").encode()
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(head + b"1,2,3\n")
+        answer = sock.recv(65536)  # the client sends nothing more
+    assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:200]
     assert one_worker.get("/ping").status == 200

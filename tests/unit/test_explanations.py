@@ -14,6 +14,7 @@ from scipy.special import expit
 from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.bundle.explain import MARGIN, PREDICTION, explain
 from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.errors import UserError
 from ensemble_byoc.models.base import Model
 from ensemble_byoc.serving.handlers import model_fn
 from ensemble_byoc.training.config import TrainConfig
@@ -139,3 +140,12 @@ def test_no_rows_are_explained_without_calling_a_library(regression: tuple[Ensem
     ensemble, X = regression
     explanation = explain(ensemble, X[:0])
     assert explanation.values.shape == (0, 1, X.shape[1]) and explanation.base_values.shape == (0, 1)
+
+
+def test_a_model_its_library_cannot_explain_is_a_user_error_naming_the_member(tmp_path: Path) -> None:
+    # Before: LightGBM's own error for linear trees reached the server as a 500.
+    X, y = make_regression(n_rows=200)
+    ensemble = trained(tmp_path, X, y, models="lightgbm", lightgbm__linear_tree="true")
+    message = "Member 'lightgbm' \\(lightgbm\\) cannot explain its predictions: .*linear"
+    with pytest.raises(UserError, match=message):
+        explain(ensemble, X[:3])

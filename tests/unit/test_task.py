@@ -40,6 +40,13 @@ def test_a_regression_objective_or_metric_makes_a_few_integer_label_regression(
     assert resolve_task(counts, None, None)[0].problem_type == "multiclass"  # without them: classes
 
 
+def test_a_text_label_beside_a_regression_objective_is_refused_naming_the_objective() -> None:
+    labels = np.array(["low", "high", "low"], dtype=object)
+    with pytest.raises(UserError, match=r"problem_type 'regression' \(inferred: objective 'huber' is a "
+                                        r"regression loss\) needs a numeric label, but row 1 holds"):
+        resolve_task(labels, None, None, "huber")
+
+
 def test_default_eval_metrics_are_rmse_logloss_and_mlogloss() -> None:
     assert resolve_task(np.array([1.5, 2.5, 3.25]), None, None)[0].eval_metric == "rmse"
     assert resolve_task(np.array(["a", "b"], dtype=object), None, None)[0].eval_metric == "logloss"

@@ -12,11 +12,14 @@ and each member's is the mean over its fold models (one call on a merged model):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ensemble_byoc.bundle.ensemble import Ensemble
+from ensemble_byoc.errors import UserError
+from ensemble_byoc.models.base import Model
 
 MARGIN = "margin"
 PREDICTION = "prediction"
@@ -51,10 +54,7 @@ def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
         if weight == 0.0 or X.shape[0] == 0:
             continue
         models = ensemble.members[member]
-        values = models[0].contributions(X)
-        for model in models[1:]:
-            values = values + model.contributions(X)
-        term = (weight / len(models)) * values
+        term = (weight / len(models)) * _summed_contributions(member, models, X)
         total = term if total is None else total + term
     if total is None:
         total = np.zeros((X.shape[0], _n_outputs(ensemble), X.shape[1] + 1))
@@ -66,6 +66,19 @@ def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
         base_values=total[:, :, -1],
         space=PREDICTION if ensemble.problem_type == "regression" else MARGIN,
     )
+
+
+def _summed_contributions(member: str, models: Sequence[Model], X: np.ndarray) -> np.ndarray:
+    """The sum of the fold models' values; a model its library cannot explain (LightGBM's linear trees,
+    say) is the request's 400, naming the member and the library's reason."""
+    try:
+        values = models[0].contributions(X)
+        for model in models[1:]:
+            values = values + model.contributions(X)
+    except models[0].library_errors as exc:
+        msg = f"Member {member!r} ({models[0].name}) cannot explain its predictions: {exc}"
+        raise UserError(msg) from exc
+    return values
 
 
 def _n_outputs(ensemble: Ensemble) -> int:

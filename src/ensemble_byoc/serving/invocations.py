@@ -8,19 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ensemble_byoc.bundle.ensemble import Ensemble
-from ensemble_byoc.errors import EnsembleError, PayloadTooLargeError
+from ensemble_byoc.errors import EnsembleError
 from ensemble_byoc.serving.codecs.inputs import DecodeOptions
 from ensemble_byoc.serving.codecs.media_types import negotiate_accept
 from ensemble_byoc.serving.codecs.request_codecs import Decoder, check_content_encoding, decoder_for, inflate
 from ensemble_byoc.serving.custom_attributes import Requested, read_header
 from ensemble_byoc.serving.explaining import check_rows_to_explain
 from ensemble_byoc.serving.handlers import decode_input, decode_options, output_fn, predict_fn
-from ensemble_byoc.serving.settings import MAX_PAYLOAD, ServeSettings
+from ensemble_byoc.serving.request_body import read_body, too_large
+from ensemble_byoc.serving.settings import ServeSettings
 
 logger = logging.getLogger(__name__)
-_READ_CHUNK = 1 << 20
-_DRAIN_LIMIT = 64 << 20
-"""The most of a refused request's body read (and dropped) so that its client gets to read the answer."""
 
 
 @dataclass(frozen=True)
@@ -83,63 +81,6 @@ def check_headers(model: Ensemble, settings: ServeSettings, request: Request) ->
 def request_options(model: Ensemble, settings: ServeSettings) -> DecodeOptions:
     """How request bodies for ``model`` are decoded under ``settings`` (batch lines, limit, categories)."""
     return decode_options(model, keep_blank_lines=settings.batch, max_bytes=settings.max_payload_bytes)
-
-
-def read_body(stream: Any, settings: ServeSettings) -> bytes:
-    """The request body, read straight from the server, refused (413) as soon as it passes the limit.
-
-    A chunked body has no Content-Length to check first, and werkzeug's own limit cuts it short without
-    an error, which would decode a truncated body; so the body is read here, up to one byte past the limit.
-    """
-    limit = settings.max_payload_bytes
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise too_large(settings)
-
-
-def discard_unread(environ: dict[str, Any]) -> None:
-    """Read and drop what is left of a refused request's body, up to 64 MiB.
-
-    A request can be refused before its body is read (413 on its Content-Length, 415, 406, 400 on a
-    header). Closing the connection with the body still arriving makes the kernel reset it, and a client
-    still sending gets a broken pipe instead of the answer; so the rest is read first, in chunks, never
-    kept. A body declared larger than the limit is not read: that client gets the reset.
-    """
-    length = declared_length(environ.get("CONTENT_LENGTH"))
-    stream = environ.get("wsgi.input")
-    if stream is None or (length is not None and length > _DRAIN_LIMIT):
-        return
-    left = _DRAIN_LIMIT
-    try:
-        while left > 0:
-            chunk = stream.read(min(_READ_CHUNK, left))
-            if not chunk:
-                return
-            left -= len(chunk)
-    except Exception:  # noqa: BLE001 - a malformed or cut body: the answer is already decided
-        return
-
-
-def declared_length(value: str | None) -> int | None:
-    """The CONTENT_LENGTH of a WSGI environ as a number; None when missing or not a number."""
-    try:
-        return int(value) if value else None
-    except ValueError:
-        return None
-
-
-def too_large(settings: ServeSettings) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"The request body is larger than {settings.max_payload_mb} MiB ({MAX_PAYLOAD}); "
-        "split it into smaller requests."
-    )
 
 
 def error_answer(exc: Exception, where: str) -> tuple[int, bytes]:

@@ -21,7 +21,7 @@ from flask import Flask
 from ensemble_byoc.contract.logs import configure_logging
 from ensemble_byoc.errors import ModelNotFoundError, UserError
 from ensemble_byoc.serving.app import flask_app
-from ensemble_byoc.serving.invocations import discard_unread, error_answer
+from ensemble_byoc.serving.invocations import error_answer
 from ensemble_byoc.serving.model_loading import (
     MultiModelSettings,
     WorkerModels,
@@ -34,6 +34,7 @@ from ensemble_byoc.serving.model_registry import (
     already_loaded,
     check_budget,
 )
+from ensemble_byoc.serving.request_body import DrainAfterAnswer
 from ensemble_byoc.serving.routes import WsgiApp
 from ensemble_byoc.serving.settings import ServeSettings
 
@@ -72,8 +73,8 @@ class MultiModelRoutes:
             return self._dispatch(path, method, environ, start_response)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer; ours keep their status
             status, body = error_answer(exc, f"{method} {path}")
-            discard_unread(environ)
-            return _answer(start_response, status, body, _JSON)
+            _answer(start_response, status, body, _JSON)
+            return DrainAfterAnswer(body, environ)
 
     def _dispatch(self, path: str, method: str, environ: dict[str, Any],
                   start_response: StartResponse) -> Iterable[bytes]:

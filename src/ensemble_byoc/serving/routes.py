@@ -15,14 +15,8 @@ from typing import Any
 
 from ensemble_byoc.bundle.ensemble import Ensemble
 from ensemble_byoc.serving import custom_attributes
-from ensemble_byoc.serving.invocations import (
-    Request,
-    declared_length,
-    discard_unread,
-    error_answer,
-    invoke,
-    request_options,
-)
+from ensemble_byoc.serving.invocations import Request, error_answer, invoke, request_options
+from ensemble_byoc.serving.request_body import DrainAfterAnswer, declared_length
 from ensemble_byoc.serving.settings import ServeSettings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -71,11 +65,10 @@ class ModelRoutes:
             status = 200
         except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON answer; ours keep their status
             status, body = error_answer(exc, "POST /invocations")
-            discard_unread(environ)
             content_type = _JSON
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         if attributes is not None:
             headers.append((custom_attributes.HEADER, attributes))  # SageMaker hands it back to the caller
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-        return [body]
+        return [body] if status == 200 else DrainAfterAnswer(body, environ)
 

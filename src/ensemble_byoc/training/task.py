@@ -73,21 +73,21 @@ def resolve_task(
         msg = (f"The label holds one value in all {len(series)} rows: there is nothing to learn. "
                f"{LABEL_FIRST}.")
         raise UserError(msg)
+    decided_by = _regression_by_settings(objective, eval_metric) if problem_type is None else None
     if problem_type is None:
-        problem_type = _regression_by_settings(objective, eval_metric) or _inferred_problem_type(
-            numeric, is_numeric, distinct)
+        problem_type = REGRESSION if decided_by else _inferred_problem_type(numeric, is_numeric, distinct)
     metric = eval_metric or DEFAULT_EVAL_METRIC[problem_type]
     if metric not in eval_metrics_for(problem_type):
         msg = (f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
                f"choose one of {', '.join(eval_metrics_for(problem_type))}.")
         raise UserError(msg)
     if problem_type == REGRESSION:
-        return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric)
+        return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric, decided_by)
     return _classes(series if not is_numeric else numeric, problem_type, metric, is_numeric)
 
 
 def _regression_by_settings(objective: str, eval_metric: str | None) -> str | None:
-    """``regression`` when a setting only regression has was given, logged with the reason."""
+    """Why the problem type is regression, when a setting only regression has was given (logged)."""
     if objective != "squared_error":
         reason = f"objective {objective!r} is a regression loss"
     elif eval_metric in eval_metrics_for(REGRESSION):  # no classification metric has these names
@@ -96,7 +96,7 @@ def _regression_by_settings(objective: str, eval_metric: str | None) -> str | No
         return None
     logger.info("problem_type inferred as regression: %s. Set the hyperparameter problem_type to choose.",
                 reason)
-    return REGRESSION
+    return reason
 
 
 def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) -> str:
@@ -115,10 +115,12 @@ def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) 
     return problem_type
 
 
-def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool) -> np.ndarray:
+def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool,
+                      decided_by: str | None = None) -> np.ndarray:
     if not is_numeric:
         row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-        msg = (f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
+        why = f" (inferred: {decided_by})" if decided_by else ""
+        msg = (f"problem_type 'regression'{why} needs a numeric label, but row {row + 1} holds "
                f"{cell_text(labels[row])}. {LABEL_FIRST}.")
         raise UserError(msg)
     values: np.ndarray = numeric.to_numpy(dtype=np.float64)

@@ -45,4 +45,5 @@ def json_columns(explanation: Explanation) -> list[tuple[str, list[Any]]]:
 def csv_columns(explanation: Explanation) -> list[list[float]]:
     """Per output (class): one column per feature, then the base value; NaN (a gap) is an empty cell."""
     blocks = np.concatenate([explanation.values, explanation.base_values[:, :, None]], axis=2)
-    return blocks.reshape(blocks.shape[0], -1).T.tolist()  # type: ignore[no-any-return]
+    rows, outputs, width = blocks.shape  # no rows (an empty batch) too: -1 cannot be inferred from 0
+    return blocks.reshape(rows, outputs * width).T.tolist()  # type: ignore[no-any-return]

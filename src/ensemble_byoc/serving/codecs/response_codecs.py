@@ -93,6 +93,8 @@ def _json_value(value: Any) -> Any:
         return _json_number(value)
     if isinstance(value, list):
         return [_json_value(item) for item in value]
+    if isinstance(value, dict):  # explanations: {feature: value} or {class: {feature: value}}
+        return {key: _json_value(item) for key, item in value.items()}
     return value
 
 
