@@ -40,11 +40,11 @@ def test_a_regression_objective_or_metric_makes_a_few_integer_label_regression(
     assert resolve_task(counts, None, None)[0].problem_type == "multiclass"  # without them: classes
 
 
-def test_a_text_label_beside_a_regression_objective_is_refused_naming_the_objective() -> None:
+def test_a_text_label_beside_a_regression_setting_is_still_classes_so_the_setting_is_named() -> None:
     labels = np.array(["low", "high", "low"], dtype=object)
-    with pytest.raises(UserError, match=r"problem_type 'regression' \(inferred: objective 'huber' is a "
-                                        r"regression loss\) needs a numeric label, but row 1 holds"):
-        resolve_task(labels, None, None, "huber")
+    assert resolve_task(labels, None, None, "huber")[0].problem_type == "binary"  # the config then refuses
+    with pytest.raises(UserError, match="'eval_metric' == 'mae' does not fit problem_type 'binary'"):
+        resolve_task(labels, None, "mae")
 
 
 def test_default_eval_metrics_are_rmse_logloss_and_mlogloss() -> None:

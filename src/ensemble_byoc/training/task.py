@@ -59,8 +59,8 @@ def resolve_task(
     """Decide the problem type (given, or inferred and logged) and encode the label.
 
     A regression ``objective`` other than squared error, or an ``eval_metric`` only regression has, makes
-    an inferred problem type regression, whatever the label looks like (a count label of a few integers
-    would otherwise be taken for classes).
+    the inferred problem type of a numeric label regression (a count label of a few integers would
+    otherwise be taken for classes); a text label is classes still, and the setting's refusal names it.
 
     Returns the task and the label as the libraries need it: float64 values for regression, class
     indices 0..K-1 for classification (classes sorted, kept in the task for the manifest).
@@ -73,30 +73,30 @@ def resolve_task(
         msg = (f"The label holds one value in all {len(series)} rows: there is nothing to learn. "
                f"{LABEL_FIRST}.")
         raise UserError(msg)
-    decided_by = _regression_by_settings(objective, eval_metric) if problem_type is None else None
-    if problem_type is None:
-        problem_type = REGRESSION if decided_by else _inferred_problem_type(numeric, is_numeric, distinct)
+    if problem_type is None:  # a text label stays classes: its refusal then names the setting that misfits
+        by_settings = is_numeric and _regression_by_settings(objective, eval_metric)
+        problem_type = REGRESSION if by_settings else _inferred_problem_type(numeric, is_numeric, distinct)
     metric = eval_metric or DEFAULT_EVAL_METRIC[problem_type]
     if metric not in eval_metrics_for(problem_type):
         msg = (f"Hyperparameter 'eval_metric' == {metric!r} does not fit problem_type {problem_type!r}; "
                f"choose one of {', '.join(eval_metrics_for(problem_type))}.")
         raise UserError(msg)
     if problem_type == REGRESSION:
-        return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric, decided_by)
+        return Task(REGRESSION, metric), _regression_label(labels, numeric, is_numeric)
     return _classes(series if not is_numeric else numeric, problem_type, metric, is_numeric)
 
 
-def _regression_by_settings(objective: str, eval_metric: str | None) -> str | None:
-    """Why the problem type is regression, when a setting only regression has was given (logged)."""
+def _regression_by_settings(objective: str, eval_metric: str | None) -> bool:
+    """Whether a setting only regression has was given (then the numeric label is regression; logged)."""
     if objective != "squared_error":
         reason = f"objective {objective!r} is a regression loss"
     elif eval_metric in eval_metrics_for(REGRESSION):  # no classification metric has these names
         reason = f"eval_metric {eval_metric!r} is a regression metric"
     else:
-        return None
+        return False
     logger.info("problem_type inferred as regression: %s. Set the hyperparameter problem_type to choose.",
                 reason)
-    return reason
+    return True
 
 
 def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) -> str:
@@ -115,12 +115,10 @@ def _inferred_problem_type(numeric: pd.Series, is_numeric: bool, distinct: int) 
     return problem_type
 
 
-def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool,
-                      decided_by: str | None = None) -> np.ndarray:
+def _regression_label(labels: np.ndarray, numeric: pd.Series, is_numeric: bool) -> np.ndarray:
     if not is_numeric:
         row = int(np.flatnonzero(numeric.isna().to_numpy())[0])
-        why = f" (inferred: {decided_by})" if decided_by else ""
-        msg = (f"problem_type 'regression'{why} needs a numeric label, but row {row + 1} holds "
+        msg = (f"problem_type 'regression' needs a numeric label, but row {row + 1} holds "
                f"{cell_text(labels[row])}. {LABEL_FIRST}.")
         raise UserError(msg)
     values: np.ndarray = numeric.to_numpy(dtype=np.float64)
