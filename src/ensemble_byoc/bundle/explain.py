@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ensemble_byoc.bundle.ensemble import Ensemble
+from ensemble_byoc.bundle.ensemble import Ensemble, blend
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models.base import Model
 
@@ -49,15 +49,12 @@ def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
     Members with weight 0 are not called, nor any member for no rows. Raises ``UserError`` (400) for a
     library without tree SHAP.
     """
-    total: np.ndarray | None = None
-    for member, weight in ensemble.weights.items():
-        if weight == 0.0 or X.shape[0] == 0:
-            continue
-        models = ensemble.members[member]
-        term = (weight / len(models)) * _summed_contributions(member, models, X)
-        total = term if total is None else total + term
-    if total is None:
+    weights = {member: weight for member, weight in ensemble.weights.items() if weight != 0.0}
+    if X.shape[0] == 0 or not weights:
         total = np.zeros((X.shape[0], _n_outputs(ensemble), X.shape[1] + 1))
+    else:  # the members' values blended as their predictions are
+        values = {member: _mean_contributions(member, ensemble.members[member], X) for member in weights}
+        total = blend(values, weights)
     multiclass = ensemble.problem_type == "multiclass"
     return Explanation(
         feature_names=ensemble.feature_names,
@@ -68,8 +65,8 @@ def explain(ensemble: Ensemble, X: np.ndarray) -> Explanation:
     )
 
 
-def _summed_contributions(member: str, models: Sequence[Model], X: np.ndarray) -> np.ndarray:
-    """The sum of the fold models' values; a model its library cannot explain (LightGBM's linear trees,
+def _mean_contributions(member: str, models: Sequence[Model], X: np.ndarray) -> np.ndarray:
+    """The mean of the fold models' values; a model its library cannot explain (LightGBM's linear trees,
     say) is the request's 400, naming the member and the library's reason."""
     try:
         values = models[0].contributions(X)
@@ -78,7 +75,7 @@ def _summed_contributions(member: str, models: Sequence[Model], X: np.ndarray) -
     except models[0].library_errors as exc:
         msg = f"Member {member!r} ({models[0].name}) cannot explain its predictions: {exc}"
         raise UserError(msg) from exc
-    return values
+    return values / len(models)
 
 
 def _n_outputs(ensemble: Ensemble) -> int:

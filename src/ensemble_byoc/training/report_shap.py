@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ensemble_byoc.bundle.ensemble import blend
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.training.data import Dataset
 from ensemble_byoc.training.units import UnitResult
@@ -107,8 +108,7 @@ def _blend(
 ) -> tuple[np.ndarray | None, list[str], dict[str, str]]:
     """The weighted sum of the members' SHAP values of the sampled rows, the members in it, and the
     members left out with the reason."""
-    total: np.ndarray | None = None
-    members: list[str] = []
+    values_of: dict[str, np.ndarray] = {}
     left_out: dict[str, str] = {}
     for member, weight in weights.items():
         if weight == 0.0:
@@ -125,8 +125,9 @@ def _blend(
         if values is None:
             left_out[member] = "no fold model of it held the rows out"
             continue
-        total = weight * values if total is None else total + weight * values
-        members.append(member)
+        values_of[member] = values
+    members = list(values_of)
+    total = blend(values_of, {member: weights[member] for member in members}) if members else None
     return total, members, left_out
 
 
