@@ -427,10 +427,15 @@ def needs_own_addresses(network: list[str]) -> None:
                     "an interface")
 
 
+def labelled_rows(X: np.ndarray, y: np.ndarray) -> list[list[Any]]:
+    """CSV rows as a channel holds them: the label first, then the features."""
+    return [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+
+
 def shard_rows(X: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, list[list[Any]]]:
     """Uneven shards, as S3 keys of different sizes give: host i gets a share proportional to i + 1."""
     bounds = np.cumsum([0, *range(1, len(names) + 1)]) * len(y) // sum(range(1, len(names) + 1))
-    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+    rows = labelled_rows(X, y)
     return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
@@ -538,7 +543,7 @@ def test_a_sharded_validation_channel_joins_on_the_hosts_that_received_its_files
 ) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=500)
-    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+    rows = labelled_rows(X, y)
     names = ["algo-1", "algo-2"]
     hosts = start_hosts(network, tmp_path, names, X, y, FAST_HYPERPARAMETERS,
                         shards={"algo-1": rows[:200], "algo-2": rows[200:400]},
@@ -554,7 +559,7 @@ def test_a_sharded_holdout_job_trains_on_the_shards_and_scores_the_replicated_va
 ) -> None:
     needs_own_addresses(network)
     X, y = make_regression(n_rows=500)
-    rows = [[label, *features] for label, features in zip(y.tolist(), X.tolist(), strict=True)]
+    rows = labelled_rows(X, y)
     names = ["algo-1", "algo-2"]
     holdout = {**FAST_HYPERPARAMETERS, "validation_mode": "holdout"}
     hosts = start_hosts(network, tmp_path, names, X, y, holdout,
