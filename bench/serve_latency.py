@@ -176,13 +176,16 @@ class Server:
         return sorted(pids)
 
 
-def start_server(base: Path, work: Path, *, preload: bool = True) -> Server:
+def start_server(base: Path, work: Path, *, preload: bool = True, workers: int = WORKERS,
+                 extra_env: dict[str, str] | None = None) -> Server:
     """``container/serve`` (or, for ``preload=False``, the same gunicorn command with the model loaded in
-    each worker), timed from process start to the first /ping 200."""
+    each worker), timed from process start to the first /ping 200. ``extra_env`` replaces the default
+    ``OMP_NUM_THREADS=1`` (one library thread per worker)."""
     port = free_port()
     log = work / f"serve-{port}.log"
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(base), "SAGEMAKER_BIND_TO_PORT": str(port),
-           "SAGEMAKER_MODEL_SERVER_WORKERS": str(WORKERS), "OMP_NUM_THREADS": "1"}
+           "SAGEMAKER_MODEL_SERVER_WORKERS": str(workers),
+           **(extra_env if extra_env is not None else {"OMP_NUM_THREADS": "1"})}
     if preload:
         command = [sys.executable, str(REPO / "container" / "serve"), "serve"]
     else:
@@ -206,8 +209,8 @@ def start_server(base: Path, work: Path, *, preload: bool = True) -> Server:
     server = Server(process, port, log, time.perf_counter() - started)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (
-        log.read_text().count("Model loaded from") < (1 if preload else WORKERS)
-        or len(server.workers()) < WORKERS
+        log.read_text().count("Model loaded from") < (1 if preload else workers)
+        or len(server.workers()) < workers
     ):
         time.sleep(0.01)
     return server
@@ -263,10 +266,10 @@ def wrk(url: str, script: Path, *, connections: int, seconds: int) -> Load:
     return Load(p50, p99, rps, requests, errors)
 
 
-def lua_script(path: Path, body_file: Path) -> Path:
+def lua_script(path: Path, body_file: Path, content_type: str = "text/csv") -> Path:
     path.write_text(
         'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "text/csv"\n'
+        f'wrk.headers["Content-Type"] = "{content_type}"\n'
         f'local f = assert(io.open("{body_file}", "rb"))\n'
         "wrk.body = f:read(\"*all\")\n"
         "f:close()\n"

@@ -36,6 +36,8 @@ from conftest import (
     worker_pids,
 )
 
+from ensemble_byoc.contract.cpus import available_cpus
+
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 REQUEST_TYPES = "text/csv, application/json, application/jsonlines, application/x-npy, application/x-parquet"
 
@@ -399,12 +401,29 @@ def test_the_server_does_not_load_scikit_learn_which_serving_never_uses(server: 
         assert "sklearn" not in Path(f"/proc/{pid}/maps").read_text()
 
 
+@pytest.mark.skipif(available_cpus() < 2, reason="needs two usable cores to give one worker two threads")
+def test_a_single_worker_predicts_on_every_usable_core_and_answers_what_two_workers_answer(
+    server: Server, tt: TrainedTree
+) -> None:
+    body = csv_body(tt.X)
+    expected = server.post(body).body
+    with serving_with(tt.tree, {"SAGEMAKER_MODEL_SERVER_WORKERS": "1"}) as single:
+        answer = single.post(body)
+        (worker,) = worker_pids(single)
+        threads = thread_count(worker)
+        log = single.log()
+    assert answer.status == 200
+    assert answer.body == expected
+    assert f"{available_cpus()} library thread(s) per worker ({available_cpus()} usable cores" in log
+    assert threads > 1  # the libraries' thread pools: a worker of a two-worker server runs one thread
+
+
 def test_the_log_names_every_setting_and_the_variable_that_sets_it(server: Server) -> None:
     log = server.log()
     assert "2 workers (SAGEMAKER_MODEL_SERVER_WORKERS)" in log
     assert "timeout 30 s (SAGEMAKER_MODEL_SERVER_TIMEOUT)" in log
     assert f"port {server.url.rsplit(':', 1)[1]} (SAGEMAKER_BIND_TO_PORT)" in log
-    assert "1 library thread per worker" in log
+    assert f"{max(1, available_cpus() // 2)} library thread(s) per worker" in log
 
 
 def test_the_access_log_has_a_line_per_request_but_none_for_ping(server: Server, tt: TrainedTree) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ensemble_byoc.errors import NotAcceptableError, UnsupportedMediaTypeError, UserError
-from ensemble_byoc.serving.codecs.inputs import InputBatch
+from ensemble_byoc.serving.codecs.inputs import DecodeOptions, InputBatch
 from ensemble_byoc.serving.codecs.media_types import negotiate_accept, parse_media_type
 from ensemble_byoc.serving.codecs.request_codecs import decoder_for
 from ensemble_byoc.serving.codecs.response_codecs import Prediction
@@ -195,6 +195,22 @@ def test_csv_that_is_not_utf8_is_a_user_error() -> None:
 def test_blank_csv_lines_hold_no_rows() -> None:
     assert decode_csv(b"\n\n1,2\n").n_rows == 1
     assert decode_csv(b" \n\n").n_rows == 0
+
+
+@pytest.mark.parametrize(("body", "rows"), [(b"1,2\n\n3,4\n", [[1, 2], [3, 4]]),
+                                           (b"1,2\n \t\r\n3,4", [[1, 2], [3, 4]]),
+                                           (b"1\n\n3\n", [[1], [3]]), (b"1\n  \n3", [[1], [3]])])
+def test_a_blank_line_between_rows_is_a_gap_not_a_row_of_missing_values(body: bytes, rows: list) -> None:
+    batch = decode_csv(body, DecodeOptions(keep_blank_lines=True))
+    np.testing.assert_array_equal(batch.values, rows)
+    assert list(batch.gaps) == [1]
+
+
+def test_csv_cells_with_spaces_or_missing_tokens_read_as_numbers_and_missing_values() -> None:
+    plain = decode_csv(b"1.5,2,-3e2\n4,5,6\n").values
+    spaced = decode_csv(b" 1.5 ,NA,-3e2\n4,\t5,\n").values
+    np.testing.assert_array_equal(plain, [[1.5, 2, -300], [4, 5, 6]])
+    np.testing.assert_array_equal(spaced, [[1.5, np.nan, -300], [4, 5, np.nan]])
 
 
 @pytest.mark.parametrize("body", [b"[]", b'{"instances": []}'])

@@ -13,6 +13,7 @@ Tolerances, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -172,3 +173,19 @@ def test_a_merger_that_fails_or_declines_leaves_the_folds(
             == {lib: K for lib in LIBRARIES})
     assert "catboost: merging 3 fold models failed" in caplog.text
     assert "lightgbm: these 3 fold models cannot be merged exactly" in caplog.text
+
+
+def test_a_served_model_loads_on_one_thread_and_predicts_the_same_on_the_threads_it_is_given(
+    fold_ensemble: Ensemble, tmp_path: Path
+) -> None:
+    save_bundle(tmp_path / "model", fold_ensemble, blend_method="mean", extra={})
+    served = model_fn(tmp_path / "model")
+    X = rows_to_compare()
+    one_thread = served.predict(X)
+    served.use_threads(2)
+    for library, (model,) in served.members.items():
+        assert model.n_threads == 2, library
+        if library == "xgboost":  # XGBoost predicts on its booster's own setting, not the adapter's
+            config = json.loads(model.fitted("config").save_config())
+            assert config["learner"]["generic_param"]["nthread"] == "2"
+    np.testing.assert_array_equal(served.predict(X), one_thread)

@@ -120,3 +120,17 @@ def test_a_malformed_explanation_variable_stops_the_server_naming_it(
 ) -> None:
     with pytest.raises(PlatformError, match=message):
         ServeSettings.from_env({name: value})
+
+
+@pytest.mark.parametrize(("cpus", "workers", "threads"), [(2, 2, 1), (2, 1, 2), (8, 3, 2), (4, 16, 1)])
+def test_each_workers_libraries_get_its_share_of_the_usable_cores(
+    cpus: int, workers: int, threads: int
+) -> None:
+    settings = ServeSettings(cpus=cpus, workers=workers)
+    assert settings.library_threads == threads
+    assert f"{threads} library thread(s) per worker ({cpus} usable cores / workers)" in settings.describe()
+
+
+def test_one_worker_by_variable_predicts_on_every_usable_core() -> None:
+    settings = ServeSettings.from_env({"SAGEMAKER_MODEL_SERVER_WORKERS": "1"})
+    assert (settings.cpus, settings.library_threads) == (available_cpus(), available_cpus())

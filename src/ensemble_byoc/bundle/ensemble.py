@@ -39,6 +39,12 @@ class Ensemble:
     def n_features(self) -> int:
         return len(self.feature_names)
 
+    def use_threads(self, n_threads: int) -> None:
+        """Every fold model predicts on ``n_threads`` threads from now on."""
+        for models in self.members.values():
+            for model in models:
+                model.use_threads(n_threads)
+
     def predict_members(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Each library's prediction: the mean over its fold models."""
         out = {}

@@ -152,6 +152,10 @@ class Model(ABC):
         """A model around a booster read from a file or merged from folds, to predict with."""
         return cls(_READ_MODEL_PARAMS, {}, n_threads).keep(booster, best_iteration)
 
+    def use_threads(self, n_threads: int) -> None:
+        """Predict on ``n_threads`` threads from now on (a served model, once its worker has forked)."""
+        self.n_threads = n_threads
+
     def keep(self: _M, booster: Any, best_iteration: int) -> _M:
         """Hold ``booster`` as the fitted model, with ``best_iteration`` rounds; return the model."""
         self.booster_ = booster

@@ -92,6 +92,11 @@ class XGBoostModel(Model):
         booster = self.fitted("predict")
         return np.asarray(booster.inplace_predict(X, validate_features=False), dtype=np.float64)
 
+    def use_threads(self, n_threads: int) -> None:
+        super().use_threads(n_threads)
+        if self.booster_ is not None:  # inplace prediction runs on the booster's own nthread
+            self.booster_.set_param({"nthread": n_threads})
+
     def contributions(self, X: np.ndarray) -> np.ndarray:
         booster = self.fitted("contributions")
         types = booster.feature_types

@@ -8,6 +8,7 @@ unknown paths) and turns its errors into the same JSON errors.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 
 from flask import Flask, Response, jsonify, request
@@ -62,7 +63,7 @@ def app_from_environment(environ: Mapping[str, str]) -> Flask:
     configure_logging(settings.log_level)
     paths = SageMakerPaths.from_env(environ)
     try:
-        model = model_fn(paths.model_dir)
+        model = model_fn(paths.model_dir)  # one thread in the master: no thread pool to fork (see below)
     except EnsembleError as exc:
         logger.critical("The model in %s cannot be served: %s", paths.model_dir, exc)
         raise
@@ -79,7 +80,16 @@ def app_from_environment(environ: Mapping[str, str]) -> Flask:
         sum(len(models) for models in model.members.values()),
     )
     logger.info("Serving settings: %s", settings.describe())
+    _threads_after_fork(model, settings.library_threads)
     return create_app(model, settings)
+
+
+def _threads_after_fork(model: Ensemble, n_threads: int) -> None:
+    """Each forked worker predicts on its share of the cores; the master that loads the model, never more
+    than one thread. A library thread pool (OpenMP's, CatBoost's) started before ``fork`` does not exist in
+    the child, whose first parallel call would then wait for it forever."""
+    if n_threads > 1:
+        os.register_at_fork(after_in_child=lambda: model.use_threads(n_threads))
 
 
 def _describe(n_models: int) -> str:

@@ -22,17 +22,17 @@ from ensemble_byoc.serving.codecs.inputs import DecodeOptions, InputBatch, check
 from ensemble_byoc.serving.codecs.request_codecs import Decoder, decoder_for
 from ensemble_byoc.serving.codecs.response_codecs import ENCODERS, Prediction
 
-SERVING_THREADS = 1
-"""Each gunicorn worker runs every library on one thread; workers give the parallelism."""
 
-
-def model_fn(model_dir: Path, *, merge: bool = True) -> Ensemble:
+def model_fn(model_dir: Path, *, merge: bool = True, n_threads: int = 1) -> Ensemble:
     """Load and verify the model directory, then merge each library's fold models into one where exact.
+
+    ``n_threads``: the threads each library predicts with (the server gives each worker its share of the
+    cores, ``ServeSettings.library_threads``).
 
     Raises:
         PlatformError: the model directory is missing, incomplete, or fails a checksum or schema check.
     """
-    ensemble, _ = load_bundle(model_dir, n_threads=SERVING_THREADS)
+    ensemble, _ = load_bundle(model_dir, n_threads=n_threads)
     if not merge:
         return ensemble
     # A member is named after its library (``lightgbm``, ``lightgbm-2``); its models know which.

@@ -131,7 +131,7 @@ class WorkerModels:
 
     def _routes(self, name: str, path: Path) -> ModelRoutes:
         try:
-            model = model_fn(path)
+            model = model_fn(path, n_threads=self.settings.library_threads)
             check_outputs(self.settings.inference_output, model.problem_type)
         except EnsembleError as exc:
             msg = f"Model {name!r} in {path} cannot be loaded: {exc}"

@@ -53,10 +53,20 @@ class ServeSettings:
     (``ENSEMBLE_BYOC_EXPLAIN=shap``); off by default."""
     explain_max_rows: int = 1_000
     """A request asking to explain more rows than this is refused (413) before any work."""
+    cpus: int = 1
+    """The cores this process may run on (its CPU affinity), shared by the workers."""
 
     @property
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * _MIB
+
+    @property
+    def library_threads(self) -> int:
+        """Threads each worker's libraries predict with: the cores divided among the workers, at least 1.
+
+        With the default of one worker per core, one thread each; fewer workers than cores (one worker
+        for large batch transform requests, say) give each worker's libraries the cores left idle."""
+        return max(1, self.cpus // self.workers)
 
     @property
     def access_log(self) -> bool:
@@ -75,15 +85,16 @@ class ServeSettings:
             f"+ up to {self.max_requests_jitter} ({MAX_REQUESTS_JITTER}), "
             f"explanations {'shap' if self.explain else 'none'} by default ({EXPLAIN}), "
             f"at most {self.explain_max_rows} rows explained ({EXPLAIN_MAX_ROWS}), "
-            "1 library thread per worker"
+            f"{self.library_threads} library thread(s) per worker ({self.cpus} usable cores / workers)"
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServeSettings:
         """Read the settings; a malformed value stops the server at start with a message naming it."""
+        cpus = available_cpus()
         return cls(
             port=_int(environ, PORT, 8080, 1, 65535),
-            workers=_int(environ, WORKERS, available_cpus(), 1, 1024),
+            workers=_int(environ, WORKERS, cpus, 1, 1024),
             timeout=_int(environ, TIMEOUT, 60, 1, 3600),
             default_accept=_default_accept(environ),
             max_payload_mb=_int(environ, MAX_PAYLOAD, 6, 1, SAGEMAKER_MAX_PAYLOAD_MB,
@@ -95,6 +106,7 @@ class ServeSettings:
             max_requests_jitter=_int(environ, MAX_REQUESTS_JITTER, 1_000, 0, 10_000_000),
             explain=_explain(environ),
             explain_max_rows=_int(environ, EXPLAIN_MAX_ROWS, 1_000, 1, 1_000_000),
+            cpus=cpus,
         )
 
 

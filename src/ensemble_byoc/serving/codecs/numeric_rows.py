@@ -8,6 +8,7 @@ cell-by-cell path, which names the row and column of a bad cell, reads the body 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping
@@ -66,10 +67,16 @@ def _slice_floats(text: bytes, width: int,
     cells = pc.split_pattern(lines, ",")
     if not (pc.list_value_length(cells).to_numpy(zero_copy_only=False) == width).all():
         return None
-    flat = pc.utf8_trim_whitespace(cells.flatten())
+    flat = cells.flatten()
+    if not categorical:  # one conversion, in row order; a cell with spaces or a missing token fails it
+        with contextlib.suppress(pa.ArrowInvalid):
+            return _matrix(flat, width)
+    flat = pc.utf8_trim_whitespace(flat)
     flat = pc.if_else(pc.is_in(flat, value_set=_NULL_SET), pa.scalar(None, pa.large_string()), flat)
-    out = np.empty((len(lines), width), dtype=np.float64)
     try:
+        if not categorical:
+            return _matrix(flat, width)
+        out = np.empty((len(lines), width), dtype=np.float64)
         for c in range(width):
             column = flat if width == 1 else pc.take(flat, pa.array(np.arange(c, len(flat), width)))
             out[:, c] = (_codes(column, categorical[c]) if c in categorical
@@ -77,6 +84,12 @@ def _slice_floats(text: bytes, width: int,
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return out
+
+
+def _matrix(cells: pa.Array, width: int) -> np.ndarray:
+    """Cells in row order as a float matrix ``width`` wide (``pa.ArrowInvalid``: a cell is not a number)."""
+    values = np.asarray(pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    return values.reshape(-1, width)
 
 
 def _codes(column: pa.Array, codes: Mapping[str, float]) -> np.ndarray:

@@ -45,7 +45,7 @@ def encode_csv(prediction: Prediction, *, batch: bool = False) -> bytes:
     Text is quoted when it must be; a list (class probabilities, labels) is one JSON array, quoted.
     """
     if not prediction.members and not prediction.fields and prediction.explanation is None:
-        return "".join(f"{_csv_number(v)}\n" for v in prediction.scores.tolist()).encode("utf-8")
+        return _score_lines(prediction.scores)
     columns = [values for _, values in prediction.columns()]
     if prediction.explanation is not None:
         columns += csv_columns(prediction.explanation)
@@ -78,6 +78,15 @@ def _objects(prediction: Prediction) -> list[dict[str, Any]]:
 
 def _lines(objects: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(obj, allow_nan=False) + "\n" for obj in objects).encode("utf-8")
+
+
+def _score_lines(scores: np.ndarray) -> bytes:
+    """One score per line; without a missing score, one join over the shortest round-trip reprs."""
+    if not len(scores):
+        return b""
+    if np.isfinite(scores).all():
+        return ("\n".join(map(repr, scores.tolist())) + "\n").encode("ascii")
+    return "".join(f"{_csv_number(v)}\n" for v in scores.tolist()).encode("utf-8")
 
 
 def _csv_number(value: float) -> str:
