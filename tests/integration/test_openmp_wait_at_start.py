@@ -61,10 +61,12 @@ def test_a_malformed_spin_setting_fails_the_training_job_naming_it(opt_ml: OptMl
     assert opt_ml.model_files() == []
 
 
-def test_the_server_sets_the_wait_before_the_model_loads_and_logs_it_once(
-    trained_tree_for_serving: TrainedTree,
+@pytest.mark.parametrize("multi_model", ["false", "true"])
+def test_the_server_sets_the_wait_before_the_libraries_load_and_logs_it_once(
+    trained_tree_for_serving: TrainedTree, multi_model: str
 ) -> None:
-    with serving(trained_tree_for_serving.tree, OMP_DISPLAY_ENV="VERBOSE") as server:
+    with serving(trained_tree_for_serving.tree, OMP_DISPLAY_ENV="VERBOSE",
+                 SAGEMAKER_MULTI_MODEL=multi_model) as server:
         log = server.log()
 
     spins = spin_counts_libgomp_read(log)
