@@ -1,2 +1,2 @@
-"""The SageMaker contract: the /opt/ml paths and configuration files, logging, usable cores, disk space and
-atomic file writes. Imports nothing of the package but ``errors``."""
+"""The SageMaker contract: the /opt/ml paths and configuration files, logging, usable cores and the
+OpenMP wait, disk space and atomic file writes. Imports nothing of the package but ``errors``."""

@@ -4,10 +4,15 @@ This module is an entry point (gunicorn reads it with ``--config python:...``), 
 environment once, here.
 """
 
+import logging
 import os
 
+from ensemble_byoc.contract.openmp import apply_openmp_wait
 from ensemble_byoc.serving.settings import ServeSettings
 
+# Before the app (and with it the libraries' OpenMP runtime) is loaded: libgomp reads its variables once,
+# when it loads, and the workers forked later inherit both the environment and the loaded runtime.
+_openmp = apply_openmp_wait(os.environ)
 _settings = ServeSettings.from_env(os.environ)
 
 bind = f"0.0.0.0:{_settings.port}"
@@ -26,3 +31,10 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(D)sus'
 control_socket_disable = True  # its default socket path fails on read-only file systems (serverless)
 # The workers' heartbeat files: in memory when /dev/shm exists (a disk-backed /tmp can stall them).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def on_starting(server: object) -> None:
+    """gunicorn's hook in the master, once, after the app is loaded: say which OpenMP wait is in effect."""
+    logger = logging.getLogger("ensemble_byoc.serving")
+    log = logger.warning if _openmp.runtime_loaded_before else logger.info
+    log("OpenMP wait: %s", _openmp.describe())

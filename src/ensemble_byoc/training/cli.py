@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.contract.logs import configure_logging
+from ensemble_byoc.contract.openmp import OpenMPWait, apply_openmp_wait
 from ensemble_byoc.contract.paths import BASE_DIR_VARIABLE, SageMakerPaths, is_multi_host, read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.training.config import TrainConfig
@@ -34,8 +35,13 @@ Exit code 0 on success; 1 with output/failure saying why. Locally, without Docke
 """
 
 
-def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    """Run a training job as SageMaker starts one; return the process exit code."""
+def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
+               openmp: OpenMPWait | None = None) -> int:
+    """Run a training job as SageMaker starts one; return the process exit code.
+
+    ``openmp``: the OpenMP wait ``container/train`` set before the libraries loaded; without it, it is set
+    here (too late for a runtime already loaded, which the log then says).
+    """
     if {"-h", "--help"} & set(argv or ()):
         sys.stdout.write(USAGE)
         return 0
@@ -50,6 +56,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     configure_logging(env.get("LOG_LEVEL", "INFO"), whole_process=True)
     paths.failure_file.unlink(missing_ok=True)
     try:
+        _log_openmp_wait(openmp or apply_openmp_wait(os.environ))
         hyperparameters = read_json_config(paths.hyperparameters_file, default={})
         level = decode_value(hyperparameters.get("sagemaker_container_log_level", ""))
         if isinstance(level, int):
@@ -77,6 +84,11 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         return _fail(paths, f"AlgorithmError: {type(exc).__name__}: {exc}")
     logger.info(SUCCESS_LINE)
     return 0
+
+
+def _log_openmp_wait(openmp: OpenMPWait) -> None:
+    log = logger.warning if openmp.runtime_loaded_before else logger.info
+    log("OpenMP wait: %s", openmp.describe())
 
 
 def failure_reason(reason: str) -> str:
