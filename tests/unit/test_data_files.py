@@ -94,6 +94,23 @@ def test_a_long_row_is_still_refused_by_the_parser(tmp_path: Path) -> None:
         load(tmp_path)
 
 
+def test_a_file_read_in_many_parser_chunks_is_one_frame_whose_rows_keep_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(data_files, "_CHUNK_CELLS", 3)  # at least 1,024 rows per chunk
+    rows = [f"{i % 5},{i / 4}" for i in range(5000)]
+    rows[3000] = ""  # a blank line in the third chunk is dropped, the rows after it keep their lines
+    part = data_files.read_file(write_text(tmp_path / "a.csv", "\n".join(rows) + "\n"), is_parquet=False,
+                                header=False)
+    assert part.frame.shape == (4999, 2)
+    assert part.line_numbers[2999:3001].tolist() == [3000, 3002]
+    np.testing.assert_array_equal(part.frame["f0"].to_numpy()[-2:], [4998 / 4, 4999 / 4])
+    rows[4500] = "1,2,3"
+    write_text(tmp_path / "long" / "train.csv", "\n".join(rows) + "\n")
+    with pytest.raises(UserError, match=r"line 4501, saw 3"):
+        load(tmp_path / "long")
+
+
 # --- other separators ---------------------------------------------------------------------------
 
 
