@@ -60,3 +60,18 @@ def test_a_sharded_hosts_fit_makes_the_model_fit_unit_makes_from_the_same_rows(
     here = fit_unit(TrainingUnit(library, 1), data, fold, PARAMS, {}, 1, metric=RMSE)
     assert on_host.best_iteration_ == here.best_iteration
     np.testing.assert_allclose(on_host.predict(data.X), here.model.predict(data.X), rtol=1e-6)
+
+
+def test_a_folds_rows_taken_as_float32_are_the_float64_rows_rounded_in_any_block_size(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ensemble_byoc.training import units
+
+    X = np.random.default_rng(0).normal(scale=1e4, size=(1000, 3))
+    X[::7, 1] = np.nan
+    rows = np.random.default_rng(1).permutation(1000)[:777]
+    monkeypatch.setattr(units, "_ROWS_PER_BLOCK", 100)  # several blocks and a partial last one
+    taken = units.rows_of(X, rows, np.float32)
+    assert taken.dtype == np.float32
+    np.testing.assert_array_equal(taken, X[rows].astype(np.float32))
+    assert units.rows_of(X, rows, np.float64).dtype == np.float64

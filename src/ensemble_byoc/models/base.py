@@ -90,6 +90,9 @@ class Model(ABC):
     parameters."""
     shared_names: ClassVar[Mapping[str, str]] = {}
     """The library's names of the optional shared hyperparameters: ``{"reg_lambda": "lambda"}``."""
+    input_dtype: ClassVar[type[np.floating[Any]]] = np.float64
+    """The float type the trainer slices a fold's rows into: ``float32`` for a library that converts its
+    input to float32 itself (the same values, half the memory), else ``float64``."""
     booster_: Any
     """The library's fitted model; None before ``fit``."""
 

@@ -30,6 +30,7 @@ def _loss(p: BoosterParams) -> str:
 class CatBoostModel(Model):
     name = "catboost"
     library_errors = (catboost.CatBoostError,)
+    input_dtype = np.float32  # the library reads features as float32
     train_arguments = ("early_stopping_rounds",)  # the rounds are CatBoost's ``iterations`` parameter
     shared_names = {"subsample": "subsample", "colsample_bytree": "rsm", "reg_lambda": "l2_leaf_reg"}
     loss_: str | None = None

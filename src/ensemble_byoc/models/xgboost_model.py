@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 class XGBoostModel(Model):
     name = "xgboost"
     library_errors = (xgb.core.XGBoostError,)
+    input_dtype = np.float32  # the library reads features as float32
     shared_names = {"subsample": "subsample", "colsample_bytree": "colsample_bytree", "reg_lambda": "lambda"}
 
     def _own_params(self) -> dict[str, Any]:

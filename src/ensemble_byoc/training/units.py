@@ -163,13 +163,30 @@ def fit_unit(
 ) -> UnitResult:
     """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
     started = time.perf_counter()
-    model = fit_model(unit.library, params, overrides, n_threads, data.X[fold.train_rows],
-                      data.y[fold.train_rows], data.X[fold.valid_rows], data.y[fold.valid_rows],
+    dtype = load_spec(unit.library).model.input_dtype
+    X_valid = rows_of(data.X, fold.valid_rows, dtype)
+    model = fit_model(unit.library, params, overrides, n_threads, rows_of(data.X, fold.train_rows, dtype),
+                      data.y[fold.train_rows], X_valid, data.y[fold.valid_rows],
                       data.feature_names, data.categorical_indices, should_stop)
-    prediction = model.predict(data.X[fold.valid_rows])
+    prediction = model.predict(X_valid)
     seconds = time.perf_counter() - started
     return UnitResult.scored(unit, model, fold, prediction, data.y,
                              metric or get_metric("regression", "rmse"), seconds)
+
+
+_ROWS_PER_BLOCK = 65_536
+
+
+def rows_of(X: np.ndarray, rows: np.ndarray, dtype: type[np.floating[Any]]) -> np.ndarray:
+    """``X[rows]`` as ``dtype``, converted a block of rows at a time: no float64 copy of the fold's rows
+    when a library takes float32."""
+    if dtype == X.dtype:
+        same: np.ndarray = X[rows]
+        return same
+    out = np.empty((len(rows), X.shape[1]), dtype=dtype)
+    for start in range(0, len(rows), _ROWS_PER_BLOCK):
+        out[start:start + _ROWS_PER_BLOCK] = X[rows[start:start + _ROWS_PER_BLOCK]]
+    return out
 
 
 REFIT_IGNORED_OVERRIDES = (
