@@ -26,6 +26,7 @@ from ensemble_byoc.training.stopping import TimeBudget, UnitGuard
 from ensemble_byoc.training.units import UnitResult, refit_on_all_rows
 
 logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
+_ROWS_PER_BLOCK = 65_536
 
 
 @dataclass(frozen=True)
@@ -199,14 +200,21 @@ def _write_reports(
     for name, values in columns.items():
         header += [f"{name}[{c}]" for c in task.classes] if values.ndim == 2 else [name]
 
-    def cells() -> Iterator[list[Any]]:
-        for i, row in enumerate(rows):
-            label = task.classes[int(data.y[row])] if task.is_classification else repr(float(data.y[row]))
-            line: list[Any] = [int(row), label]
+    def cells() -> Iterator[tuple[Any, ...]]:
+        for start in range(0, len(rows), _ROWS_PER_BLOCK):  # a block of rows as text at a time
+            block = slice(start, start + _ROWS_PER_BLOCK)
+            labels = data.y[rows[block]]
+            texts = [[task.classes[int(v)] for v in labels] if task.is_classification else _reprs(labels)]
             for values in columns.values():
-                line += [repr(float(v)) for v in np.atleast_1d(values[i])]
-            yield line
+                part = values[block]
+                texts += [_reprs(column) for column in part.T] if part.ndim == 2 else [_reprs(part)]
+            yield from zip(rows[block].tolist(), *texts, strict=True)
 
     files.write_rows("oof_predictions.csv", header, cells())
     report = {**cv_summary, "units": [r.summary() for r in job.results], "shap_importance": shap.summary()}
     files.write_text("cv_results.json", json.dumps(report, indent=2) + "\n")
+
+
+def _reprs(values: np.ndarray) -> list[str]:
+    """Each value's shortest round-trip text, as ``repr(float(v))`` writes it."""
+    return list(map(repr, values.astype(np.float64).tolist()))
