@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 import results_file  # noqa: E402 (bench/ is the script's own folder on sys.path)
 from serve_latency import (
     REPO,
-    RESULTS,
     cpu_pressure,
     lua_script,
     machine_facts,
+    parse_with_common_options,
     settle,
     start_server,
     train,
@@ -230,14 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of the batch-transform request")
     parser.add_argument("--repeat", type=int, default=20, help="repeats of each in-process timing")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="file whose section is rewritten")
-    parser.add_argument("--quiet-pressure", type=float, default=20.0,
-                        help="wait before each timed phase until CPU pressure (PSI some avg10, %%) "
-                             "is below this")
-    parser.add_argument("--quiet-timeout", type=float, default=300.0, help="longest wait per phase, s")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk).")
+    args = parse_with_common_options(parser, argv)
     started_at = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="serve_bulk_"))

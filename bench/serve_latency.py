@@ -349,14 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each latency/throughput run")
     parser.add_argument("--soak", type=int, default=60, help="length of the error-count run under load")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of cold starts and single-row runs")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="file whose section is rewritten")
-    parser.add_argument("--quiet-pressure", type=float, default=20.0,
-                        help="wait before each timed phase until CPU pressure (PSI some avg10, %%) "
-                             "is below this")
-    parser.add_argument("--quiet-timeout", type=float, default=300.0, help="longest wait per phase, s")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk).")
+    args = parse_with_common_options(parser, argv)
     started_at = dt.datetime.now(dt.timezone.utc)
     load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="serve_latency_"))
@@ -373,6 +366,19 @@ def main(argv: list[str] | None = None) -> None:
     print(text.replace(START_MARKER + "\n", "").replace(END_MARKER + "\n", ""), end="")
     print(json.dumps({k: v for k, v in report.items() if k != "facts"}, indent=1, default=str),
           file=sys.stderr)
+
+
+def parse_with_common_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The serving benchmarks' shared options (results file, quiet thresholds), parsed; stops without wrk."""
+    parser.add_argument("--results", type=Path, default=RESULTS, help="file whose section is rewritten")
+    parser.add_argument("--quiet-pressure", type=float, default=20.0,
+                        help="wait before each timed phase until CPU pressure (PSI some avg10, %%) "
+                             "is below this")
+    parser.add_argument("--quiet-timeout", type=float, default=300.0, help="longest wait per phase, s")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (Debian: apt-get install -y wrk).")
+    return args
 
 
 def cpu_waiting() -> float:

@@ -183,6 +183,15 @@ def start_server(tree: OptMl, **env: str) -> Server:
     return Server(process, f"http://127.0.0.1:{port}", log_path)
 
 
+def exit_code_of_refused_start(server: Server, deadline_s: float = 120) -> int:
+    """The exit code of a server expected to refuse to start; killed if it is still running at the end."""
+    try:
+        return server.process.wait(timeout=deadline_s)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+
+
 def wait_until_healthy(server: Server, deadline_s: float = 60) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:

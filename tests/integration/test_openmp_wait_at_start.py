@@ -9,7 +9,15 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TRAIN_SCRIPT, OptMl, TrainedTree, make_regression, serving, start_server
+from conftest import (
+    TRAIN_SCRIPT,
+    OptMl,
+    TrainedTree,
+    exit_code_of_refused_start,
+    make_regression,
+    serving,
+    start_server,
+)
 
 PRODUCT_DEFAULT = ("OpenMP wait: GOMP_SPINCOUNT=1000 (the product's default; ENSEMBLE_BYOC_OMP_SPIN "
                    "changes it)")
@@ -78,11 +86,7 @@ def test_the_server_sets_the_wait_before_the_libraries_load_and_logs_it_once(
 
 def test_a_malformed_spin_setting_stops_the_server_naming_it(trained_tree_for_serving: TrainedTree) -> None:
     server = start_server(trained_tree_for_serving.tree, ENSEMBLE_BYOC_OMP_SPIN="fast")
-    try:
-        code = server.process.wait(timeout=60)
-    finally:
-        if server.process.poll() is None:
-            server.process.kill()
+    code = exit_code_of_refused_start(server)
 
     assert code != 0
     assert "ENSEMBLE_BYOC_OMP_SPIN == 'fast', must be a spin count" in server.log()

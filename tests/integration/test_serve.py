@@ -28,6 +28,7 @@ from conftest import (
     Server,
     TrainedTree,
     csv_body,
+    exit_code_of_refused_start,
     http,
     serving_with,
     start_server,
@@ -497,11 +498,7 @@ def test_broken_model_directory_never_reports_healthy_and_logs_why(
         manifest_path.write_text(json.dumps(manifest))
         expected = "schema_version 99"
     server = start_server(tree)
-    try:
-        code = server.process.wait(timeout=60)
-    finally:
-        if server.process.poll() is None:
-            server.process.kill()
+    code = exit_code_of_refused_start(server)
     assert code != 0
     log = server.log()
     assert "cannot be served" in log

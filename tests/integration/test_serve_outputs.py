@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import OptMl, TrainedTree, serving, start_server
+from conftest import OptMl, TrainedTree, exit_code_of_refused_start, serving, start_server
 
 
 def copy_of(tt: TrainedTree, tmp_path: Path) -> OptMl:
@@ -49,11 +49,7 @@ def test_an_output_setting_that_does_not_fit_the_model_stops_the_server_with_one
 ) -> None:
     server = start_server(copy_of(trained_tree_for_serving, tmp_path),
                           SAGEMAKER_INFERENCE_OUTPUT="predicted_label,probability")
-    try:
-        code = server.process.wait(timeout=120)
-    finally:
-        if server.process.poll() is None:
-            server.process.kill()
+    code = exit_code_of_refused_start(server)
 
     assert code != 0
     lines = [line for line in server.log().splitlines() if "SAGEMAKER_INFERENCE_OUTPUT ==" in line]
