@@ -221,6 +221,17 @@ os._exit(1 if unloadable else 0)  # no interpreter shutdown with every library l
 ' > "$work/dlopen.out" 2>&1 || { cat "$work/dlopen.out"; fail "a shared library in the venv does not load"; }
 log "$(head -1 "$work/dlopen.out") shared libraries load"
 
+# The .pyc files pip compiled stay in the image (a read-only root cannot write new ones); for the log, the
+# server's cold import with them and without them (PYTHONPYCACHEPREFIX points Python at an empty folder).
+import_seconds() {
+    run_read_only /usr/bin/env "$@" /opt/venv/bin/python -c 'import time
+start = time.perf_counter()
+import ensemble_byoc.serving.app
+print(f"{time.perf_counter() - start:.2f}")'
+}
+log "import ensemble_byoc.serving.app: $(import_seconds PYTHONPYCACHEPREFIX=/tmp/no-pyc) s without .pyc files, \
+$(import_seconds) s with the image's"
+
 log "train in the image, root read-only (its CMD, local_test/test_dir at /opt/ml)"
 t0=$SECONDS
 run_read_only > "$work/train.out" 2> "$work/train.err" \
