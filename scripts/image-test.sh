@@ -6,7 +6,8 @@
 #      imported as a local base image (both stages' FROM use it: --build-arg BASE_IMAGE);
 #   3. buildah builds the unchanged Dockerfile (chroot isolation, vfs storage) and reports the size;
 #   4. the image's files: no pip, setuptools or wheel, no bundled *.whl (ensurepip), no compiler, nothing
-#      world-writable but /tmp;
+#      world-writable but /tmp; the largest folders and packages are listed; every shared library in the
+#      venv loads (the builder strips them);
 #   5. the image's CMD (`train`) runs on local_test/test_dir mounted at /opt/ml: exit 0, no output/failure,
 #      a manifest, the metric lines;
 #   6. `serve` runs on the host's network: /ping, /invocations (CSV and JSON).
@@ -21,6 +22,7 @@
 # Environment:
 #   IMAGE_TEST_INSTALL=0       skip apt-get/pip installs (tools already present)
 #   IMAGE_TEST_KEEP=1          keep the work folder (for debugging; images are still removed)
+#   IMAGE_TEST_TOP=N           how many of the venv's largest packages to list (default 15)
 #   DEBIAN_MIRROR              default http://deb.debian.org/debian
 #   BUILD_ARGS                 extra `buildah bud` arguments, e.g. "--build-arg XGBOOST_PACKAGE=xgboost"
 set -euo pipefail
@@ -154,6 +156,13 @@ mapfile -t image_cmd < <(bah inspect --type image --format '{{range .OCIv1.Confi
     "$image" | grep .)
 mkdir -p "$work/ro-root"
 
+# What the size is made of: the largest top-level folders, then the venv's largest packages (CI logs).
+log "largest folders in the image (du, MB):"
+du -xsm "$image_root"/* 2>/dev/null | sort -rn | head -6 | sed "s|$image_root||; s/^/    /"
+site_packages="$(find "$image_root/opt/venv/lib" -maxdepth 2 -type d -name site-packages | head -1)"
+log "largest packages in ${site_packages#"$image_root"} (du, MB):"
+du -xsm "$site_packages"/* | sort -rn | head -"${IMAGE_TEST_TOP:-15}" | sed "s|$site_packages/||; s/^/    /"
+
 # run_read_only [COMMAND ARGS...]: COMMAND (the image's CMD when none) as the image would run it, with its
 # root file system read-only; writable: the tmpfs on /tmp and $opt_ml at /opt/ml. The mounts live in a
 # private mount namespace and go with it; every step execs, so the command keeps this process's pid.
@@ -193,6 +202,35 @@ for python in /opt/venv/bin/python /usr/bin/python3 /usr/local/bin/python3; do
 done
 if run_read_only touch /opt/program/probe 2>/dev/null; then fail "the read-only root was written to"; fi
 log "no pip/setuptools/wheel/compiler, nothing world-writable but /tmp; the root is read-only when run"
+
+# The builder strips the venv's shared libraries: every one of them must still load (dlopen).
+log "every shared library in the venv loads (the builder stripped them)"
+run_read_only /opt/venv/bin/python -c '
+import ctypes, os, sysconfig
+from pathlib import Path
+libs = [p for p in Path(sysconfig.get_path("purelib")).rglob("*.so*")
+        if p.is_file() and (p.suffix == ".so" or ".so." in p.name)]
+unloadable = []
+for lib in libs:
+    try:
+        ctypes.CDLL(str(lib))
+    except OSError as exc:
+        unloadable.append(str(exc))
+print(len(libs), *unloadable, sep="\n", flush=True)
+os._exit(1 if unloadable else 0)  # no interpreter shutdown with every library loaded
+' > "$work/dlopen.out" 2>&1 || { cat "$work/dlopen.out"; fail "a shared library in the venv does not load"; }
+log "$(head -1 "$work/dlopen.out") shared libraries load"
+
+# The .pyc files pip compiled stay in the image (a read-only root cannot write new ones); for the log, the
+# server's cold import with them and without them (PYTHONPYCACHEPREFIX points Python at an empty folder).
+import_seconds() {
+    run_read_only /usr/bin/env "$@" /opt/venv/bin/python -c 'import time
+start = time.perf_counter()
+import ensemble_byoc.serving.app
+print(f"{time.perf_counter() - start:.2f}")'
+}
+log "import ensemble_byoc.serving.app: $(import_seconds PYTHONPYCACHEPREFIX=/tmp/no-pyc) s without .pyc files, \
+$(import_seconds) s with the image's"
 
 log "train in the image, root read-only (its CMD, local_test/test_dir at /opt/ml)"
 t0=$SECONDS

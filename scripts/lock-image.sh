@@ -7,6 +7,8 @@
 #
 # Resolved for the image's Python (3.11: python:3.11-slim-bookworm, and Debian bookworm's python3) on
 # x86_64 Linux. Run after changing a dependency in pyproject.toml; uv comes into a throwaway venv.
+# The locks keep every dependency pip resolves, plotly (CatBoost's) included: the Dockerfile's builder
+# installs it with the rest (pip --require-hashes checks the whole tree) and then uninstalls it.
 # Usage: scripts/lock-image.sh [PYTHON_VERSION]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

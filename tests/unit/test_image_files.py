@@ -94,3 +94,23 @@ def test_the_final_stage_installs_nothing_and_removes_the_base_images_installers
 def test_the_build_context_carries_the_locks() -> None:
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not any(pattern.strip("/*") == "requirements" for pattern in ignored)
+
+
+def test_the_builder_leaves_out_plotly_which_the_product_never_imports() -> None:
+    """CatBoost requires plotly but imports it only to draw; the image has it uninstalled in the builder."""
+    builder, *_ = stages()
+    assert "pip uninstall --yes plotly" in builder
+    for lock in LOCKS.values():  # the lock still pins it: the uninstall is what leaves it out
+        assert {"catboost", "plotly"} <= locked(lock).keys()
+    imports = re.compile(r"^\s*(import|from)\s+plotly\b", re.MULTILINE)
+    users = [str(path) for path in (ROOT / "src").rglob("*.py") if imports.search(path.read_text())]
+    assert not users, f"the image has no plotly (the builder uninstalls it); these import it: {users}"
+
+
+def test_the_venv_is_slimmed_in_the_builder_so_no_layer_of_the_final_image_holds_what_goes() -> None:
+    builder, *_, final = stages()
+    for removal in ("-name tests -o -name test", "pyarrow/include", "strip --strip-unneeded"):
+        assert removal in builder, removal
+    assert '-path "$site/*.libs" -prune' in builder  # auditwheel's patched libraries break when stripped
+    final_runs = [line for line in final.splitlines() if line.startswith("RUN")]
+    assert final_runs and not any("/opt/venv" in run or "strip" in run for run in final_runs)
