@@ -3,9 +3,9 @@ and set before any library loads its OpenMP runtime (libgomp reads its variables
 
 XGBoost and LightGBM run on libgomp, whose idle threads spin for a while (``GOMP_SPINCOUNT``, 300,000 by
 default) before they sleep. On cores another process also wants, spinning threads starve each other: one
-busy process per core made a training job take 4x its quiet time. A short spin (1,000) kept it within
-2.4x for 13-19% more time on a quiet machine (bench/RESULTS.md, "Shared cores"), so that is the product's
-default. A user's own ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is always left as set.
+busy process per core made a training job take 3.7-4.2x its quiet time. A short spin (1,000) keeps it
+within 2.2-2.4x for 7-19% more time on a quiet machine (bench/RESULTS.md, "Shared cores"), so that is the
+product's default. A user's own ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is always left as set.
 """
 
 from __future__ import annotations
