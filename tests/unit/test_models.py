@@ -7,6 +7,7 @@ it exists (it only needs an entry in ``REJECTED_OVERRIDES``).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -259,6 +260,18 @@ def test_a_valid_override_is_applied_and_trains(library: str) -> None:
     spec = load_spec(library)
     model = _fit(spec, overrides={"early_stopping_rounds": 0})
     assert model.best_iteration_ == PARAMS.num_round
+
+
+@pytest.mark.parametrize(("overrides", "section"), [({"max_bin": 16}, "tree_train_param"),
+                                                    ({"tree_method": "approx"}, "gbtree_train_param"),
+                                                    ({"tree_method": "exact"}, "gbtree_train_param")])
+def test_xgboost_trains_with_another_bin_count_or_tree_method_a_user_sets(
+    overrides: dict[str, object], section: str
+) -> None:
+    model = _fit(load_spec("xgboost"), overrides=overrides)
+    trained_with = json.loads(model.fitted("config").save_config())["learner"]["gradient_booster"][section]
+    assert {name: trained_with[name] for name in overrides} == {k: str(v) for k, v in overrides.items()}
+    assert np.isfinite(model.predict(_data()[2])).all()
 
 
 # -- k-fold splits ----------------------------------------------------------------------------------------
