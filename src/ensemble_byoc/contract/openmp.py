@@ -11,6 +11,7 @@ product's default. A user's own ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is alw
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,10 @@ class OpenMPWait:
         if self.runtime_loaded_before:
             text += "; but libgomp was loaded before it was set, so its own default applies"
         return text
+
+    def log(self, logger: logging.Logger) -> None:
+        """The start-up line ``OpenMP wait: ...``: a warning when it came too late, else information."""
+        (logger.warning if self.runtime_loaded_before else logger.info)("OpenMP wait: %s", self.describe())
 
 
 def openmp_wait(environ: Mapping[str, str]) -> OpenMPWait:

@@ -35,6 +35,4 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm
 
 def on_starting(server: object) -> None:
     """gunicorn's hook in the master, once, after the app is loaded: say which OpenMP wait is in effect."""
-    logger = logging.getLogger("ensemble_byoc.serving")
-    log = logger.warning if _openmp.runtime_loaded_before else logger.info
-    log("OpenMP wait: %s", _openmp.describe())
+    _openmp.log(logging.getLogger("ensemble_byoc.serving"))

@@ -56,7 +56,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     configure_logging(env.get("LOG_LEVEL", "INFO"), whole_process=True)
     paths.failure_file.unlink(missing_ok=True)
     try:
-        _log_openmp_wait(openmp or apply_openmp_wait(os.environ))
+        (openmp or apply_openmp_wait(os.environ)).log(logger)
         hyperparameters = read_json_config(paths.hyperparameters_file, default={})
         level = decode_value(hyperparameters.get("sagemaker_container_log_level", ""))
         if isinstance(level, int):
@@ -84,11 +84,6 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
         return _fail(paths, f"AlgorithmError: {type(exc).__name__}: {exc}")
     logger.info(SUCCESS_LINE)
     return 0
-
-
-def _log_openmp_wait(openmp: OpenMPWait) -> None:
-    log = logger.warning if openmp.runtime_loaded_before else logger.info
-    log("OpenMP wait: %s", openmp.describe())
 
 
 def failure_reason(reason: str) -> str:
