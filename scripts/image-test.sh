@@ -157,11 +157,13 @@ mapfile -t image_cmd < <(bah inspect --type image --format '{{range .OCIv1.Confi
 mkdir -p "$work/ro-root"
 
 # What the size is made of: the largest top-level folders, then the venv's largest packages (CI logs).
+# No `head` in these pipelines: under pipefail, a reader that stops early can end its writer with SIGPIPE
+# (exit 141), which failed a CI run; sed -n reads its whole input and prints the first lines.
 log "largest folders in the image (du, MB):"
-du -xsm "$image_root"/* 2>/dev/null | sort -rn | head -6 | sed "s|$image_root||; s/^/    /"
-site_packages="$(find "$image_root/opt/venv/lib" -maxdepth 2 -type d -name site-packages | head -1)"
+du -xsm "$image_root"/* 2>/dev/null | sort -rn | sed -n "1,6{s|$image_root||; s/^/    /; p}"
+site_packages="$(find "$image_root/opt/venv/lib" -maxdepth 2 -type d -name site-packages -print -quit)"
 log "largest packages in ${site_packages#"$image_root"} (du, MB):"
-du -xsm "$site_packages"/* | sort -rn | head -"${IMAGE_TEST_TOP:-15}" | sed "s|$site_packages/||; s/^/    /"
+du -xsm "$site_packages"/* | sort -rn | sed -n "1,${IMAGE_TEST_TOP:-15}{s|$site_packages/||; s/^/    /; p}"
 
 # run_read_only [COMMAND ARGS...]: COMMAND (the image's CMD when none) as the image would run it, with its
 # root file system read-only; writable: the tmpfs on /tmp and $opt_ml at /opt/ml. The mounts live in a
