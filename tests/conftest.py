@@ -98,7 +98,12 @@ class OptMl:
 
 @pytest.fixture
 def opt_ml(tmp_path: Path) -> OptMl:
-    tree = OptMl(tmp_path / "opt_ml")
+    return make_opt_ml(tmp_path / "opt_ml")
+
+
+def make_opt_ml(base: Path) -> OptMl:
+    """A new tree at ``base`` with one host, a CSV ``train`` channel and ``FAST_HYPERPARAMETERS``."""
+    tree = OptMl(base)
     for sub in ("input/config", "input/data", "model", "output"):
         (tree.base / sub).mkdir(parents=True)
     tree.write_config("inputdataconfig.json",

@@ -38,9 +38,9 @@ def test_presets_set_defaults_and_any_hyperparameter_given_wins(opt_ml: OptMl) -
     assert "Plan: 12 units" in stderr
 
 
-def test_best_preset_trains_a_portfolio_of_members_per_library(opt_ml: OptMl) -> None:
+def test_best_preset_with_a_portfolio_of_two_trains_two_members_per_library(opt_ml: OptMl) -> None:
     manifest, stdout, stderr = train(opt_ml, presets="best", k_fold="3", num_round="40",
-                                     early_stopping_rounds="5")
+                                     early_stopping_rounds="5", portfolio_size="2")
     assert manifest["config"]["portfolio_size"] == 2
     members = set(manifest["cv"]["library_scores"])
     assert members == {"catboost", "catboost-2", "lightgbm", "lightgbm-2", "xgboost", "xgboost-2"}

@@ -475,6 +475,22 @@ def test_a_sharded_job_trains_on_each_hosts_own_rows_and_the_first_hosts_model_s
     np.testing.assert_allclose(served, expected, rtol=1e-6)  # the server merges fold trees, summed in float32
 
 
+def test_a_sharded_best_preset_job_trains_both_plans_on_the_hosts_and_serves_one(
+    network: list[str], tmp_path: Path
+) -> None:
+    needs_own_addresses(network)
+    names = ["algo-1", "algo-2"]
+    X, y = make_regression(n_rows=600)
+    hosts = start_hosts(network, tmp_path, names, X, y, {**FAST_HYPERPARAMETERS, "presets": "best"},
+                        shards=shard_rows(X, y, names))
+    wait_all(hosts)
+    leader = hosts["algo-1"]
+    choice = json.loads((leader.tree.output_data / "cv_results.json").read_text())["presets_best"]
+    assert [(p["plan"], p["complete"]) for p in choice["plans"]] == [("default", True), ("best", True)]
+    assert f"presets=best: serving the {choice['served']} plan" in leader.log()
+    assert np.isfinite(predictions(leader.tree, X[:25])).all()
+
+
 def test_a_sharded_job_rerun_resumes_the_units_kept_and_retrains_the_rest_to_the_same_model(
     network: list[str], tmp_path: Path
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ensemble_byoc.errors import UserError
@@ -100,6 +100,8 @@ class TrainConfig:
     """``cv``: the validation channel's rows join the cross-validation pool; ``holdout``: the folds, the
     blend and the refit use ``train`` only, and the served ensemble is scored once on the validation rows."""
     library_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    given: frozenset[str] = field(default_factory=frozenset, compare=False, repr=False)
+    """The shared hyperparameters the job was given; the others are the defaults or the preset's."""
 
     @classmethod
     def from_hyperparameters(cls, raw: Mapping[str, Any]) -> TrainConfig:
@@ -141,9 +143,10 @@ class TrainConfig:
             check_range(key, parsed, rule, value)
             values[name] = parsed
             given_as[name] = key
+        given = frozenset(values)
         for name, value in PRESETS[values.get("presets", "medium")].items():
             values.setdefault(name, value)
-        return cls(**values, library_params=library_params)
+        return cls(**values, library_params=library_params, given=given)
 
     def __post_init__(self) -> None:
         if self.problem_type is not None:
@@ -155,6 +158,18 @@ class TrainConfig:
             msg = (f"Hyperparameter 'objective' == {self.objective!r} is a regression loss, but {what}; "
                    "classification trains on log loss (leave objective out).")
             raise UserError(msg)
+
+    def default_plan(self) -> TrainConfig | None:
+        """With ``presets=best``: the settings the default preset gives with the same hyperparameters given,
+        which such a job trains first (``training.best_preset``); ``None`` for another preset, or when every
+        setting of the best preset was given, so the two plans are one."""
+        if self.presets != "best":
+            return None
+        preset = PRESETS["best"]
+        reset: dict[str, Any] = {f.name: f.default for f in fields(self)
+                                 if f.name in preset and f.name not in self.given}
+        fallback = replace(self, **reset)
+        return None if fallback == self else fallback
 
     def members(self) -> list[Member]:
         """The ensemble's members: each library's first ``portfolio_size`` portfolio configurations."""
@@ -189,6 +204,7 @@ class TrainConfig:
         data = asdict(self)
         data["models"] = list(self.models)
         data["library_params"] = {k: dict(v) for k, v in self.library_params.items()}
+        del data["given"]
         return data
 
 

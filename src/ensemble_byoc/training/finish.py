@@ -136,7 +136,7 @@ def _refit_full(job: JobState, served: list[str]) -> dict[str, list[Model]] | No
 
 def _cv_summary(job: JobState, blended: BlendResult, library_scores: Mapping[str, float]) -> dict[str, Any]:
     config = job.config
-    return {
+    summary = {
         "metric": job.metric.name,
         "k_fold": config.k_fold,
         "folds_trained": len(job.results) // len(job.members),
@@ -147,6 +147,9 @@ def _cv_summary(job: JobState, blended: BlendResult, library_scores: Mapping[str
         "library_scores": library_scores,
         "blend": {"method": blended.method, "weights": blended.weights, "fallback": blended.fallback},
     }
+    if job.plans is not None:
+        summary["presets_best"] = job.plans
+    return summary
 
 
 def _save_model(

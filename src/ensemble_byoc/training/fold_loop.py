@@ -34,7 +34,7 @@ def run_units(job: JobState, stream: TextIO | None) -> BlendResult:
                 job.results.append(result)
                 job.oof[member.name][fold.valid_rows] = result.oof_prediction
             job.covered[fold.valid_rows] = True
-            blended = _blend_and_report(job, stream)
+            blended = blend_and_report(job, stream)
     except (TrainingStoppedError, PlatformError):
         if job.store:
             _keep_finished(job)
@@ -69,7 +69,9 @@ def _unit_result(job: JobState, key: UnitKey) -> UnitResult:
                 len(job.results) + 1, job.total, name, fold, result.best_iteration, job.metric.name,
                 result.score, result.seconds, " (cut short by time_limit)" if outcome.hit_deadline else "",
                 f" on {outcome.host}" if outcome.host else "")
-    if job.store and not outcome.hit_deadline:
+    if outcome.hit_deadline:
+        job.cut_units += 1
+    elif job.store:
         job.store.save(result, job.fingerprints[key])
     return result
 
@@ -101,8 +103,9 @@ def _keep_finished(job: JobState) -> None:
             job.store.save(outcome.result, job.fingerprints[(work.unit.fold, work.unit.name)])
 
 
-def _blend_and_report(job: JobState, stream: TextIO | None) -> BlendResult:
-    """Fit the blend on the rows held out so far and print each library's and the blend's scores.
+def blend_and_report(job: JobState, stream: TextIO | None) -> BlendResult:
+    """Fit the blend on the rows held out so far and print each library's and the blend's scores (again,
+    for the plan served, when ``presets=best`` trained two).
 
     Every metric of the task gets a line; the blend optimises ``eval_metric``, whose ensemble line is the
     blend's (honest) score. The last ensemble line of a job is therefore the final blend's score. With

@@ -9,12 +9,14 @@ from typing import Any, TextIO
 
 from ensemble_byoc.contract.disk_space import DiskUsage
 from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.training.best_preset import train_best_of_two
+from ensemble_byoc.training.blending import BlendResult
 from ensemble_byoc.training.channels import HOLDOUT, load_holdout_channel, load_training_data
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.finish import TrainingResult, finish_job
 from ensemble_byoc.training.fold_loop import run_units
 from ensemble_byoc.training.holdout import holdout_rows
-from ensemble_byoc.training.plan import plan_job
+from ensemble_byoc.training.plan import JobState, plan_job
 from ensemble_byoc.training.runners import DataLoader, LocalUnitRunner, UnitContext, UnitRunner
 from ensemble_byoc.training.stopping import StopRequest, TimeBudget
 
@@ -45,6 +47,8 @@ def run_training(
     ``loader`` reads the channels (a sharded job leaves the rows on the hosts that loaded them).
     The model is saved before the reports; free space for both is checked first (``disk_usage``).
     With ``validation_mode`` holdout the validation rows stay out of training and score the saved model.
+    With ``presets=best`` the default plan trains first and is served unless the best plan, trained in the
+    time left, finishes and scores better out of fold (``training.best_preset``).
     """
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
@@ -52,8 +56,17 @@ def run_training(
     holdout = None
     if config.validation_mode == HOLDOUT:
         holdout = load_holdout_channel(paths, config, input_data_config)
-    job = plan_job(paths, config, raw, n_threads, stop, budget, runner_factory or LocalUnitRunner)
-    if holdout is not None:
-        job.holdout = holdout_rows(holdout, job.data, job.task)
-    blended = run_units(job, metric_stream)
+
+    def run_plan(plan: TrainConfig, checkpoint_folder: str) -> tuple[JobState, BlendResult]:
+        job = plan_job(paths, plan, raw, n_threads, stop, budget, runner_factory or LocalUnitRunner,
+                       checkpoint_folder)
+        if holdout is not None:
+            job.holdout = holdout_rows(holdout, job.data, job.task)
+        return job, run_units(job, metric_stream)
+
+    fallback = config.default_plan()
+    if fallback is None:
+        job, blended = run_plan(config, "")
+    else:
+        job, blended = train_best_of_two(run_plan, config, fallback, budget, metric_stream)
     return finish_job(job, blended, disk_usage, metric_stream)

@@ -58,6 +58,10 @@ class JobState:
     results: list[UnitResult] = field(default_factory=list)
     holdout: Dataset | None = None
     """The validation rows the served ensemble is scored on (``validation_mode`` holdout), else ``None``."""
+    cut_units: int = 0
+    """Units cut short by their ``time_limit`` share."""
+    plans: dict[str, Any] | None = None
+    """``presets=best``: each plan's out-of-fold score and which one is served (``training.best_preset``)."""
 
     @property
     def total(self) -> int:
@@ -88,8 +92,10 @@ def plan_job(
     stop: StopRequest,
     budget: TimeBudget,
     runner_factory: Callable[[UnitContext], UnitRunner],
+    checkpoint_folder: str = "",
 ) -> JobState:
-    """Resolve the task from the label, draw the folds, make the runner and find the checkpointed units."""
+    """Resolve the task from the label, draw the folds, make the runner and find the checkpointed units
+    (in ``checkpoint_folder`` of the checkpoint directory: a plan of its own keeps its units apart)."""
     logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
                 raw.target_name)
     task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric, config.objective)
@@ -103,7 +109,8 @@ def plan_job(
     n_threads = training_threads(data.n_rows, n_threads)
     members = config.members()
     params = config.booster_params(task)
-    store = CheckpointStore(paths.checkpoint_dir) if paths.checkpoint_dir.is_dir() else None
+    checkpoints = paths.checkpoint_dir
+    store = CheckpointStore(checkpoints / checkpoint_folder) if checkpoints.is_dir() else None
     digest = data.digest() if store else ""
     if config.validation_mode != "cv":  # a cv-mode checkpoint is never resumed in another mode
         digest = f"{digest}:{config.validation_mode}"
