@@ -26,13 +26,23 @@ def presets() -> tuple[tuple[str, ...], str]:
     return tuple(config.PRESETS), config.TrainConfig().presets
 
 
+NOT_ON_THE_PATH = ("serving", "launcher")
+"""Subpackages a result of ours cannot depend on: the suite trains through ``container/train`` and
+predicts with ``load_bundle``; training and bundle never import serving, and nothing here imports the
+launcher (tests/architecture holds the import direction)."""
+
+
 def code_fingerprint() -> str:
-    """The product's version and a hash of every file under src/ (a cached row of ours is stale when
-    either changed)."""
+    """The product's version and a hash of ``container/train`` and every source file a result of ours
+    depends on (a cached row of ours is stale when any of them changed; serving and launcher work leaves
+    it valid)."""
     from ensemble_byoc import __version__
 
+    package = REPO / "src" / "ensemble_byoc"
     digest = hashlib.sha256(__version__.encode())
-    for path in sorted((REPO / "src" / "ensemble_byoc").rglob("*.py")):
+    files = [REPO / "container" / "train"] + sorted(
+        path for path in package.rglob("*.py") if path.relative_to(package).parts[0] not in NOT_ON_THE_PATH)
+    for path in files:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     return f"{__version__}+{digest.hexdigest()[:16]}"
 
