@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -98,9 +100,15 @@ def fit_ours(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str, Any]
                        "eval_metric": OUR_METRIC[problem_type], **job["settings"]}
     base = Path(job["work_dir"]) / "opt_ml"
     _write_tree(base, train, {k: str(v) for k, v in hyperparameters.items()})
+    if job.get("checkpoints"):  # units shared with the split's other rows (see bench/README.md)
+        Path(job["checkpoints"]).mkdir(parents=True, exist_ok=True)
+        (base / "checkpoints").symlink_to(job["checkpoints"], target_is_directory=True)
+    resumed = _ResumedUnits()
+    logging.getLogger("ensemble_byoc.training.job").addHandler(resumed)
     started = time.perf_counter()
     code = train_main([], {"SAGEMAKER_BASE_DIR": str(base), "LOG_LEVEL": "INFO"})
     fit_seconds = time.perf_counter() - started
+    logging.getLogger("ensemble_byoc.training.job").removeHandler(resumed)
     if code != 0:
         failure = base / "output" / "failure"
         raise RuntimeError(failure.read_text().strip() if failure.exists() else f"train exit code {code}")
@@ -111,6 +119,7 @@ def fit_ours(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str, Any]
     if problem_type != "regression":
         prediction = _class_columns(prediction, manifest, job)
     cv = manifest.get("cv") or {}
+    fit_seconds += resumed.seconds(base / "output" / "data" / "cv_results.json")
     weights = {k: round(float(v), 3) for k, v in manifest["blend"]["weights"].items()}
     note = "served " + ", ".join(f"{k} {w:.2f}" for k, w in weights.items())
     if (cv.get("blend") or {}).get("fallback"):
@@ -118,6 +127,28 @@ def fit_ours(job: dict[str, Any], train: Any, test: Any) -> tuple[dict[str, Any]
     if cv.get("folds_trained") not in (None, (manifest.get("config") or {}).get("k_fold")):
         note += f"; {cv['folds_trained']} folds trained"
     return {"fit_seconds": fit_seconds, "predict_seconds": predict_seconds, "note": note}, prediction
+
+
+class _ResumedUnits(logging.Handler):
+    """The (member, fold) of each unit a run resumed from a checkpoint, read from its log lines; their
+    seconds, as measured in the run that trained them, count in this run's fit time."""
+
+    PATTERN = re.compile(r"unit \d+ of \d+: (\S+) fold (\d+): resumed from checkpoint")
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.units: set[tuple[str, int]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = self.PATTERN.match(record.getMessage())
+        if found:
+            self.units.add((found.group(1), int(found.group(2))))
+
+    def seconds(self, report_file: Path) -> float:
+        if not self.units:
+            return 0.0
+        units = json.loads(report_file.read_text())["units"]
+        return float(sum(u["seconds"] for u in units if (u["member"], u["fold"]) in self.units))
 
 
 def available_cpus() -> int:

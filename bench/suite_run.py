@@ -23,6 +23,9 @@ from suite_systems import System
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / "bench" / ".cache" / "accuracy"
 CHILD_TIMEOUT_S = 6 * 3600.0
+SHARED_UNIT_ROLES = ("default", "single")
+"""Rows made of the same (library, fold) units: the default trains them into a checkpoint folder of the
+split and each library alone resumes its own (the product's fingerprints decide what is reused)."""
 
 
 @dataclass
@@ -86,6 +89,8 @@ def run(system: System, split: Split, settings: dict[str, str], fingerprint: str
                "classes": split.classes, "settings": settings, "work_dir": str(work),
                "train": str(split.folder / "train.parquet"), "test": str(split.folder / "test.parquet"),
                "ag_time_limit": float(settings["time_limit"]) if "time_limit" in settings else None}
+        if system.kind == "ours" and system.role in SHARED_UNIT_ROLES:
+            job["checkpoints"] = str(CACHE / split.set_name / str(split.index) / "checkpoints")
         (work / "job.json").write_text(json.dumps(job))
         log = log_dir / f"{split.set_name}-{split.index}-{system.key}.log"
         with log.open("w") as out, suite_load.Watch() as watch:
