@@ -68,6 +68,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="add a row of ours with extra hyperparameters: NAME=k=v;k=v or NAME={json}")
     parser.add_argument("--ours-extra", default="", metavar="k=v;k=v",
                         help="hyperparameters added to every row of ours (e.g. a fast smoke run)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="run nothing: report the results the cache holds for these sets, splits and "
+                             "systems (to put a table together from runs in pieces)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--require-quiet", action="store_true",
@@ -121,6 +124,8 @@ def run_split(split: Any, systems: list[System], codes: dict[str, str], args: ar
                 settings = system.resolved(default_fit)
                 print_fp = suite_systems.fingerprint(system, settings, codes[system.kind] + split.description)
                 result = suite_run.cached(split, system.key, print_fp)
+                if result is None and args.cached_only:
+                    continue
                 where += " (cached)" if result else ""
                 result = result or suite_run.run(system, split, settings, print_fp, args.log_dir, args.settle)
         except (RuntimeError, ValueError) as exc:
