@@ -87,3 +87,14 @@ def test_best_preset_keeps_each_plans_checkpoints_apart_and_a_rerun_resumes_both
     assert stderr.count("resumed from checkpoint") == 27
     assert "is not reused" not in stderr
     np.testing.assert_array_equal(predictions(opt_ml), first)
+
+
+def test_best_preset_whose_default_plan_does_not_finish_in_time_limit_trains_no_best_plan(
+    opt_ml: OptMl,
+) -> None:
+    manifest, _, stderr = train(opt_ml, {**FAST_HYPERPARAMETERS, "presets": "best", "time_limit": "0.3"})
+    choice = manifest["cv"]["presets_best"]
+    assert [plan["plan"] for plan in choice["plans"]] == ["default"]
+    assert choice["served"] == "default" and not choice["plans"][0]["complete"]
+    assert "presets=best: the default plan did not finish inside time_limit" in stderr
+    assert stderr.count("Plan: ") == 1

@@ -85,6 +85,9 @@ def train_best_of_two(
     elif default.complete:
         logger.warning("presets=best: %.1f s left of time_limit, less than the default plan's %.1f s of "
                        "units: the best plan is not trained.", max(budget.remaining(), 0.0), default.seconds)
+    else:
+        logger.warning("presets=best: the default plan did not finish inside time_limit (%d of %d units): "
+                       "the best plan is not trained.", default.units_finished, default.units_planned)
     best = PlanOutcome.of("best", *best_run) if best_run is not None else None
     served, reason = choose(default, best, default_job.metric.greater_is_better)
     job, blended = best_run if served == "best" and best_run is not None else (default_job, default_blend)
