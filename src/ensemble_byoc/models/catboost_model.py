@@ -71,7 +71,9 @@ class CatBoostModel(Model):
         if start is not None:
             scale, bias = model.get_scale_and_bias()
             model.set_scale_and_bias(scale, bias + start)
-        return model, int(model.tree_count_)
+        # The fitted object also keeps its training state, for a later fit to continue from: about 100
+        # bytes a training row (80 MiB at 800,000 rows), held as long as the model. A copy holds the model.
+        return model.copy(), int(model.tree_count_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         booster = self.fitted("predict")
