@@ -31,6 +31,7 @@ class CatBoostModel(Model):
     name = "catboost"
     library_errors = (catboost.CatBoostError,)
     input_dtype = np.float32  # the library reads features as float32
+    input_order = "F"  # it keeps features column by column, and reads a column-major float32 matrix in place
     train_arguments = ("early_stopping_rounds",)  # the rounds are CatBoost's ``iterations`` parameter
     shared_names = {"subsample": "subsample", "colsample_bytree": "rsm", "reg_lambda": "l2_leaf_reg"}
     loss_: str | None = None
