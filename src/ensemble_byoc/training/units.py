@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ensemble_byoc.contract.memory import return_free_heap
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, Model
@@ -139,7 +140,9 @@ def fit_model(
     should_stop: Callable[[], bool] | None = None,
 ) -> Model:
     """A new model of ``library``, fitted on ``X``/``y`` and early-stopping on ``X_valid``/``y_valid``: the
-    one place a unit's model is made on one host's rows (a distributed fit is the adapter's ``fit_dask``)."""
+    one place a unit's model is made on one host's rows (a distributed fit is the adapter's ``fit_dask``).
+    The C heap's free memory goes back to the system first, so that the fit does not add to it."""
+    return_free_heap()
     return load_spec(library).create(params, overrides, n_threads).fit(
         X,
         y,
