@@ -5,9 +5,9 @@ CatBoost allocates with its own copy of mimalloc, linked into its library. mimal
 while after it is freed (``MIMALLOC_PURGE_DELAY``, 1,000 ms), but only during one of its own later calls:
 between CatBoost units nothing calls it, so what a finished fit freed stays with CatBoost while LightGBM
 and XGBoost, which allocate with the C library, train on top of it (185 MiB at 800,000 training rows x 20
-features). A delay of 0 gives it back as it is freed, for about 5% more CatBoost time (pages freed and
-touched again within a fit), so that is the product's default. A user's own ``MIMALLOC_PURGE_DELAY`` is
-always left as set.
+features). A delay of 0 gives it back as it is freed, so that is the product's default, for 5-10% more
+CatBoost time (pages freed and touched again within a fit: +5% for a bare fit, +11% for a unit, paired
+runs on a shared machine). A user's own ``MIMALLOC_PURGE_DELAY`` is always left as set.
 """
 
 from __future__ import annotations
