@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from conftest import make_regression
@@ -75,3 +77,18 @@ def test_a_folds_rows_taken_as_float32_are_the_float64_rows_rounded_in_any_block
     assert taken.dtype == np.float32
     np.testing.assert_array_equal(taken, X[rows].astype(np.float32))
     assert units.rows_of(X, rows, np.float64).dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_folds_rows_taken_column_by_column_hold_the_same_values_in_column_major_order(
+    monkeypatch: pytest.MonkeyPatch, dtype: type[np.floating[Any]]
+) -> None:
+    from ensemble_byoc.training import units
+
+    X = np.random.default_rng(0).normal(scale=1e4, size=(1000, 3))
+    X[::7, 1] = np.nan
+    rows = np.random.default_rng(1).permutation(1000)[:777]
+    monkeypatch.setattr(units, "_ROWS_PER_BLOCK", 100)
+    taken = units.rows_of(X, rows, dtype, "F")
+    assert taken.flags.f_contiguous and taken.dtype == dtype
+    np.testing.assert_array_equal(taken, X[rows].astype(dtype))

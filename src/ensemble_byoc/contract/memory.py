@@ -1,7 +1,9 @@
-"""The memory this process may use: the least of the machine's, its container's and its own limit."""
+"""The memory this process may use: the least of the machine's, its container's and its own limit; and
+giving the C heap's free memory back to the system."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import resource
 from dataclasses import dataclass
@@ -41,3 +43,16 @@ def _read_number(path: Path) -> int | None:
     except (OSError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
+
+
+def return_free_heap() -> None:
+    """Give the free pages of the C library's heap back to the system (glibc's ``malloc_trim``); nothing
+    where the C library has no such call.
+
+    glibc keeps what a finished training unit, its predictions and the blend between folds freed inside
+    its heap, where only later ``malloc`` calls can use it: LightGBM's and XGBoost's units and numpy's
+    temporaries, about 110 MiB at 1,000,000 rows x 20 features, which the next unit would train on top of.
+    """
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)

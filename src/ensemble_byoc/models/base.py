@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -93,6 +93,9 @@ class Model(ABC):
     input_dtype: ClassVar[type[np.floating[Any]]] = np.float64
     """The float type the trainer slices a fold's rows into: ``float32`` for a library that converts its
     input to float32 itself (the same values, half the memory), else ``float64``."""
+    input_order: ClassVar[Literal["C", "F"]] = "C"
+    """The memory layout the trainer slices a fold's rows into: ``"F"`` (column by column) for a library
+    that reads a column-major matrix in place rather than copying it, else ``"C"``."""
     booster_: Any
     """The library's fitted model; None before ``fit``."""
 

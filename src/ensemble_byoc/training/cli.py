@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from ensemble_byoc.contract.allocator import AllocatorSetting, apply_allocator_setting
 from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.contract.logs import configure_logging
 from ensemble_byoc.contract.openmp import OpenMPWait, apply_openmp_wait
@@ -36,11 +37,11 @@ Exit code 0 on success; 1 with output/failure saying why. Locally, without Docke
 
 
 def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-               openmp: OpenMPWait | None = None) -> int:
+               openmp: OpenMPWait | None = None, allocator: AllocatorSetting | None = None) -> int:
     """Run a training job as SageMaker starts one; return the process exit code.
 
-    ``openmp``: the OpenMP wait ``container/train`` set before the libraries loaded; without it, it is set
-    here (too late for a runtime already loaded, which the log then says).
+    ``openmp``, ``allocator``: the OpenMP wait and CatBoost's allocator setting ``container/train`` set
+    before the libraries loaded; else they are set here (too late for a library already loaded: logged).
     """
     if {"-h", "--help"} & set(argv or ()):
         sys.stdout.write(USAGE)
@@ -57,6 +58,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     paths.failure_file.unlink(missing_ok=True)
     try:
         (openmp or apply_openmp_wait(os.environ)).log(logger)
+        (allocator or apply_allocator_setting(os.environ)).log(logger)
         hyperparameters = read_json_config(paths.hyperparameters_file, default={})
         level = decode_value(hyperparameters.get("sagemaker_container_log_level", ""))
         if isinstance(level, int):

@@ -10,11 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from ensemble_byoc.contract.memory import return_free_heap
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.models import load_spec
 from ensemble_byoc.models.base import BoosterParams, Model
@@ -139,7 +140,9 @@ def fit_model(
     should_stop: Callable[[], bool] | None = None,
 ) -> Model:
     """A new model of ``library``, fitted on ``X``/``y`` and early-stopping on ``X_valid``/``y_valid``: the
-    one place a unit's model is made on one host's rows (a distributed fit is the adapter's ``fit_dask``)."""
+    one place a unit's model is made on one host's rows (a distributed fit is the adapter's ``fit_dask``).
+    The C heap's free memory goes back to the system first, so that the fit does not add to it."""
+    return_free_heap()
     return load_spec(library).create(params, overrides, n_threads).fit(
         X,
         y,
@@ -163,10 +166,12 @@ def fit_unit(
 ) -> UnitResult:
     """Train one library on k-1 folds, early-stopping on (and predicting) the held-out fold."""
     started = time.perf_counter()
-    dtype = load_spec(unit.library).model.input_dtype
-    X_valid = rows_of(data.X, fold.valid_rows, dtype)
-    model = fit_model(unit.library, params, overrides, n_threads, rows_of(data.X, fold.train_rows, dtype),
-                      data.y[fold.train_rows], X_valid, data.y[fold.valid_rows],
+    adapter = load_spec(unit.library).model
+    dtype, order = adapter.input_dtype, adapter.input_order
+    X_valid = rows_of(data.X, fold.valid_rows, dtype, order)
+    model = fit_model(unit.library, params, overrides, n_threads,
+                      rows_of(data.X, fold.train_rows, dtype, order), data.y[fold.train_rows],
+                      X_valid, data.y[fold.valid_rows],
                       data.feature_names, data.categorical_indices, should_stop)
     prediction = model.predict(X_valid)
     seconds = time.perf_counter() - started
@@ -177,13 +182,15 @@ def fit_unit(
 _ROWS_PER_BLOCK = 65_536
 
 
-def rows_of(X: np.ndarray, rows: np.ndarray, dtype: type[np.floating[Any]]) -> np.ndarray:
-    """``X[rows]`` as ``dtype``, converted a block of rows at a time: no float64 copy of the fold's rows
-    when a library takes float32."""
-    if dtype == X.dtype:
+def rows_of(X: np.ndarray, rows: np.ndarray, dtype: type[np.floating[Any]],
+            order: Literal["C", "F"] = "C") -> np.ndarray:
+    """``X[rows]`` as ``dtype`` in memory ``order``, converted a block of rows at a time: no float64 copy of
+    the fold's rows when a library takes float32, and no row-major copy when it takes them column by
+    column."""
+    if dtype == X.dtype and order == "C":
         same: np.ndarray = X[rows]
         return same
-    out = np.empty((len(rows), X.shape[1]), dtype=dtype)
+    out = np.empty((len(rows), X.shape[1]), dtype=dtype, order=order)
     for start in range(0, len(rows), _ROWS_PER_BLOCK):
         out[start:start + _ROWS_PER_BLOCK] = X[rows[start:start + _ROWS_PER_BLOCK]]
     return out
