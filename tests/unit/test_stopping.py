@@ -64,8 +64,9 @@ def test_a_member_not_seen_yet_is_expected_to_take_the_mean_of_every_finished_un
     assert expected_seconds(finished, members, "lightgbm", 1, 9.0) == pytest.approx(2.0 + (3.0 + 1.0 + 2.0))
 
 
-def test_save_reserve_is_capped_for_long_budgets() -> None:
+def test_save_reserve_is_capped_for_long_budgets_and_small_for_short_ones() -> None:
     assert TimeBudget(36_000.0, clock=FakeClock()).reserve == 60.0
+    assert TimeBudget(2.0, clock=FakeClock()).reserve == 0.25
 
 
 def test_unit_guard_stops_at_its_deadline_and_says_so() -> None:
