@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from ensemble_byoc.contract.cpus import training_threads
-from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard
+from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard, expected_seconds
 
 
 class FakeClock:
@@ -25,7 +25,7 @@ def test_no_time_limit_never_stops_and_leaves_infinite_time() -> None:
     assert budget.unit_deadline(5) is None
 
 
-def test_each_unit_gets_an_even_share_of_the_time_left_after_the_save_reserve() -> None:
+def test_without_what_later_units_need_each_unit_gets_an_even_share_of_the_time_left() -> None:
     clock = FakeClock()
     budget = TimeBudget(100.0, clock=clock)
     assert budget.reserve == 10.0
@@ -35,8 +35,38 @@ def test_each_unit_gets_an_even_share_of_the_time_left_after_the_save_reserve() 
     assert budget.unit_deadline(6) == pytest.approx(clock.now + 10.0)
 
 
-def test_save_reserve_is_capped_for_long_budgets() -> None:
+def test_a_slow_librarys_unit_may_use_what_the_units_after_it_are_not_expected_to_need() -> None:
+    """txhousing under a 21 s limit: CatBoost's units take ~2 s and the others' ~0.2 s; an even share per
+    unit (1.5 s here) cut every CatBoost unit short although the whole plan fitted in the time."""
+    clock = FakeClock()
+    budget = TimeBudget(20.0, clock=clock)  # 18 s for units after the 2 s reserve
+    finished = [("catboost", 2.0), ("lightgbm", 0.2), ("xgboost", 0.2)]  # fold 0 done
+    later = expected_seconds(finished, ["catboost", "lightgbm", "xgboost"], "catboost", 3, budget.remaining())
+    assert later == pytest.approx(0.4 + 3 * 2.4)
+    assert budget.unit_deadline(12, later) == pytest.approx(clock.now + 18.0 - 7.6)
+    assert budget.unit_deadline(12) == pytest.approx(clock.now + 1.5)  # the even share alone
+
+
+def test_a_unit_never_gets_less_than_an_even_share_of_the_time_left() -> None:
+    clock = FakeClock()
+    budget = TimeBudget(20.0, clock=clock)
+    assert budget.unit_deadline(12, later_seconds=100.0) == pytest.approx(clock.now + 18.0 / 12)
+
+
+def test_before_any_unit_finished_the_first_fold_may_spend_its_own_share() -> None:
+    assert expected_seconds([], ["catboost", "lightgbm"], "catboost", 4, 50.0) == pytest.approx(40.0)
+    assert expected_seconds([], ["catboost", "lightgbm"], "lightgbm", 0, 50.0) == 0.0
+
+
+def test_a_member_not_seen_yet_is_expected_to_take_the_mean_of_every_finished_unit() -> None:
+    finished = [("catboost", 3.0), ("lightgbm", 1.0)]
+    members = ["catboost", "lightgbm", "xgboost"]
+    assert expected_seconds(finished, members, "lightgbm", 1, 9.0) == pytest.approx(2.0 + (3.0 + 1.0 + 2.0))
+
+
+def test_save_reserve_is_capped_for_long_budgets_and_small_for_short_ones() -> None:
     assert TimeBudget(36_000.0, clock=FakeClock()).reserve == 60.0
+    assert TimeBudget(2.0, clock=FakeClock()).reserve == 0.25
 
 
 def test_unit_guard_stops_at_its_deadline_and_says_so() -> None:

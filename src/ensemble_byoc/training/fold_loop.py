@@ -15,6 +15,7 @@ from ensemble_byoc.training.blending import BlendResult, fit_blend
 from ensemble_byoc.training.metric_lines import emit_metric, ensemble_metric_name, library_metric_name
 from ensemble_byoc.training.plan import JobState, UnitKey
 from ensemble_byoc.training.scores import get_metric, metrics_for
+from ensemble_byoc.training.stopping import expected_seconds
 from ensemble_byoc.training.units import UnitResult
 
 logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
@@ -56,7 +57,8 @@ def _unit_result(job: JobState, key: UnitKey) -> UnitResult:
                     result.score)
         return result
     try:
-        outcome = job.runner.run(job.work[key], job.budget.unit_deadline(job.total - len(job.results)))
+        outcome = job.runner.run(job.work[key], job.budget.unit_deadline(job.total - len(job.results),
+                                                                         _later_seconds(job, key)))
     except PlatformError as exc:
         msg = f"{exc}; {job.kept()}."
         raise PlatformError(msg) from exc
@@ -74,6 +76,15 @@ def _unit_result(job: JobState, key: UnitKey) -> UnitResult:
     elif job.store:
         job.store.save(result, job.fingerprints[key])
     return result
+
+
+def _later_seconds(job: JobState, key: UnitKey) -> float | None:
+    """What the planned units after ``key`` are expected to take (``stopping.expected_seconds``)."""
+    if job.budget.limit is None:
+        return None
+    fold, name = key
+    return expected_seconds([(r.unit.name, r.seconds) for r in job.results], [m.name for m in job.members],
+                            name, job.config.k_fold - fold - 1, job.budget.remaining())
 
 
 def _next_fold_fits(job: JobState, fold: int) -> bool:
