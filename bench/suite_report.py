@@ -143,7 +143,7 @@ def summary_table(table: Table) -> list[str]:
     rank_by_set = {spec.name: ranks(table, spec) for spec in table.specs}
     norm_by_set = {spec.name: normalized(table, spec) for spec in table.specs}
     for s in table.systems:
-        mine = [r for (_, _, k), r in table.records.items() if k == s.key and "scores" in r]
+        mine = _records_of(table, s.key)
         rank = _mean([rank_by_set[n][s.key] for n in rank_by_set if s.key in rank_by_set[n]])
         norm = _mean([v for n in norm_by_set for v in norm_by_set[n].get(s.key, [])])
         sets = sum(1 for n in rank_by_set if s.key in rank_by_set[n])
@@ -159,4 +159,10 @@ def mean_normalized(table: Table, key: str) -> float | None:
 
 
 def mean_fit(table: Table, key: str) -> float | None:
-    return _mean([r["fit_seconds"] for (_, _, k), r in table.records.items() if k == key and "scores" in r])
+    return _mean([r["fit_seconds"] for r in _records_of(table, key)])
+
+
+def _records_of(table: Table, key: str) -> list[dict[str, Any]]:
+    """System ``key``'s results on this table's sets (a group's table holds only its own sets' rows)."""
+    names = {spec.name for spec in table.specs}
+    return [r for (name, _, k), r in table.records.items() if k == key and name in names and "scores" in r]
