@@ -72,6 +72,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="run nothing: report the results the cache holds for these sets, splits and "
                              "systems (to put a table together from runs in pieces)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    parser.add_argument("--section", default="accuracy_suite",
+                        help="the section of RESULTS.md to write (default %(default)s; another name keeps a "
+                             "run on other sets beside it)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--require-quiet", action="store_true",
                         help="refuse to write RESULTS.md if a result came from a machine that was not quiet")
@@ -188,9 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     facts = {"command": command(args_list), "started": started, "minutes": (time.perf_counter() - clock) / 60,
              "load_start": load_start, "versions": versions(), "codes": fingerprints, "splits": n_splits,
-             "tier": args.tier}
+             "tier": args.tier, "section": args.section}
     text, quiet = suite_section.section(specs, systems, records, facts)
-    print(suite_section.strip_markers(text))
+    print(suite_section.strip_markers(text, args.section))
     return suite_section.write(args, text, quiet)
 
 

@@ -56,7 +56,7 @@ def _group(name: str, specs: Sequence[DataSpec], systems: Sequence[System],
 
 def section(specs: Sequence[DataSpec], systems: Sequence[System],
             records: dict[tuple[str, int, str], dict[str, Any]], facts: dict[str, Any]) -> tuple[str, bool]:
-    start, end = results_file.markers(SECTION)
+    start, end = results_file.markers(facts.get("section", SECTION))
     load_text, quiet = _load_facts(records)
     failed = [f"{k[0]} split {k[1]} {k[2]}: {r['failed'][:160]}" for k, r in records.items() if "failed" in r]
     title = "## Accuracy suite: ours, each library, the classic recipe, AutoGluon (issue #12)"
@@ -87,8 +87,8 @@ def section(specs: Sequence[DataSpec], systems: Sequence[System],
     return "\n".join(parts) + "\n", quiet
 
 
-def strip_markers(text: str) -> str:
-    start, end = results_file.markers(SECTION)
+def strip_markers(text: str, name: str = SECTION) -> str:
+    start, end = results_file.markers(name)
     return text.replace(start + "\n", "").replace(end + "\n", "")
 
 
@@ -99,6 +99,6 @@ def write(args: argparse.Namespace, text: str, quiet: bool) -> int:
         print(f"not writing {args.results}: some results came from a machine that was not quiet "
               "(see 'Machine load' above); rerun them on a quiet machine", file=sys.stderr)
         return 3
-    results_file.replace_section(args.results, text, SECTION)
-    print(f"wrote the {SECTION} section of {args.results}", file=sys.stderr)
+    results_file.replace_section(args.results, text, args.section)
+    print(f"wrote the {args.section} section of {args.results}", file=sys.stderr)
     return 0
