@@ -28,9 +28,9 @@ def test_no_time_limit_never_stops_and_leaves_infinite_time() -> None:
 def test_without_what_later_units_need_each_unit_gets_an_even_share_of_the_time_left() -> None:
     clock = FakeClock()
     budget = TimeBudget(100.0, clock=clock)
-    assert budget.reserve == 10.0
-    assert budget.unit_deadline(9) == pytest.approx(clock.now + 90.0 / 9)
-    clock.now += 30.0
+    assert budget.reserve == 5.0
+    assert budget.unit_deadline(9) == pytest.approx(clock.now + 95.0 / 9)
+    clock.now += 35.0
     assert budget.remaining() == pytest.approx(60.0)
     assert budget.unit_deadline(6) == pytest.approx(clock.now + 10.0)
 
@@ -39,18 +39,18 @@ def test_a_slow_librarys_unit_may_use_what_the_units_after_it_are_not_expected_t
     """txhousing under a 21 s limit: CatBoost's units take ~2 s and the others' ~0.2 s; an even share per
     unit (1.5 s here) cut every CatBoost unit short although the whole plan fitted in the time."""
     clock = FakeClock()
-    budget = TimeBudget(20.0, clock=clock)  # 18 s for units after the 2 s reserve
+    budget = TimeBudget(20.0, clock=clock)  # 19 s for units after the 1 s reserve
     finished = [("catboost", 2.0), ("lightgbm", 0.2), ("xgboost", 0.2)]  # fold 0 done
     later = expected_seconds(finished, ["catboost", "lightgbm", "xgboost"], "catboost", 3, budget.remaining())
     assert later == pytest.approx(0.4 + 3 * 2.4)
-    assert budget.unit_deadline(12, later) == pytest.approx(clock.now + 18.0 - 7.6)
-    assert budget.unit_deadline(12) == pytest.approx(clock.now + 1.5)  # the even share alone
+    assert budget.unit_deadline(12, later) == pytest.approx(clock.now + 19.0 - 7.6)
+    assert budget.unit_deadline(12) == pytest.approx(clock.now + 19.0 / 12)  # the even share alone
 
 
 def test_a_unit_never_gets_less_than_an_even_share_of_the_time_left() -> None:
     clock = FakeClock()
     budget = TimeBudget(20.0, clock=clock)
-    assert budget.unit_deadline(12, later_seconds=100.0) == pytest.approx(clock.now + 18.0 / 12)
+    assert budget.unit_deadline(12, later_seconds=100.0) == pytest.approx(clock.now + 19.0 / 12)
 
 
 def test_before_any_unit_finished_the_first_fold_may_spend_its_own_share() -> None:
@@ -67,6 +67,22 @@ def test_a_member_not_seen_yet_is_expected_to_take_the_mean_of_every_finished_un
 def test_save_reserve_is_capped_for_long_budgets_and_small_for_short_ones() -> None:
     assert TimeBudget(36_000.0, clock=FakeClock()).reserve == 60.0
     assert TimeBudget(2.0, clock=FakeClock()).reserve == 0.25
+
+
+def test_save_reserve_is_a_twentieth_of_the_limit_for_the_rows_of_a_small_data_set() -> None:
+    """ames under a 64 s limit: a tenth of it (6.4 s) kept back for a save that took 0.6 s, while the job
+    dropped its last fold for want of 0.5 s."""
+    budget = TimeBudget(64.0, clock=FakeClock())
+    budget.rows = 2_344
+    assert budget.reserve == pytest.approx(3.2)
+
+
+def test_save_reserve_grows_with_the_rows_where_the_share_of_the_limit_would_be_too_little() -> None:
+    budget = TimeBudget(60.0, clock=FakeClock())
+    assert budget.reserve == pytest.approx(3.0)
+    budget.rows = 1_000_000  # everything after the units took 10.9 s at this size
+    assert budget.reserve == pytest.approx(0.25 + 10.0)
+    assert budget.remaining() == pytest.approx(60.0 - 10.25)
 
 
 def test_unit_guard_stops_at_its_deadline_and_says_so() -> None:

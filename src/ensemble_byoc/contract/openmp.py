@@ -11,11 +11,9 @@ product's default. A user's own ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` is alw
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
-from pathlib import Path
 
+from ensemble_byoc.contract.load_time import LoadTimeReader, LoadTimeSetting, user_values
 from ensemble_byoc.errors import PlatformError
 
 SPIN_VARIABLE = "ENSEMBLE_BYOC_OMP_SPIN"
@@ -25,63 +23,30 @@ DEFAULT_SPIN = 1_000
 MAX_SPIN = 1_000_000_000
 USER_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 """libgomp's own variables: when the user sets either, the product sets nothing."""
+LIBGOMP = LoadTimeReader("OpenMP wait", "libgomp", "libgomp", "its own default")
 
 
-@dataclass(frozen=True)
-class OpenMPWait:
-    """The OpenMP wait in effect: the variables the product sets (none when the user's or the library's
-    own apply) and where the choice came from."""
-
-    variables: Mapping[str, str] = field(default_factory=dict)
-    source: str = "the product's default"
-    runtime_loaded_before: bool = False
-    """An OpenMP runtime was already in the process when the variables were set, so it ignores them."""
-
-    def describe(self) -> str:
-        """One log line: the wait, where it came from, and whether it came too late."""
-        setting = ", ".join(f"{name}={value}" for name, value in self.variables.items())
-        text = f"{setting} ({self.source})" if setting else self.source
-        if self.runtime_loaded_before:
-            text += "; but libgomp was loaded before it was set, so its own default applies"
-        return text
-
-    def log(self, logger: logging.Logger) -> None:
-        """The start-up line ``OpenMP wait: ...``: a warning when it came too late, else information."""
-        (logger.warning if self.runtime_loaded_before else logger.info)("OpenMP wait: %s", self.describe())
-
-
-def openmp_wait(environ: Mapping[str, str]) -> OpenMPWait:
+def openmp_wait(environ: Mapping[str, str]) -> LoadTimeSetting:
     """Decide the wait from ``environ``; a malformed ``ENSEMBLE_BYOC_OMP_SPIN`` is a ``PlatformError``."""
     spin = _spin_setting(environ)
-    users = {name: environ[name].strip() for name in USER_VARIABLES if environ.get(name, "").strip()}
+    users = user_values(environ, USER_VARIABLES)
     if users:
         ignored = f"; {SPIN_VARIABLE}={environ[SPIN_VARIABLE].strip()} not applied" if spin != "" else ""
         mine = ", ".join(f"{name}={value}" for name, value in users.items())
-        return OpenMPWait({}, f"{mine}, set by the user and left as set{ignored}")
+        return LoadTimeSetting(LIBGOMP, {}, f"{mine}, set by the user and left as set{ignored}")
     if spin == LIBRARY_DEFAULT:
-        return OpenMPWait({}, f"the OpenMP runtime's own default ({SPIN_VARIABLE}={LIBRARY_DEFAULT})")
+        return LoadTimeSetting(LIBGOMP, {},
+                               f"the OpenMP runtime's own default ({SPIN_VARIABLE}={LIBRARY_DEFAULT})")
     if spin == "":
-        return OpenMPWait({"GOMP_SPINCOUNT": str(DEFAULT_SPIN)},
+        return LoadTimeSetting(LIBGOMP, {"GOMP_SPINCOUNT": str(DEFAULT_SPIN)},
                           f"the product's default; {SPIN_VARIABLE} changes it")
-    return OpenMPWait({"GOMP_SPINCOUNT": spin}, f"from {SPIN_VARIABLE}")
+    return LoadTimeSetting(LIBGOMP, {"GOMP_SPINCOUNT": spin}, f"from {SPIN_VARIABLE}")
 
 
-def apply_openmp_wait(environ: MutableMapping[str, str]) -> OpenMPWait:
-    """Decide the wait and set its variables in ``environ`` (``os.environ``: the process environment that
-    libgomp reads when it loads, and that child processes inherit). Call it before anything imports
-    XGBoost, LightGBM or scikit-learn."""
-    wait = openmp_wait(environ)
-    loaded = openmp_runtime_loaded()
-    environ.update(wait.variables)
-    return OpenMPWait(wait.variables, wait.source, runtime_loaded_before=loaded and bool(wait.variables))
-
-
-def openmp_runtime_loaded(maps: Path = Path("/proc/self/maps")) -> bool:
-    """Whether a libgomp is mapped into this process (False where /proc is not there to say)."""
-    try:
-        return "libgomp" in maps.read_text(errors="replace")
-    except OSError:
-        return False
+def apply_openmp_wait(environ: MutableMapping[str, str]) -> LoadTimeSetting:
+    """Decide the wait and set it in ``environ`` (``os.environ``). Call it before anything imports XGBoost,
+    LightGBM or scikit-learn."""
+    return openmp_wait(environ).apply(environ)
 
 
 def _spin_setting(environ: Mapping[str, str]) -> str:

@@ -7,10 +7,11 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from ensemble_byoc.contract.allocator import AllocatorSetting, apply_allocator_setting
+from ensemble_byoc.contract.allocator import apply_allocator_setting
 from ensemble_byoc.contract.cpus import available_cpus
+from ensemble_byoc.contract.load_time import LoadTimeSetting
 from ensemble_byoc.contract.logs import configure_logging
-from ensemble_byoc.contract.openmp import OpenMPWait, apply_openmp_wait
+from ensemble_byoc.contract.openmp import apply_openmp_wait
 from ensemble_byoc.contract.paths import BASE_DIR_VARIABLE, SageMakerPaths, is_multi_host, read_json_config
 from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
 from ensemble_byoc.training.config import TrainConfig
@@ -37,7 +38,7 @@ Exit code 0 on success; 1 with output/failure saying why. Locally, without Docke
 
 
 def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
-               openmp: OpenMPWait | None = None, allocator: AllocatorSetting | None = None) -> int:
+               openmp: LoadTimeSetting | None = None, allocator: LoadTimeSetting | None = None) -> int:
     """Run a training job as SageMaker starts one; return the process exit code.
 
     ``openmp``, ``allocator``: the OpenMP wait and CatBoost's allocator setting ``container/train`` set

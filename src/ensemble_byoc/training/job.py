@@ -38,8 +38,9 @@ def run_training(
     """Train every (library, fold) unit, report out-of-fold scores, and save the model and reports.
 
     Units run fold by fold. With a checkpoint folder, finished units are saved there and reused by a
-    rerun. With ``time_limit``, each unit gets an even share of the time left, and folds that no longer
-    fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
+    rerun. With ``time_limit``, each unit may use what the units after it are not expected to need (never
+    less than an even share), a save reserve is kept back (``TimeBudget.reserve``), and folds that no
+    longer fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
     (SIGTERM) ends the job after the current boosting round with ``TrainingStoppedError``.
     ``n_threads`` is the number of usable cores; small data sets train on fewer (``training_threads``).
     ``runner_factory`` makes what runs the units (a Dask cluster in a multi-host job); by default they
@@ -53,6 +54,7 @@ def run_training(
     stop = stop if stop is not None else StopRequest()
     budget = TimeBudget(config.time_limit)
     raw = loader(paths, config, input_data_config)
+    budget.rows = raw.n_rows
     holdout = None
     if config.validation_mode == HOLDOUT:
         holdout = load_holdout_channel(paths, config, input_data_config)
