@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from ensemble_byoc.contract.cpus import training_threads
-from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard, expected_seconds
+from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard, expected_seconds, fold_starts
 
 
 class FakeClock:
@@ -125,3 +125,10 @@ def test_sigterm_becomes_a_stop_request_once_the_handler_is_installed() -> None:
                          [(442, 8, 1), (19_999, 2, 1), (20_000, 2, 2), (1_000_000, 8, 8)])
 def test_small_data_trains_on_fewer_threads_than_cores(rows: int, cpus: int, threads: int) -> None:
     assert training_threads(rows, cpus) == threads
+
+
+@pytest.mark.parametrize(("left", "starts"), [(17.2, True), (16.7, True), (13.8, True), (13.7, False)])
+def test_a_fold_starts_with_most_of_its_time_left_and_its_units_are_cut_to_fit(left: float,
+                                                                               starts: bool) -> None:
+    """ames, a fold of 17.2 s: with 16.7 s left it was dropped, though its units could be cut by 3%."""
+    assert fold_starts(17.2, left) is starts

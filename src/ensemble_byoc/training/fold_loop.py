@@ -15,7 +15,7 @@ from ensemble_byoc.training.blending import BlendResult, fit_blend
 from ensemble_byoc.training.metric_lines import emit_metric, ensemble_metric_name, library_metric_name
 from ensemble_byoc.training.plan import JobState, UnitKey
 from ensemble_byoc.training.scores import get_metric, metrics_for
-from ensemble_byoc.training.stopping import expected_seconds
+from ensemble_byoc.training.stopping import expected_seconds, fold_starts
 from ensemble_byoc.training.units import UnitResult
 
 logger = logging.getLogger("ensemble_byoc.training.job")  # every phase of the job logs as the job
@@ -95,6 +95,10 @@ def _next_fold_fits(job: JobState, fold: int) -> bool:
     fold_seconds = sum(r.seconds for r in job.results) / fold
     left = budget.remaining()
     if fold_seconds <= left:
+        return True
+    if fold_starts(fold_seconds, left):
+        logger.info("time_limit %g s: %.1f s left for training and a fold takes about %.1f s: fold %d "
+                    "starts, its units cut to fit.", budget.limit, left, fold_seconds, fold)
         return True
     k_fold = job.config.k_fold
     dropped = (k_fold - fold) * len(job.members)

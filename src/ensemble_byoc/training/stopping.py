@@ -124,6 +124,18 @@ def expected_seconds(
     return this_fold + folds_after * sum(per_member.values())
 
 
+FOLD_START_SHARE = 0.8
+"""A fold starts when at least this share of the time a fold has taken is left; its units' deadlines then
+cut them to fit. On ames under a limit equal to the default's own fit time, every split dropped its last
+fold with 89-97% of a fold's time left: a fold of units cut a little short keeps every row scored out of
+fold and a fifth more fold models, where a dropped one loses both."""
+
+
+def fold_starts(fold_seconds: float, left: float) -> bool:
+    """Whether a fold that has been taking ``fold_seconds`` should start with ``left`` seconds left."""
+    return fold_seconds * FOLD_START_SHARE <= left
+
+
 class UnitGuard:
     """The ``should_stop`` handed to one unit's fit: a stop request, or the unit's deadline passing."""
 
