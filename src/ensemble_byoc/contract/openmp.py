@@ -39,7 +39,7 @@ def openmp_wait(environ: Mapping[str, str]) -> LoadTimeSetting:
                                f"the OpenMP runtime's own default ({SPIN_VARIABLE}={LIBRARY_DEFAULT})")
     if spin == "":
         return LoadTimeSetting(LIBGOMP, {"GOMP_SPINCOUNT": str(DEFAULT_SPIN)},
-                          f"the product's default; {SPIN_VARIABLE} changes it")
+                               f"the product's default; {SPIN_VARIABLE} changes it")
     return LoadTimeSetting(LIBGOMP, {"GOMP_SPINCOUNT": spin}, f"from {SPIN_VARIABLE}")
 
 

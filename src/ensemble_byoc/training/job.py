@@ -39,8 +39,9 @@ def run_training(
 
     Units run fold by fold. With a checkpoint folder, finished units are saved there and reused by a
     rerun. With ``time_limit``, each unit may use what the units after it are not expected to need (never
-    less than an even share), a save reserve is kept back (``TimeBudget.reserve``), and folds that no
-    longer fit are dropped, so the job ends inside its budget with the folds it finished. A ``stop`` request
+    less than an even share), a save reserve is kept back (``TimeBudget.reserve``), a fold starts when most
+    of its time is left (``stopping.fold_starts``) and the folds after are dropped, so the job ends inside
+    its budget with the folds it finished. A ``stop`` request
     (SIGTERM) ends the job after the current boosting round with ``TrainingStoppedError``.
     ``n_threads`` is the number of usable cores; small data sets train on fewer (``training_threads``).
     ``runner_factory`` makes what runs the units (a Dask cluster in a multi-host job); by default they
