@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from ensemble_byoc.contract.allocator import apply_allocator_setting
+from ensemble_byoc.contract.allocator import apply_allocator_setting, input_size
 from ensemble_byoc.contract.cpus import available_cpus
 from ensemble_byoc.contract.load_time import LoadTimeSetting
 from ensemble_byoc.contract.logs import configure_logging
@@ -59,7 +59,7 @@ def train_main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | N
     paths.failure_file.unlink(missing_ok=True)
     try:
         (openmp or apply_openmp_wait(os.environ)).log(logger)
-        (allocator or apply_allocator_setting(os.environ)).log(logger)
+        (allocator or apply_allocator_setting(os.environ, input_size(paths.data_dir))).log(logger)
         hyperparameters = read_json_config(paths.hyperparameters_file, default={})
         level = decode_value(hyperparameters.get("sagemaker_container_log_level", ""))
         if isinstance(level, int):
