@@ -7,11 +7,12 @@ between CatBoost units nothing calls it, so what a finished fit freed stays with
 and XGBoost, which allocate with the C library, train on top of it (185 MiB at 800,000 training rows x 20
 features; about 12 bytes a value). A delay of 0 gives it back as it is freed, for 5-10% more CatBoost time
 on such data (pages freed and touched again within a fit: +5% for a bare fit, +11% for a unit). On small
-data with text categoricals the same setting costs far more and gives back little: CatBoost's target
-statistics free and touch pages every round (2.3x the time for the same model on 146 rows of 6 classes with
-5 text columns: 50.7 s against 21.7 s), while what it keeps is a few MiB. So the product sets 0 only for
-input data of ``SMALL_INPUT_BYTES`` or more (or of a size it cannot tell, such as a pipe), and leaves
-mimalloc's own default below that. A user's own ``MIMALLOC_PURGE_DELAY`` is always left as set.
+data the same setting costs far more: CatBoost's statistics of text columns free and touch pages every
+round (bench/RESULTS.md, *CatBoost's allocator*: 1.2-2.5x the time for the same model on four small suite
+sets, 43.7 s against 18.2 s on 146 rows of 6 classes with 5 text columns), for 6-100 MiB kept until its
+next call. So the product sets 0 only for input data of ``SMALL_INPUT_BYTES`` or more (or of a size it
+cannot tell, such as a pipe), and leaves mimalloc's own default below that. A user's own
+``MIMALLOC_PURGE_DELAY`` is always left as set.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ DEFAULT_PURGE_DELAY = "0"
 CATBOOST = LoadTimeReader("CatBoost allocator", "CatBoost", "_catboost", "its allocator's own default")
 SMALL_INPUT_BYTES = 8 * 2**20
 """Input data below this (compressed files counted at ``COMPRESSED_WEIGHT`` times their size) keeps
-mimalloc's own delay: at about 12 bytes of kept memory per value, what CatBoost can keep is tens of MiB."""
+mimalloc's own delay: there time is what the setting would cost, and the memory kept is small next to any
+instance's (about 100 MiB at most in the measurements)."""
 COMPRESSED_WEIGHT = 4
 """A gzip or Parquet file holds about this many times the values per byte of a CSV file."""
 _MAGIC = (b"\x1f\x8b", b"PAR1")
@@ -63,8 +65,8 @@ def allocator_setting(environ: Mapping[str, str], input_bytes: int | None = None
     if input_bytes is not None and input_bytes < SMALL_INPUT_BYTES:
         return LoadTimeSetting(CATBOOST, {}, (
             f"{PURGE_VARIABLE} left at mimalloc's own default: the input data is {_mib(input_bytes)} "
-            f"(under {_mib(SMALL_INPUT_BYTES)}), so what CatBoost keeps between units is small; a "
-            f"{PURGE_VARIABLE} of your own replaces it"))
+            f"(under {_mib(SMALL_INPUT_BYTES)}), where giving memory back as it is freed costs CatBoost up "
+            f"to 2.5x its time; a {PURGE_VARIABLE} of your own replaces it"))
     return LoadTimeSetting(CATBOOST, {PURGE_VARIABLE: DEFAULT_PURGE_DELAY},
                            f"the product's default; a {PURGE_VARIABLE} of your own replaces it")
 
