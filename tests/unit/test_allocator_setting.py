@@ -64,6 +64,14 @@ def test_the_input_size_adds_every_channels_files_and_weights_compressed_ones(tm
     assert input_size(tmp_path / "absent") == 0
 
 
+def test_the_input_size_stops_counting_once_the_input_is_large(tmp_path: Path) -> None:
+    for name in ("a.csv", "b.csv", "c.csv"):
+        with (tmp_path / name).open("wb") as handle:
+            handle.truncate(SMALL_INPUT_BYTES)  # sparse: no data written
+
+    assert input_size(tmp_path) == SMALL_INPUT_BYTES
+
+
 def test_a_pipe_mode_channel_has_no_size_so_the_delay_is_0(tmp_path: Path) -> None:
     (tmp_path / "train").mkdir()
     os.mkfifo(tmp_path / "train_0")

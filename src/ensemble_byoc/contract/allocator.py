@@ -35,11 +35,15 @@ _MAGIC = (b"\x1f\x8b", b"PAR1")
 
 
 def input_size(data_dir: Path) -> int | None:
-    """The bytes under ``data_dir`` (every channel), a compressed file weighted by ``COMPRESSED_WEIGHT``;
-    None when that cannot be told (a pipe-mode channel, an unreadable folder)."""
+    """The bytes under ``data_dir`` (every channel), a compressed file weighted by ``COMPRESSED_WEIGHT``,
+    counted only until they reach ``SMALL_INPUT_BYTES`` (all the decision needs: a channel of many files, on
+    a network file system say, is not walked whole at start-up); None when that cannot be told (a pipe-mode
+    channel, an unreadable folder)."""
     total = 0
     try:
         for path in data_dir.rglob("*"):
+            if total >= SMALL_INPUT_BYTES:
+                break
             if path.is_fifo():
                 return None
             if path.is_file():
