@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -253,6 +254,32 @@ def test_a_rejected_parameter_message_carries_the_library_reason_not_a_stack_tra
     _, _, library_reason = str(info.value).partition("): ")
     assert "[bt]" not in library_reason, f"the reason shown is a native stack-trace frame: {library_reason!r}"
     assert re.search(reason, library_reason), f"the library's reason is lost: {str(info.value)!r}"
+
+
+def test_lightgbm_models_fitting_at_once_in_two_threads_each_refuse_only_their_own_misspelt_name() -> None:
+    spec, rounds = load_spec("lightgbm"), 8
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, list[str]] = {"num_leafs": [], "num_leaves": []}
+
+    def fit_each_round(name: str) -> None:
+        for _ in range(rounds):
+            barrier.wait()  # both threads start a fit at the same moment
+            try:
+                _fit(spec, overrides={name: 8})
+                outcomes[name].append("trained")
+            except UserError as exc:
+                outcomes[name].append(str(exc))
+
+    threads = [threading.Thread(target=fit_each_round, args=(name,)) for name in outcomes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert outcomes["num_leaves"] == ["trained"] * rounds
+    assert len(outcomes["num_leafs"]) == rounds
+    assert all("does not know the parameter(s) lightgbm__num_leafs" in outcome
+               for outcome in outcomes["num_leafs"]), outcomes["num_leafs"]
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ensemble_byoc.contract.cpus import available_cpus, cpu_quota
+from ensemble_byoc.contract.cpus import available_cpus, cpu_quota, training_threads, unit_slots
 
 AFFINITY = len(os.sched_getaffinity(0))
 
@@ -49,3 +49,17 @@ def test_a_quota_below_the_affinity_lowers_the_cores_rounding_a_fraction_up_to_a
     assert available_cpus(v2(tmp_path / "a", "50000 100000")) == 1
     assert available_cpus(v2(tmp_path / "b", "100001 100000")) == min(AFFINITY, 2)
     assert available_cpus(v1(tmp_path / "c", str(100000 * (AFFINITY + 8)))) == AFFINITY
+
+
+@pytest.mark.parametrize(("rows", "cpus", "threads", "slots"), [
+    (500, 2, 1, 2),  # small data: one thread a unit, two units side by side
+    (25_000, 2, 2, 1),  # a unit uses both cores: one at a time
+    (35_000, 16, 3, 5),  # the 16th core is left to the job's own work
+    (500, 1, 1, 1),
+    (10**6, 16, 16, 1),
+])
+def test_small_data_trains_fewer_threads_a_unit_and_more_units_side_by_side(
+    rows: int, cpus: int, threads: int, slots: int
+) -> None:
+    assert training_threads(rows, cpus) == threads
+    assert unit_slots(cpus, threads) == slots

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+from ensemble_byoc.contract.file_magic import is_compressed
 from ensemble_byoc.contract.load_time import LoadTimeReader, LoadTimeSetting, user_values
 
 PURGE_VARIABLE = "MIMALLOC_PURGE_DELAY"
@@ -31,7 +32,6 @@ mimalloc's own delay: there time is what the setting would cost, and the memory 
 instance's (about 100 MiB at most in the measurements)."""
 COMPRESSED_WEIGHT = 4
 """A gzip or Parquet file holds about this many times the values per byte of a CSV file."""
-_MAGIC = (b"\x1f\x8b", b"PAR1")
 
 
 def input_size(data_dir: Path) -> int | None:
@@ -47,16 +47,10 @@ def input_size(data_dir: Path) -> int | None:
             if path.is_fifo():
                 return None
             if path.is_file():
-                total += path.stat().st_size * (COMPRESSED_WEIGHT if _compressed(path) else 1)
+                total += path.stat().st_size * (COMPRESSED_WEIGHT if is_compressed(path) else 1)
     except OSError:
         return None
     return total
-
-
-def _compressed(path: Path) -> bool:
-    with path.open("rb") as stream:
-        head = stream.read(4)
-    return head.startswith(_MAGIC)
 
 
 def allocator_setting(environ: Mapping[str, str], input_bytes: int | None = None) -> LoadTimeSetting:

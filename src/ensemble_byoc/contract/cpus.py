@@ -49,3 +49,10 @@ def training_threads(n_rows: int, cpus: int) -> int:
     than it saves, and on a busy machine spinning threads slow a small fit down by orders of magnitude.
     """
     return max(1, min(cpus, n_rows // ROWS_PER_THREAD))
+
+
+def unit_slots(cpus: int, n_threads: int) -> int:
+    """How many units of ``n_threads`` threads one host trains side by side on ``cpus`` cores: small data
+    sets train each unit on fewer threads than the host has cores (``training_threads``), and the cores
+    left would otherwise wait."""
+    return max(1, cpus // max(n_threads, 1))

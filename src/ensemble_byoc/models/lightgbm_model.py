@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,7 +60,8 @@ class LightGBMModel(Model):
     def _train(self, rows: FoldRows, should_stop: Callable[[], bool] | None) -> tuple[lgb.Booster, int]:
         num_round, stopping = self.num_rounds(), self.stopping_rounds()
         library_log = _LibraryLog()
-        lgb.register_logger(library_log)
+        route_log_in_this_thread()
+        _THREAD_LOGS.current = library_log
         names = library_feature_names(len(rows.feature_names))
         dtrain = lgb.Dataset(rows.X, label=rows.y, feature_name=names, free_raw_data=True,
                              categorical_feature=list(rows.categorical_features) or "auto")
@@ -96,11 +98,12 @@ class LightGBMModel(Model):
 
 
 def route_log_in_this_thread() -> None:
-    """Register LightGBM's native log callback in the calling thread too.
+    """Register LightGBM's native log callback in the calling thread.
 
-    The callback is thread-local and set only in the thread that imported LightGBM; a Dask worker thread
-    would otherwise print LightGBM's messages raw, and ``fit`` would never see an ``Unknown parameter``
-    warning, so a misspelt ``lightgbm__`` override would train instead of failing.
+    The callback is thread-local and set only in the thread that imported LightGBM; a unit trained in
+    another thread (a Dask worker's, the job's units side by side) would otherwise print LightGBM's
+    messages raw, and ``fit`` would never see an ``Unknown parameter`` warning, so a misspelt
+    ``lightgbm__`` override would train instead of failing.
     """
     library = getattr(lgb.basic, "_LIB", None)  # LightGBM's native library handle (ctypes)
     callback = getattr(library, "callback", None)
@@ -226,6 +229,23 @@ class _LibraryLog:
 
     def warning(self, msg: str) -> None:
         self._logger.warning("%s", msg.rstrip())
+
+
+class _ThreadLogs(threading.local):
+    """LightGBM's one Python logger for the whole process, handing each message to the ``_LibraryLog`` of
+    the unit training in the calling thread: units trained side by side each see their own warnings."""
+
+    current: _LibraryLog | None = None
+
+    def info(self, msg: str) -> None:
+        (self.current or _LibraryLog()).info(msg)
+
+    def warning(self, msg: str) -> None:
+        (self.current or _LibraryLog()).warning(msg)
+
+
+_THREAD_LOGS = _ThreadLogs()
+lgb.register_logger(_THREAD_LOGS)
 
 
 def merge_folds(models: Sequence[Model]) -> LightGBMModel | None:

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ensemble_byoc.contract.file_magic import is_gzip
 from ensemble_byoc.contract.missing_values import MISSING_TOKENS
 from ensemble_byoc.errors import UserError, short
 
-_GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK_BYTES = 1 << 24
 _CHUNK_CELLS = 1 << 22
 _COMMA, _NEWLINE, _QUOTE = ord(","), ord("\n"), ord('"')
@@ -159,8 +159,7 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 
 def compression(path: Path) -> str | None:
     """``"gzip"`` for a gzip-compressed file (by its magic bytes, whatever its name), else ``None``."""
-    with path.open("rb") as handle:
-        return "gzip" if handle.read(2) == _GZIP_MAGIC else None
+    return "gzip" if is_gzip(path) else None
 
 
 def _open(path: Path) -> BinaryIO:

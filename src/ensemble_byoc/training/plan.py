@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ensemble_byoc.contract.cpus import training_threads
+from ensemble_byoc.contract.cpus import training_threads, unit_slots
 from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import TrainingStoppedError
 from ensemble_byoc.models.base import BoosterParams
@@ -106,7 +106,8 @@ def plan_job(
                     "out).", data.n_rows - zeros, zeros)
     folds = make_folds(data.n_rows, config.k_fold, config.seed,
                        classes=labels if task.is_classification else None, class_names=task.classes)
-    n_threads = training_threads(data.n_rows, n_threads)
+    cpus, n_threads = n_threads, training_threads(data.n_rows, n_threads)
+    slots = 1 if config.time_limit else unit_slots(cpus, n_threads)  # deadlines are set one unit at a time
     members = config.members()
     params = config.booster_params(task)
     checkpoints = paths.checkpoint_dir
@@ -115,8 +116,8 @@ def plan_job(
     if config.validation_mode != "cv":  # a cv-mode checkpoint is never resumed in another mode
         digest = f"{digest}:{config.validation_mode}"
     width = (data.n_rows, task.n_classes) if task.problem_type == MULTICLASS else (data.n_rows,)
-    _log_plan(config, members, n_threads, store)
-    runner = runner_factory(UnitContext(data, params, n_threads, task, stop))
+    _log_plan(config, members, n_threads, slots, store)
+    runner = runner_factory(UnitContext(data, params, n_threads, task, stop, slots))
     work = {(fold.index, member.name): UnitWork(TrainingUnit(member.library, fold.index, member.name), fold,
                                                 member.overrides)
             for fold in folds for member in members}
@@ -130,11 +131,11 @@ def plan_job(
 
 
 def _log_plan(
-    config: TrainConfig, members: list[Member], n_threads: int, store: CheckpointStore | None
+    config: TrainConfig, members: list[Member], n_threads: int, slots: int, store: CheckpointStore | None
 ) -> None:
-    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, one at a time%s.",
+    logger.info("Plan: %d units (%s x %d folds), %d thread(s) each, %s%s.",
                 len(members) * config.k_fold, ", ".join(member.name for member in members),
-                config.k_fold, n_threads,
+                config.k_fold, n_threads, "one at a time" if slots == 1 else f"up to {slots} side by side",
                 f", time_limit {config.time_limit:g} s" if config.time_limit else "")
     if store:
         logger.info("Checkpoints: finished units are kept in %s; units found there are resumed.",

@@ -9,12 +9,14 @@ a ``DataLoader`` that leaves the rows on the hosts (``multihost.sharded_data``) 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
 from ensemble_byoc.contract.paths import SageMakerPaths
+from ensemble_byoc.errors import TrainingStoppedError
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.scores import get_metric
@@ -71,14 +73,17 @@ class UnitContext:
     n_threads: int
     task: Task
     stop: StopRequest
+    slots: int = 1
+    """How many units this host trains side by side (``plan.unit_slots``)."""
 
 
 class UnitRunner(Protocol):
-    """Runs the units of a job: here one after another, or on a cluster's workers
+    """Runs the units of a job: in this process (``LocalUnitRunner``), or on a cluster's workers
     (``ensemble_byoc.training.multihost.cluster``)."""
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
-        """Announce every unit the job will ask for, in order (a cluster starts them all at once)."""
+        """Announce every unit the job will ask for, in order (a runner with room for several starts them
+        all at once)."""
 
     def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
         """The outcome of one submitted unit; ``deadline`` is the clock value a unit started now should
@@ -91,24 +96,77 @@ class UnitRunner(Protocol):
         """Drop the units not asked for (folds dropped by ``time_limit``, a failed job)."""
 
 
+POLL_SECONDS = 0.5
+"""How often a runner waiting for a unit looks at the stop request."""
+
+
 class LocalUnitRunner:
-    """One unit at a time in this process, with all of its threads: the single-host job."""
+    """The single-host runner: units side by side, ``context.slots`` at a time in threads of this process
+    (small data, whose units leave cores idle), else one at a time as each is asked for.
+
+    Side by side, every unit is submitted at once, started in the order submitted and gathered in the
+    order asked; each model is the one the unit trains alone (same rows, seed and threads).
+    """
 
     def __init__(self, context: UnitContext) -> None:
         self.context = context
         self.metric = get_metric(context.task.problem_type, context.task.eval_metric)
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: dict[tuple[int, str], tuple[UnitWork, Future[UnitOutcome]]] = {}
+        self.cancelled = StopRequest()
+        """Set by ``cancel``: the units still running stop after their current round."""
+        self.stopped: set[tuple[int, str]] = set()
+        """Units side by side that a stop request or ``cancel`` ended early (never kept)."""
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
-        del work, budget  # each unit starts when it is asked for
+        del budget  # side by side only without time_limit (``plan.unit_slots``)
+        if self.context.slots < 2 or len(work) < 2:
+            return  # each unit starts when it is asked for
+        self.pool = ThreadPoolExecutor(self.context.slots, thread_name_prefix="unit")
+        for item in work:
+            self.pending[_key(item)] = (item, self.pool.submit(self._fit_side_by_side, item))
 
     def run(self, work: UnitWork, deadline: float | None) -> UnitOutcome:
-        guard = UnitGuard(self.context.stop, deadline)
-        result = fit_unit(work.unit, self.context.data, work.fold, self.context.params, work.overrides,
-                          self.context.n_threads, guard, self.metric)
-        return UnitOutcome(result, guard.hit_deadline)
+        submitted = self.pending.pop(_key(work), None)
+        if submitted is None:
+            guard = UnitGuard(self.context.stop, deadline)
+            return UnitOutcome(self._fit(work, guard), guard.hit_deadline)
+        future = submitted[1]
+        while True:
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except TimeoutError:
+                if self.context.stop.requested:  # SIGTERM: the units running stop after their round
+                    msg = f"stopped by {self.context.stop.reason}"
+                    raise TrainingStoppedError(msg) from None
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
-        return []
+        return [(work, future.result()) for key, (work, future) in self.pending.items()
+                if future.done() and not future.cancelled() and future.exception() is None
+                and key not in self.stopped]
 
     def cancel(self) -> None:
-        pass
+        if self.pool is not None:
+            self.cancelled.request("the job's end")
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+    def _fit(self, work: UnitWork, guard: Callable[[], bool]) -> UnitResult:
+        return fit_unit(work.unit, self.context.data, work.fold, self.context.params, work.overrides,
+                        self.context.n_threads, guard, self.metric)
+
+    def _fit_side_by_side(self, work: UnitWork) -> UnitOutcome:
+        """One unit in a pool thread; its guard also answers ``cancel``, and marks the unit if it fires."""
+        stops = (self.context.stop, self.cancelled)
+
+        def guard() -> bool:
+            if any(stop.requested for stop in stops):
+                self.stopped.add(_key(work))
+                return True
+            return False
+
+        return UnitOutcome(self._fit(work, guard), hit_deadline=False)
+
+
+def _key(work: UnitWork) -> tuple[int, str]:
+    return work.unit.fold, work.unit.name

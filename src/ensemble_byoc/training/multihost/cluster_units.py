@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -117,7 +116,6 @@ def train_unit(
     seconds: float | None,
 ) -> dict[str, Any]:
     """Run on a worker: train one unit and return what the leader needs, the model in its native format."""
-    _route_lightgbm_log_in_this_thread()
     guard = UnitGuard(HOST_STOP, None if seconds is None else time.monotonic() + seconds)
     result = fit_unit(unit, data, fold, params, overrides, n_threads, guard,
                       get_metric(problem_type, eval_metric))
@@ -138,11 +136,3 @@ def _worker_name() -> str:
     except ValueError:  # called outside a Dask worker
         return ""
 
-
-def _route_lightgbm_log_in_this_thread() -> None:
-    """Once this worker has loaded LightGBM, its log reaches the adapter in this thread too (see
-    ``lightgbm_model.route_log_in_this_thread``); a worker that has not is left without it."""
-    if "lightgbm.basic" in sys.modules:
-        from ensemble_byoc.models.lightgbm_model import route_log_in_this_thread
-
-        route_log_in_this_thread()
