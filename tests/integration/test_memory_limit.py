@@ -48,3 +48,6 @@ def test_a_channel_that_fits_trains_under_the_same_memory_limit(opt_ml: OptMl) -
     result = _train_limited(opt_ml)
     assert result.returncode == 0, result.stderr[-2000:]
     assert np.isfinite(metric_lines(result.stdout, "validation-rmse")[-1])
+    # each thread reserves address space of its own (its stack, glibc's heap arena): under ulimit -v the
+    # units wait for each other, as side by side an OpenMP runtime's thread creation aborted the process
+    assert "1 thread(s) each, one at a time." in result.stderr

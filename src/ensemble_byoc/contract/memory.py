@@ -31,10 +31,16 @@ def memory_limit() -> MemoryLimit:
         value = _read_number(path)
         if value is not None and value < _NO_LIMIT:
             limits.append(MemoryLimit(value, source))
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        limits.append(MemoryLimit(soft, "this process's address-space limit (ulimit -v)"))
+    if (address_space := address_space_limit()) is not None:
+        limits.append(MemoryLimit(address_space, "this process's address-space limit (ulimit -v)"))
     return min(limits, key=lambda limit: limit.bytes)
+
+
+def address_space_limit() -> int | None:
+    """This process's address-space limit (``ulimit -v``) in bytes, or ``None`` without one. It counts
+    memory reserved, not used: every thread adds its stack and glibc's 64 MiB heap arena for it."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def _read_number(path: Path) -> int | None:

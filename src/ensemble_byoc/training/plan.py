@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ensemble_byoc.contract.cpus import training_threads, unit_slots
+from ensemble_byoc.contract.memory import address_space_limit
 from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import TrainingStoppedError
 from ensemble_byoc.models.base import BoosterParams
@@ -107,7 +108,7 @@ def plan_job(
     folds = make_folds(data.n_rows, config.k_fold, config.seed,
                        classes=labels if task.is_classification else None, class_names=task.classes)
     cpus, n_threads = n_threads, training_threads(data.n_rows, n_threads)
-    slots = 1 if config.time_limit else unit_slots(cpus, n_threads)  # deadlines are set one unit at a time
+    slots = 1 if _one_at_a_time(config) else unit_slots(cpus, n_threads)
     members = config.members()
     params = config.booster_params(task)
     checkpoints = paths.checkpoint_dir
@@ -128,6 +129,13 @@ def plan_job(
                    runner, work, fingerprints, oof, covered=np.zeros(data.n_rows, dtype=bool))
     job.resumed = _resumed(job)
     return job
+
+
+def _one_at_a_time(config: TrainConfig) -> bool:
+    """Units wait for each other under ``time_limit`` (each one's share is set when it starts) and under
+    an address-space limit (each thread side by side reserves a stack and a heap arena of its own, enough
+    to make an OpenMP runtime's thread creation abort the process near the limit)."""
+    return bool(config.time_limit) or address_space_limit() is not None
 
 
 def _log_plan(
