@@ -16,14 +16,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_file import replace_section  # noqa: E402
+from results_file import run_notes, write_section  # noqa: E402
 from suite_load import Watch, is_quiet, pressure, settle  # noqa: E402
 
 SETS = ("penguins", "credit_data", "txhousing", "mpg_class", "numeric_400k")
@@ -122,23 +121,15 @@ def main() -> None:
     print("\n".join(body))
     if args.no_write:
         return
-    section = [
-        f"<!-- {SECTION}:start -->",
-        "## CatBoost's allocator: memory given back as it is freed, or after mimalloc's own delay",
-        "",
-        f"- Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC; CPU pressure {pressure()}; nproc {os.cpu_count()}; "
-        f"Python {platform.python_version()}; catboost {catboost.__version__}",
+    notes = [
+        *run_notes(started, pressure(), f"catboost {catboost.__version__}"),
         "- One CatBoost fit per row in a fresh process, the product's default hyperparameters (1,000 rounds, "
         "learning rate 0.1, depth 6, patience 50), one fold of five of the 80/20 split with seed 0; 1 thread "
         "on the small sets, 2 on 400,000 rows x 20 numeric features. Memory kept: the process's resident "
         "memory after the fit and a copy of the model, less before the fit.",
-        "",
-        *body,
-        f"<!-- {SECTION}:end -->",
-        "",
     ]
-    replace_section(args.results, "\n".join(section), SECTION)
+    title = "CatBoost's allocator: memory given back as it is freed, or after mimalloc's own delay"
+    write_section(args.results, SECTION, title, notes, body)
 
 
 if __name__ == "__main__":

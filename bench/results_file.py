@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import platform
+import sys
 from pathlib import Path
 
 
@@ -27,3 +30,17 @@ def replace_section(path: Path, new_section: str, name: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def write_section(path: Path, name: str, title: str, notes: list[str], body: list[str]) -> None:
+    """A section of ``notes`` (the command, date, versions, what was run) and a table ``body`` under
+    ``## title``, in place of section ``name`` of ``path``."""
+    start, end = markers(name)
+    replace_section(path, "\n".join([start, f"## {title}", "", *notes, "", *body, end, ""]), name)
+
+
+def run_notes(started: dt.datetime, pressure: str, versions: str) -> list[str]:
+    """The section's first notes: the command as run, when, the machine's CPU pressure and the versions."""
+    return [f"- Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
+            f"- Date: {started:%Y-%m-%d %H:%M} UTC; CPU pressure {pressure}; nproc {os.cpu_count()}; "
+            f"Python {platform.python_version()}; {versions}"]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_file import replace_section  # noqa: E402
+from results_file import run_notes, write_section  # noqa: E402
 from suite_load import Watch, is_quiet, pressure, settle  # noqa: E402
 
 SETS = ("penguins", "attrition", "credit_data", "txhousing", "ames", "mpg_class")
@@ -113,11 +111,8 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     args = parser.parse_args()
     started = dt.datetime.now(dt.UTC)
-    results = {}
-    for name in args.sets.split(","):
-        for mode in MODES:
-            results[(name, mode)] = run_one(name, mode)
-            print(name, mode, results[(name, mode)], flush=True)
+    runs = [(name, mode) for name in args.sets.split(",") for mode in MODES]
+    results = {run: run_one(*run) for run in runs}  # one at a time, each after the machine settles
     body = table(results)
     print("\n".join(body))
     if args.no_write:
@@ -128,26 +123,18 @@ def main() -> None:
 
     from ensemble_byoc import __version__
 
-    section = [
-        f"<!-- {SECTION}:start -->",
-        "## Training units side by side on small data",
-        "",
-        f"- Command: `{' '.join([Path(sys.executable).name, *sys.argv])}`",
-        f"- Date: {started:%Y-%m-%d %H:%M} UTC; CPU pressure {pressure()}; nproc {os.cpu_count()}; "
-        f"Python {platform.python_version()}; ensemble-byoc {__version__}, catboost {catboost.__version__}, "
-        f"lightgbm {lightgbm.__version__}, xgboost {xgboost.__version__}",
+    versions = (f"ensemble-byoc {__version__}, catboost {catboost.__version__}, "
+                f"lightgbm {lightgbm.__version__}, xgboost {xgboost.__version__}")
+    notes = [
+        *run_notes(started, pressure(), versions),
         "- One training job per row in a fresh process, set up as `container/train` sets itself up; the "
         "product's default hyperparameters on 80% of the accuracy suite's split 0. *One at a time*: "
         "`run_training(n_threads=1)`, how the job trained data of under 20,000 rows before (one thread a "
         "unit, the second core idle); *side by side*: every usable core, as `container/train` runs it now. "
         "Job: `run_training` from its start to the model and reports written; units' own seconds: the sum of "
         "each unit's fit; peak memory: the process's maximum resident set.",
-        "",
-        *body,
-        f"<!-- {SECTION}:end -->",
-        "",
     ]
-    replace_section(args.results, "\n".join(section), SECTION)
+    write_section(args.results, SECTION, "Training units side by side on small data", notes, body)
 
 
 if __name__ == "__main__":
