@@ -9,6 +9,7 @@ a ``DataLoader`` that leaves the rows on the hosts (``multihost.sharded_data``) 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -74,7 +75,7 @@ class UnitContext:
     task: Task
     stop: StopRequest
     slots: int = 1
-    """How many units this host trains side by side (``plan.unit_slots``)."""
+    """How many units this host trains side by side (``contract.cpus.unit_slots``; 1 under ``time_limit``)."""
 
 
 class UnitRunner(Protocol):
@@ -119,7 +120,7 @@ class LocalUnitRunner:
         """Units side by side that a stop request or ``cancel`` ended early (never kept)."""
 
     def submit(self, work: Sequence[UnitWork], budget: TimeBudget) -> None:
-        del budget  # side by side only without time_limit (``plan.unit_slots``)
+        del budget  # never side by side under time_limit (``plan_job`` gives the context one slot)
         if self.context.slots < 2 or len(work) < 2:
             return  # each unit starts when it is asked for
         self.pool = ThreadPoolExecutor(self.context.slots, thread_name_prefix="unit")
@@ -135,7 +136,7 @@ class LocalUnitRunner:
         while True:
             try:
                 return future.result(timeout=POLL_SECONDS)
-            except TimeoutError:
+            except futures.TimeoutError:  # not the built-in TimeoutError before Python 3.11
                 if self.context.stop.requested:  # SIGTERM: the units running stop after their round
                     msg = f"stopped by {self.context.stop.reason}"
                     raise TrainingStoppedError(msg) from None
