@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+from concurrent import futures
 
 import pytest
 
 from ensemble_byoc.contract.cpus import training_threads
+from ensemble_byoc.errors import TrainingStoppedError
+from ensemble_byoc.training.runners import wait_for_unit
 from ensemble_byoc.training.stopping import StopRequest, TimeBudget, UnitGuard, expected_seconds, fold_starts
 
 
@@ -132,3 +136,56 @@ def test_a_fold_starts_with_most_of_its_time_left_and_its_units_are_cut_to_fit(l
                                                                                starts: bool) -> None:
     """ames, a fold of 17.2 s: with 16.7 s left it was dropped, though its units could be cut by 3%."""
     assert fold_starts(17.2, left) is starts
+
+
+class SlowUnit:
+    """A unit's result that is not ready for its first ``late`` asks, each raising ``timeout``."""
+
+    def __init__(self, late: int, timeout: type[BaseException]) -> None:
+        self.asks: list[float] = []
+        self.late = late
+        self.timeout = timeout
+
+    def __call__(self, timeout: float) -> str:
+        self.asks.append(timeout)
+        if len(self.asks) <= self.late:
+            raise self.timeout
+        return "outcome"
+
+
+@pytest.mark.parametrize("timeout", [TimeoutError, futures.TimeoutError, asyncio.TimeoutError])
+def test_waiting_for_a_unit_asks_again_after_each_timeout_and_checks_between_the_asks(
+        timeout: type[BaseException]) -> None:
+    checks: list[int] = []
+    result = SlowUnit(late=3, timeout=timeout)
+    assert wait_for_unit(result, StopRequest(), between=lambda: checks.append(1)) == "outcome"
+    assert len(result.asks) == 4
+    assert all(ask > 0 for ask in result.asks)
+    assert len(checks) == 3
+
+
+def test_waiting_for_a_unit_ends_at_a_stop_request_naming_its_reason() -> None:
+    stop = StopRequest()
+    result = SlowUnit(late=100, timeout=TimeoutError)
+
+    def sigterm_after_the_second_ask() -> None:
+        if len(result.asks) == 2:
+            stop.request("SIGTERM")
+
+    with pytest.raises(TrainingStoppedError, match="stopped by SIGTERM"):
+        wait_for_unit(result, stop, between=sigterm_after_the_second_ask)
+    assert len(result.asks) == 2
+
+
+def test_waiting_for_a_unit_passes_on_the_units_own_failure_and_a_failed_host_check() -> None:
+    def failed(timeout: float) -> str:
+        raise ValueError("unit failed")
+
+    with pytest.raises(ValueError, match="unit failed"):
+        wait_for_unit(failed, StopRequest())
+
+    def host_lost() -> None:
+        raise RuntimeError("host algo-2 left")
+
+    with pytest.raises(RuntimeError, match="algo-2"):
+        wait_for_unit(SlowUnit(late=1, timeout=TimeoutError), StopRequest(), between=host_lost)

@@ -89,14 +89,15 @@ def plan_job(
     paths: SageMakerPaths,
     config: TrainConfig,
     raw: TrainingRows,
-    n_threads: int,
+    cpus: int,
     stop: StopRequest,
     budget: TimeBudget,
     runner_factory: Callable[[UnitContext], UnitRunner],
     checkpoint_folder: str = "",
 ) -> JobState:
     """Resolve the task from the label, draw the folds, make the runner and find the checkpointed units
-    (in ``checkpoint_folder`` of the checkpoint directory: a plan of its own keeps its units apart)."""
+    (in ``checkpoint_folder`` of the checkpoint directory: a plan of its own keeps its units apart).
+    ``cpus`` is what the job may use; each unit gets its share (``contract.cpus.training_threads``)."""
     logger.info("Training data: %d rows, %d features, label %r.", raw.n_rows, len(raw.feature_names),
                 raw.target_name)
     task, labels = resolve_task(raw.y, config.problem_type, config.eval_metric, config.objective)
@@ -107,7 +108,7 @@ def plan_job(
                     "out).", data.n_rows - zeros, zeros)
     folds = make_folds(data.n_rows, config.k_fold, config.seed,
                        classes=labels if task.is_classification else None, class_names=task.classes)
-    cpus, n_threads = n_threads, training_threads(data.n_rows, n_threads)
+    n_threads = training_threads(data.n_rows, cpus)
     slots = 1 if _one_at_a_time(config) else unit_slots(cpus, n_threads)
     members = config.members()
     params = config.booster_params(task)

@@ -8,11 +8,12 @@ a ``DataLoader`` that leaves the rows on the hosts (``multihost.sharded_data``) 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -98,7 +99,29 @@ class UnitRunner(Protocol):
 
 
 POLL_SECONDS = 0.5
-"""How often a runner waiting for a unit looks at the stop request."""
+"""How often a runner waiting for a unit (or a host) looks at the stop request and the hosts."""
+
+WAIT_TIMEOUTS = (TimeoutError, futures.TimeoutError, asyncio.TimeoutError)
+"""What a wait with a timeout raises: three classes before Python 3.11 (one since), the first two of
+which a thread pool's and Dask's futures raise."""
+
+T = TypeVar("T")
+
+
+def wait_for_unit(result: Callable[[float], T], stop: StopRequest,
+                  between: Callable[[], None] | None = None) -> T:
+    """``result(timeout)`` of a unit running elsewhere, asked every ``POLL_SECONDS``; between the asks,
+    ``between()`` (the cluster's host check) and the stop request (SIGTERM: stop waiting, and the units
+    still running stop after their current round)."""
+    while True:
+        try:
+            return result(POLL_SECONDS)
+        except WAIT_TIMEOUTS:
+            if between is not None:
+                between()
+            if stop.requested:
+                msg = f"stopped by {stop.reason}"
+                raise TrainingStoppedError(msg) from None
 
 
 class LocalUnitRunner:
@@ -132,14 +155,7 @@ class LocalUnitRunner:
         if submitted is None:
             guard = UnitGuard(self.context.stop, deadline)
             return UnitOutcome(self._fit(work, guard), guard.hit_deadline)
-        future = submitted[1]
-        while True:
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except futures.TimeoutError:  # not the built-in TimeoutError before Python 3.11
-                if self.context.stop.requested:  # SIGTERM: the units running stop after their round
-                    msg = f"stopped by {self.context.stop.reason}"
-                    raise TrainingStoppedError(msg) from None
+        return wait_for_unit(submitted[1].result, self.context.stop)
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
         return [(work, future.result()) for key, (work, future) in self.pending.items()

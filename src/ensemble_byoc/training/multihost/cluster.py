@@ -34,7 +34,7 @@ from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.training.multihost.layout import HostLayout
 from ensemble_byoc.training.multihost.tls import cluster_security
-from ensemble_byoc.training.runners import UnitContext
+from ensemble_byoc.training.runners import POLL_SECONDS, UnitContext
 from ensemble_byoc.training.stopping import StopRequest
 
 if TYPE_CHECKING:
@@ -45,9 +45,6 @@ logger = logging.getLogger(__name__)
 HOST_STOP = StopRequest()
 """This process's stop request: the units its worker runs stop after their current boosting round once it
 is set (SIGTERM, or the job ending while a unit still runs)."""
-
-POLL_SECONDS = 0.5
-"""How often the leader, waiting for a unit, checks that every host is still in the cluster."""
 
 
 def _dask_settings(layout: HostLayout) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from ensemble_byoc.training.channels import (
 )
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.data import Dataset, check_input_mode, merged_categories, recode_categories
-from ensemble_byoc.training.multihost.cluster import HOST_STOP, POLL_SECONDS, LeaderCluster, host_paths
+from ensemble_byoc.training.multihost.cluster import HOST_STOP, LeaderCluster, host_paths
+from ensemble_byoc.training.runners import POLL_SECONDS
 from ensemble_byoc.training.stopping import StopRequest
 
 logger = logging.getLogger("ensemble_byoc.training.multihost.sharded")  # one name for a sharded job's lines
