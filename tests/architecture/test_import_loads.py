@@ -4,6 +4,7 @@ fresh process), and what the entry points load when they run."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,6 +147,27 @@ def test_train_help_loads_no_library_and_no_dask(tmp_path: Path) -> None:
 
     assert _tops(loaded, LIBRARIES + DASK + LAUNCHER_ONLY) == []
     assert [m for m in loaded if m.startswith((MULTIHOST, LAUNCHER))] == []
+
+
+LAUNCHER_DRY_RUN = """
+import json, sys
+from ensemble_byoc.launcher.command_line import main
+status = main(["delete-endpoint", "churn", "--dry-run"])
+print(json.dumps({"status": status, "loaded": sorted({name.split(".")[0] for name in sys.modules})}))
+"""
+
+
+def test_a_launcher_command_loads_no_scikit_learn_boosting_library_or_dask(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
+    result = subprocess.run([sys.executable, "-c", LAUNCHER_DRY_RUN], env=env, capture_output=True, text=True,
+                            check=False, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    ran = json.loads(result.stdout.splitlines()[-1])
+
+    assert ran["status"] == 0
+    assert "sagemaker" in ran["loaded"]  # the command did build its request with the SDK's shapes
+    assert sorted(set(ran["loaded"]) & {"sklearn", *LIBRARIES, *DASK}) == []  # sklearn + SciPy's stats: 1.6 s
 
 
 SERVE_ONE_REQUEST = """

@@ -135,6 +135,9 @@ def aws_fixture(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", moto_server.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", moto_server.url)
     monkeypatch.setenv("SAGEMAKER_VALIDATE_ROLE", "false")
+    # One attempt per call: moto answers 500 for an operation it lacks (UpdateEndpoint), which botocore
+    # would retry with back-off for about 25 s before the command reports it.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     moto_server.start_recording()
     return moto_server
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 REGRESSION = "regression"
 BINARY = "binary"
@@ -19,6 +19,14 @@ MULTICLASS = "multiclass"
 PROBLEM_TYPES = (REGRESSION, BINARY, MULTICLASS)
 
 _EPS = 1e-15
+
+
+def _sklearn() -> Any:
+    """scikit-learn's metrics, imported at the first score: the launcher reads this module's metric names
+    and starts without scikit-learn and SciPy (about 1.6 s of every command)."""
+    import sklearn.metrics
+
+    return sklearn.metrics
 
 
 def _rmse(y: np.ndarray, p: np.ndarray) -> float:
@@ -54,30 +62,30 @@ def zero_labels(y: np.ndarray) -> int:
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
     if np.unique(y).size < 2:
         return float("nan")
-    return float(roc_auc_score(y, p))
+    return float(_sklearn().roc_auc_score(y, p))
 
 
 def _logloss(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, _EPS, 1 - _EPS)
-    return float(log_loss(y, np.column_stack([1 - p, p]), labels=[0, 1]))
+    return float(_sklearn().log_loss(y, np.column_stack([1 - p, p]), labels=[0, 1]))
 
 
 def _binary_accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    return float(accuracy_score(y, (p > 0.5).astype(int)))
+    return float(_sklearn().accuracy_score(y, (p > 0.5).astype(int)))
 
 
 def _f1(y: np.ndarray, p: np.ndarray) -> float:
-    return float(f1_score(y, (p > 0.5).astype(int), zero_division=0.0))
+    return float(_sklearn().f1_score(y, (p > 0.5).astype(int), zero_division=0.0))
 
 
 def _mlogloss(y: np.ndarray, p: np.ndarray) -> float:
     p = np.clip(p, _EPS, 1.0)
     p = p / p.sum(axis=1, keepdims=True)
-    return float(log_loss(y, p, labels=list(range(p.shape[1]))))
+    return float(_sklearn().log_loss(y, p, labels=list(range(p.shape[1]))))
 
 
 def _multiclass_accuracy(y: np.ndarray, p: np.ndarray) -> float:
-    return float(accuracy_score(y, np.argmax(p, axis=1)))
+    return float(_sklearn().accuracy_score(y, np.argmax(p, axis=1)))
 
 
 @dataclass(frozen=True)
