@@ -30,13 +30,16 @@ $(SDK3_STAMP): $(STAMP)
 demo: $(STAMP)
 	local_test/run_local.sh $(VENV)/bin/python
 
-# The multi-host tests run their hosts in a network namespace (iproute2's `ip netns`, as root).
+# The multi-host tests run their hosts in a network namespace (iproute2's `ip netns`, as root). The suite
+# runs in PYTEST_WORKERS processes, a test file to one process (its module fixtures trained once): most
+# tests wait on servers, subprocesses and timeouts, so two processes on two cores take half the time.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) $(SDK3_STAMP)
 	@command -v ip >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || true
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m mypy src/ensemble_byoc
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=15
 
 # The real Dockerfile built with buildah from a debootstrap base (no Docker, no registry), then train and
 # serve run inside the image; as root; installs its own tools; cleans up after itself.
