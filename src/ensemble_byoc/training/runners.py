@@ -106,6 +106,13 @@ WAIT_TIMEOUTS = (TimeoutError, futures.TimeoutError, asyncio.TimeoutError)
 which a thread pool's and Dask's futures raise."""
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Pending(Protocol[T_co]):
+    """A result on its way: a Dask future, or a ``concurrent.futures`` one that a helper thread sets."""
+
+    def result(self, timeout: float | None = None) -> T_co: ...
 
 
 def wait_for_unit(result: Callable[[float], T], stop: StopRequest,

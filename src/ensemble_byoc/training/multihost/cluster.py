@@ -21,7 +21,7 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import dask
 from distributed import Client, Scheduler, Worker, WorkerPlugin, get_worker
@@ -34,29 +34,18 @@ from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.training.multihost.layout import HostLayout
 from ensemble_byoc.training.multihost.tls import cluster_security
-from ensemble_byoc.training.runners import POLL_SECONDS, UnitContext
+from ensemble_byoc.training.runners import POLL_SECONDS, WAIT_TIMEOUTS, Pending, UnitContext, wait_for_unit
 from ensemble_byoc.training.stopping import StopRequest
 
 if TYPE_CHECKING:
     from ensemble_byoc.training.multihost.cluster_units import ClusterUnitRunner
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HOST_STOP = StopRequest()
 """This process's stop request: the units its worker runs stop after their current boosting round once it
 is set (SIGTERM, or the job ending while a unit still runs)."""
-
-
-def _dask_settings(layout: HostLayout) -> dict[str, Any]:
-    return {
-        "distributed.scheduler.worker-ttl": f"{layout.worker_ttl}s",
-        "distributed.scheduler.allowed-failures": 0,
-        "distributed.worker.daemon": False,
-        "distributed.comm.timeouts.connect": "30s",
-        # Each node's small HTTP server (plain HTTP, even with TLS) serves nothing: no status, no metrics.
-        "distributed.scheduler.http.routes": [],
-        "distributed.worker.http.routes": [],
-    }
 
 
 def _scheme(security: Security | None) -> str:
@@ -163,7 +152,7 @@ def _serve_as_worker(layout: HostLayout, paths: SageMakerPaths, security: Securi
         await worker.finished()
 
     _quiet_dask_logs()
-    with dask.config.set(_dask_settings(layout)):
+    with dask.config.set(layout.dask_settings()):
         asyncio.run(serve())
 
 
@@ -178,7 +167,7 @@ class LeaderCluster:
         self._thread = threading.Thread(target=self._loop.run_forever, name="dask-leader", daemon=True)
         self._scheduler: Scheduler | None = None
         self._worker: Worker | None = None
-        self._config = dask.config.set(_dask_settings(layout))
+        self._config = dask.config.set(layout.dask_settings())
         self._security_files = cluster_security(layout.cluster_secret, layout.current_host)
         self._security: Security | None = None
 
@@ -282,6 +271,22 @@ class LeaderCluster:
                 f"the network)"
             )
             raise PlatformError(msg)
+
+    def wait(self, pending: Pending[T], stop: StopRequest) -> T:
+        """``pending``'s result; between polls, every host is checked to be still there and ``stop`` to be
+        unrequested. A failure is checked against the hosts first: a task lost with its host's worker fails
+        as that host's failure, named as such."""
+
+        def result(timeout: float) -> T:
+            try:
+                return pending.result(timeout=timeout)
+            except WAIT_TIMEOUTS:
+                raise
+            except Exception:
+                self.check_hosts()
+                raise
+
+        return wait_for_unit(result, stop, between=self.check_hosts)
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:
         from ensemble_byoc.training.multihost.cluster_units import ClusterUnitRunner

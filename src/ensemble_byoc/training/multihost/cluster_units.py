@@ -19,7 +19,7 @@ from ensemble_byoc.models import model_bytes, model_from_bytes
 from ensemble_byoc.models.base import BoosterParams
 from ensemble_byoc.training.data import Dataset
 from ensemble_byoc.training.multihost.cluster import HOST_STOP, UNIT_SLOT, LeaderCluster
-from ensemble_byoc.training.runners import WAIT_TIMEOUTS, UnitContext, UnitOutcome, UnitWork, wait_for_unit
+from ensemble_byoc.training.runners import UnitContext, UnitOutcome, UnitWork
 from ensemble_byoc.training.scores import get_metric
 from ensemble_byoc.training.stopping import TimeBudget, UnitGuard
 from ensemble_byoc.training.units import Fold, TrainingUnit, UnitResult, fit_unit
@@ -58,8 +58,7 @@ class ClusterUnitRunner:
         del deadline  # each unit's time_limit share was set when it was submitted
         key = (work.unit.fold, work.unit.name)
         _, future = self.futures[key]
-        payload = wait_for_unit(lambda timeout: self._result(future, timeout), self.context.stop,
-                                between=self.cluster.check_hosts)
+        payload = self.cluster.wait(future, self.context.stop)
         self.collected.add(key)
         if payload["stop_reason"]:  # the unit's host was asked to stop (first): the job stops too
             self.context.stop.request(f"{payload['stop_reason']} on {payload['host']}")
@@ -81,15 +80,6 @@ class ClusterUnitRunner:
                    if key not in self.collected and future.status == "pending"]
         if pending:
             self.client.cancel(pending)
-
-    def _result(self, future: Future[Any], timeout: float) -> Any:
-        try:
-            return future.result(timeout=timeout)
-        except WAIT_TIMEOUTS:
-            raise
-        except Exception:
-            self.cluster.check_hosts()  # a unit lost with its worker is a host failure, named as such
-            raise
 
     def _outcome(self, work: UnitWork, payload: dict[str, Any]) -> UnitOutcome:
         model = model_from_bytes(work.unit.library, payload["model"], self.context.n_threads)

@@ -89,6 +89,18 @@ class HostLayout:
             cluster_secret=_secret(environ),
         )
 
+    def dask_settings(self) -> dict[str, Any]:
+        """The Dask configuration every host of the job runs with."""
+        return {
+            "distributed.scheduler.worker-ttl": f"{self.worker_ttl}s",
+            "distributed.scheduler.allowed-failures": 0,
+            "distributed.worker.daemon": False,
+            "distributed.comm.timeouts.connect": "30s",
+            # Each node's small HTTP server (plain HTTP, even with TLS) serves nothing: no status, no metrics.
+            "distributed.scheduler.http.routes": [],
+            "distributed.worker.http.routes": [],
+        }
+
     def address_of(self, host: str, attempts: int = 30, delay: float = 2.0) -> str:
         """The IP address of ``host``, resolved with retries (a host's DNS name may appear a little late)."""
         if host in self.test_addresses:

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent import futures
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ import numpy as np
 from distributed import Client, Future
 
 from ensemble_byoc.contract.paths import SageMakerPaths
-from ensemble_byoc.errors import EnsembleError, TrainingStoppedError, UserError
+from ensemble_byoc.errors import EnsembleError, UserError
 from ensemble_byoc.training.channels import (
     HOLDOUT,
     TRAIN_CHANNEL,
@@ -31,7 +32,6 @@ from ensemble_byoc.training.channels import (
 from ensemble_byoc.training.config import TrainConfig
 from ensemble_byoc.training.data import Dataset, check_input_mode, merged_categories, recode_categories
 from ensemble_byoc.training.multihost.cluster import HOST_STOP, LeaderCluster, host_paths
-from ensemble_byoc.training.runners import POLL_SECONDS
 from ensemble_byoc.training.stopping import StopRequest
 
 logger = logging.getLogger("ensemble_byoc.training.multihost.sharded")  # one name for a sharded job's lines
@@ -157,27 +157,18 @@ def _shards(
 
 
 def watched(cluster: LeaderCluster, stop: StopRequest, call: Callable[[], T], name: str) -> T:
-    """``call()`` in a helper thread, while this one checks every host is still there and no stop came."""
-    outcome: dict[str, Any] = {}
+    """``call()`` in a helper thread, while this one checks every host is still there and no stop came
+    (``LeaderCluster.wait``): a call that waits on the hosts never outlives one of them."""
+    outcome: futures.Future[T] = futures.Future()
 
     def target() -> None:
         try:
-            outcome["value"] = call()
+            outcome.set_result(call())
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-            outcome["error"] = exc
+            outcome.set_exception(exc)
 
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(POLL_SECONDS)
-        cluster.check_hosts()
-        if stop.requested and thread.is_alive():
-            msg = f"stopped by {stop.reason}"
-            raise TrainingStoppedError(msg)
-    if "error" in outcome:
-        cluster.check_hosts()  # a task lost with its host is a host failure, named as such
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return cluster.wait(outcome, stop)
 
 
 def named(host: str, call: Callable[[], T]) -> T:
