@@ -142,15 +142,31 @@ class SlowUnit:
     """A unit's result that is not ready for its first ``late`` asks, each raising ``timeout``."""
 
     def __init__(self, late: int, timeout: type[BaseException]) -> None:
-        self.asks: list[float] = []
+        self.asks: list[float | None] = []
         self.late = late
         self.timeout = timeout
 
-    def __call__(self, timeout: float) -> str:
+    def result(self, timeout: float | None = None) -> str:
         self.asks.append(timeout)
         if len(self.asks) <= self.late:
             raise self.timeout
         return "outcome"
+
+    def done(self) -> bool:
+        return len(self.asks) > self.late
+
+
+class FailedUnit:
+    """A unit that has ended with ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def result(self, timeout: float | None = None) -> str:
+        raise self.error
+
+    def done(self) -> bool:
+        return True
 
 
 @pytest.mark.parametrize("timeout", [TimeoutError, futures.TimeoutError, asyncio.TimeoutError])
@@ -158,9 +174,9 @@ def test_waiting_for_a_unit_asks_again_after_each_timeout_and_checks_between_the
         timeout: type[BaseException]) -> None:
     checks: list[int] = []
     result = SlowUnit(late=3, timeout=timeout)
-    assert wait_for_unit(result, StopRequest(), between=lambda: checks.append(1)) == "outcome"
+    assert wait_for_unit(result, StopRequest(), check=lambda: checks.append(1)) == "outcome"
     assert len(result.asks) == 4
-    assert all(ask > 0 for ask in result.asks)
+    assert all(ask is not None and ask > 0 for ask in result.asks)
     assert len(checks) == 3
 
 
@@ -173,19 +189,25 @@ def test_waiting_for_a_unit_ends_at_a_stop_request_naming_its_reason() -> None:
             stop.request("SIGTERM")
 
     with pytest.raises(TrainingStoppedError, match="stopped by SIGTERM"):
-        wait_for_unit(result, stop, between=sigterm_after_the_second_ask)
+        wait_for_unit(result, stop, check=sigterm_after_the_second_ask)
     assert len(result.asks) == 2
 
 
 def test_waiting_for_a_unit_passes_on_the_units_own_failure_and_a_failed_host_check() -> None:
-    def failed(timeout: float) -> str:
-        raise ValueError("unit failed")
-
+    checks: list[int] = []
     with pytest.raises(ValueError, match="unit failed"):
-        wait_for_unit(failed, StopRequest())
+        wait_for_unit(FailedUnit(ValueError("unit failed")), StopRequest(), check=lambda: checks.append(1))
+    assert checks == [1]  # the hosts are checked before the unit's failure is passed on
 
     def host_lost() -> None:
         raise RuntimeError("host algo-2 left")
 
     with pytest.raises(RuntimeError, match="algo-2"):
-        wait_for_unit(SlowUnit(late=1, timeout=TimeoutError), StopRequest(), between=host_lost)
+        wait_for_unit(SlowUnit(late=1, timeout=TimeoutError), StopRequest(), check=host_lost)
+
+
+def test_a_unit_that_failed_with_a_timeout_error_of_its_own_fails_the_wait_at_once() -> None:
+    unit = FailedUnit(TimeoutError("LightGBM's network timed out"))
+
+    with pytest.raises(TimeoutError, match="network timed out"):
+        wait_for_unit(unit, StopRequest())

@@ -110,22 +110,27 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class Pending(Protocol[T_co]):
-    """A result on its way: a Dask future, or a ``concurrent.futures`` one that a helper thread sets."""
+    """A result on its way: a Dask future, or a ``concurrent.futures`` one (a pool's or a helper thread's)."""
 
     def result(self, timeout: float | None = None) -> T_co: ...
 
+    def done(self) -> bool: ...
 
-def wait_for_unit(result: Callable[[float], T], stop: StopRequest,
-                  between: Callable[[], None] | None = None) -> T:
-    """``result(timeout)`` of a unit running elsewhere, asked every ``POLL_SECONDS``; between the asks,
-    ``between()`` (the cluster's host check) and the stop request (SIGTERM: stop waiting, and the units
-    still running stop after their current round)."""
+
+def wait_for_unit(pending: Pending[T], stop: StopRequest, check: Callable[[], None] | None = None) -> T:
+    """The result of a unit running elsewhere, asked for every ``POLL_SECONDS``. Between the asks,
+    ``check()`` (the cluster's host check) and the stop request (SIGTERM: stop waiting, and the units
+    still running stop after their current round). The unit's own failure, a timeout error of its own
+    included, is passed on after ``check()``: a unit lost with its host fails as that host's failure."""
     while True:
         try:
-            return result(POLL_SECONDS)
-        except WAIT_TIMEOUTS:
-            if between is not None:
-                between()
+            return pending.result(timeout=POLL_SECONDS)
+        except Exception as exc:
+            still_running = isinstance(exc, WAIT_TIMEOUTS) and not pending.done()
+            if check is not None:
+                check()
+            if not still_running:
+                raise
             if stop.requested:
                 msg = f"stopped by {stop.reason}"
                 raise TrainingStoppedError(msg) from None
@@ -162,7 +167,7 @@ class LocalUnitRunner:
         if submitted is None:
             guard = UnitGuard(self.context.stop, deadline)
             return UnitOutcome(self._fit(work, guard), guard.hit_deadline)
-        return wait_for_unit(submitted[1].result, self.context.stop)
+        return wait_for_unit(submitted[1], self.context.stop)
 
     def finished(self) -> list[tuple[UnitWork, UnitOutcome]]:
         return [(work, future.result()) for key, (work, future) in self.pending.items()

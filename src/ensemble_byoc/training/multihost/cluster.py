@@ -34,7 +34,7 @@ from ensemble_byoc.contract.paths import SageMakerPaths
 from ensemble_byoc.errors import PlatformError
 from ensemble_byoc.training.multihost.layout import HostLayout
 from ensemble_byoc.training.multihost.tls import cluster_security
-from ensemble_byoc.training.runners import POLL_SECONDS, WAIT_TIMEOUTS, Pending, UnitContext, wait_for_unit
+from ensemble_byoc.training.runners import POLL_SECONDS, Pending, UnitContext, wait_for_unit
 from ensemble_byoc.training.stopping import StopRequest
 
 if TYPE_CHECKING:
@@ -273,20 +273,9 @@ class LeaderCluster:
             raise PlatformError(msg)
 
     def wait(self, pending: Pending[T], stop: StopRequest) -> T:
-        """``pending``'s result; between polls, every host is checked to be still there and ``stop`` to be
-        unrequested. A failure is checked against the hosts first: a task lost with its host's worker fails
-        as that host's failure, named as such."""
-
-        def result(timeout: float) -> T:
-            try:
-                return pending.result(timeout=timeout)
-            except WAIT_TIMEOUTS:
-                raise
-            except Exception:
-                self.check_hosts()
-                raise
-
-        return wait_for_unit(result, stop, between=self.check_hosts)
+        """``pending``'s result, every host checked to be still there between the asks and before a
+        failure is passed on (a task lost with its host's worker fails as that host's failure)."""
+        return wait_for_unit(pending, stop, check=self.check_hosts)
 
     def runner(self, context: UnitContext) -> ClusterUnitRunner:
         from ensemble_byoc.training.multihost.cluster_units import ClusterUnitRunner
