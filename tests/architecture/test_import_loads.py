@@ -4,13 +4,13 @@ fresh process), and what the entry points load when they run."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import FAST_HYPERPARAMETERS, TRAIN_SCRIPT, OptMl, csv_body, make_regression
+from moto_recorder import without_aws_configuration
 from package_tree import (
     DASK,
     LAUNCHER_ONLY,
@@ -157,10 +157,11 @@ print(json.dumps({"status": status, "loaded": sorted({name.split(".")[0] for nam
 """
 
 
-def test_a_launcher_command_loads_no_scikit_learn_boosting_library_or_dask(tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"))
-    result = subprocess.run([sys.executable, "-c", LAUNCHER_DRY_RUN], env=env, capture_output=True, text=True,
+def test_a_launcher_command_loads_no_scikit_learn_boosting_library_or_dask(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    without_aws_configuration(monkeypatch, tmp_path)
+    result = subprocess.run([sys.executable, "-c", LAUNCHER_DRY_RUN], capture_output=True, text=True,
                             check=False, timeout=120, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     ran = json.loads(result.stdout.splitlines()[-1])
