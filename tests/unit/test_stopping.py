@@ -206,6 +206,33 @@ def test_waiting_for_a_unit_passes_on_the_units_own_failure_and_a_failed_host_ch
         wait_for_unit(SlowUnit(late=1, timeout=TimeoutError), StopRequest(), check=host_lost)
 
 
+class FinishedAsThePollRanOut:
+    """A unit that ends while the first ask waits (so that ask runs out and ``done()`` is then true) and
+    whose result takes ``fetch`` seconds to arrive from its host (Dask's ``result(timeout)`` includes it)."""
+
+    def __init__(self, fetch: float) -> None:
+        self.asks: list[float | None] = []
+        self.fetch = fetch
+
+    def result(self, timeout: float | None = None) -> str:
+        self.asks.append(timeout)
+        if len(self.asks) == 1 or (timeout is not None and timeout < self.fetch):
+            raise TimeoutError
+        return "outcome"
+
+    def done(self) -> bool:
+        return bool(self.asks)
+
+
+@pytest.mark.parametrize("fetch", [0.0, 1.0])
+def test_a_unit_that_finishes_as_a_poll_runs_out_gives_its_result_not_the_polls_timeout(fetch: float) -> None:
+    """CI, a two-host job: a CatBoost unit ended 0.5 s in, as the first ask ran out, and the job failed
+    with that ask's TimeoutError."""
+    unit = FinishedAsThePollRanOut(fetch)
+    assert wait_for_unit(unit, StopRequest()) == "outcome"
+    assert len(unit.asks) == 2
+
+
 def test_a_unit_that_failed_with_a_timeout_error_of_its_own_fails_the_wait_at_once() -> None:
     unit = FailedUnit(TimeoutError("LightGBM's network timed out"))
 

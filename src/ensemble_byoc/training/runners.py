@@ -101,6 +101,9 @@ class UnitRunner(Protocol):
 POLL_SECONDS = 0.5
 """How often a runner waiting for a unit (or a host) looks at the stop request and the hosts."""
 
+FETCH_SECONDS = 120.0
+"""How long a finished unit's result has to arrive (a Dask result travels from the host that ran it)."""
+
 WAIT_TIMEOUTS = (TimeoutError, futures.TimeoutError, asyncio.TimeoutError)
 """What a wait with a timeout raises: three classes before Python 3.11 (one since), the first two of
 which a thread pool's and Dask's futures raise."""
@@ -118,18 +121,22 @@ class Pending(Protocol[T_co]):
 
 
 def wait_for_unit(pending: Pending[T], stop: StopRequest, check: Callable[[], None] | None = None) -> T:
-    """The result of a unit running elsewhere, asked for every ``POLL_SECONDS``. Between the asks,
-    ``check()`` (the cluster's host check) and the stop request (SIGTERM: stop waiting, and the units
-    still running stop after their current round). The unit's own failure, a timeout error of its own
-    included, is passed on after ``check()``: a unit lost with its host fails as that host's failure."""
+    """The result of a unit running elsewhere, asked for every ``POLL_SECONDS`` while it runs. Between the
+    asks, ``check()`` (the cluster's host check) and the stop request (SIGTERM: stop waiting, and the units
+    still running stop after their current round).
+
+    Whether the unit has finished is asked before each ask, never after a timeout: a wait that runs out
+    as the unit ends (or while its result travels from its host) only asks again, and a finished unit's
+    failure, a timeout error of its own included, is passed on after ``check()``: a unit lost with its
+    host fails as that host's failure."""
     while True:
+        finished = pending.done()
         try:
-            return pending.result(timeout=POLL_SECONDS)
+            return pending.result(timeout=FETCH_SECONDS if finished else POLL_SECONDS)
         except Exception as exc:
-            still_running = isinstance(exc, WAIT_TIMEOUTS) and not pending.done()
             if check is not None:
                 check()
-            if not still_running:
+            if finished or not isinstance(exc, WAIT_TIMEOUTS):
                 raise
             if stop.requested:
                 msg = f"stopped by {stop.reason}"
