@@ -69,7 +69,7 @@ def dry_run(args: list[str], capsys: pytest.CaptureFixture[str]) -> Any:
         ([*TUNE, "-r", "eta=0.01:0.3:Bogus"], r"Range of 'eta' .*scaling 'Bogus' is not one of Auto, Linear"),
         ([*TUNE, "-r", "eta=0.3:0.01"], r"Range of 'eta' .*min 0.3 is above max 0.01"),
         ([*TUNE, "-r", "eta=0:0.3:Logarithmic"], r"Logarithmic scaling needs bounds above 0"),
-        ([*TUNE, "--strategy", "Grid"], r"Grid search takes categorical ranges only, not colsample"),
+        ([*TUNE, "--strategy", "Grid"], r"categorical ranges only, not catboost__depth, colsample"),
         ([*TUNE, "--strategy", "Grid", "-r", "max_depth=4|6", "--max-jobs", "4"],
          r"drop max_jobs \(--max-jobs\)"),
         ([*TRAIN, "--instance-count", "0"], r"argument --instance-count: 0 must be 1 or more"),
@@ -97,6 +97,25 @@ def test_hyperband_runs_with_training_job_early_stopping_off(capsys: pytest.Capt
     (call,) = dry_run([*TUNE, "--strategy", "Hyperband"], capsys)
 
     assert call["request"]["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Off"
+
+
+def tuned_ranges(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, str]]:
+    (call,) = dry_run([*TUNE, *args], capsys)
+    ranges = call["request"]["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    return {r["Name"]: r for kind in ranges.values() for r in kind}
+
+
+def test_default_tuning_ranges_tune_each_trained_librarys_own_tree_shape_unless_max_depth_is_fixed(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ranges = tuned_ranges([], capsys)
+    assert sorted(ranges) == ["catboost__depth", "colsample_bytree", "eta", "lightgbm__num_leaves",
+                              "reg_lambda", "subsample", "xgboost__max_depth"]
+    assert ranges["lightgbm__num_leaves"] == {"Name": "lightgbm__num_leaves", "MinValue": "16",
+                                              "MaxValue": "256", "ScalingType": "Logarithmic"}
+    only_two = tuned_ranges(["-p", "models=xgboost,lightgbm", "-p", "lightgbm__num_leaves=31"], capsys)
+    assert [name for name in only_two if "__" in name] == ["xgboost__max_depth"]
+    one_depth = tuned_ranges(["-p", "max_depth=6"], capsys)
+    assert sorted(one_depth) == ["colsample_bytree", "eta", "reg_lambda", "subsample"]
 
 
 def test_grid_search_over_categorical_ranges_sends_no_job_count(capsys: pytest.CaptureFixture[str]) -> None:

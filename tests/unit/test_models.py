@@ -193,6 +193,29 @@ def test_a_shared_hyperparameter_reaches_the_library_by_its_own_name_and_a_user_
     assert "early_stopping_rounds" not in overridden  # read by the adapter itself, not a library parameter
 
 
+def test_without_max_depth_lightgbm_grows_leaf_wise_on_large_data_and_a_given_depth_applies_to_all() -> None:
+    def shape(library: str, params: BoosterParams,
+              overrides: dict[str, object] | None = None) -> dict[str, object]:
+        own = load_spec(library).create(params, overrides or {}, N_THREADS).library_params()
+        names = ("depth", "max_depth", "num_leaves", "min_data_in_leaf", "feature_fraction")
+        return {name: own[name] for name in names if name in own}
+
+    small, large = replace(PARAMS, max_depth=None, rows=19_999), replace(PARAMS, max_depth=None, rows=20_000)
+    for params in (small, large):
+        assert shape("catboost", params) == {"depth": 6}
+        assert shape("xgboost", params) == {"max_depth": 6}
+    assert shape("lightgbm", small) == {"max_depth": 6, "num_leaves": 64}
+    assert shape("lightgbm", small, {"num_leaves": 200}) == {"max_depth": 8, "num_leaves": 200}  # not 64
+    assert shape("lightgbm", small, {"num_leaves": 15}) == {"max_depth": 6, "num_leaves": 15}
+    assert shape("lightgbm", large) == {"max_depth": -1, "num_leaves": 128, "min_data_in_leaf": 3,
+                                        "feature_fraction": 0.9}
+    assert shape("lightgbm", replace(large, colsample_bytree=0.5), {"num_leaves": 31}) == {
+        "max_depth": -1, "num_leaves": 31, "min_data_in_leaf": 3, "feature_fraction": 0.5}
+    four = replace(large, max_depth=4)
+    assert (shape("catboost", four), shape("xgboost", four), shape("lightgbm", four)) == (
+        {"depth": 4}, {"max_depth": 4}, {"max_depth": 4, "num_leaves": 16})
+
+
 @pytest.mark.parametrize(("objective", "expected"), [
     ("absolute_error", {"catboost": ("loss_function", "MAE"), "lightgbm": ("objective", "regression_l1"),
                         "xgboost": ("objective", "reg:absoluteerror")}),

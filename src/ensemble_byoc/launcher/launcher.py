@@ -150,7 +150,7 @@ class Launcher:
         """Start a tuning job (CreateHyperParameterTuningJob) on the ensemble's CV objective: the ensemble's
         line of ``eval_metric`` (default: rmse, logloss or mlogloss by problem type), minimised or maximised
         as that metric requires. ``hyperparameters`` stay fixed in every training job; ``ranges`` default
-        to :func:`~ensemble_byoc.launcher.tuning.default_ranges` less the fixed ones.
+        to :func:`~ensemble_byoc.launcher.tuning.default_ranges` for the fixed ones.
         """
         compute = compute or Compute()
         name = job_name or unique_name(self.base_name, TUNING_NAME_MAX_LENGTH)

@@ -20,16 +20,30 @@ from sagemaker.core.parameter import (
 from ensemble_byoc.errors import UserError
 from ensemble_byoc.training.config import TrainConfig
 
+_SHARED_RANGES: Mapping[str, ParameterRange] = {
+    "eta": ContinuousParameter(0.01, 0.3, scaling_type="Logarithmic"),
+    "subsample": ContinuousParameter(0.5, 1.0),
+    "colsample_bytree": ContinuousParameter(0.5, 1.0),
+    "reg_lambda": ContinuousParameter(0.01, 100.0, scaling_type="Logarithmic"),
+}
+_TREE_SHAPE_RANGES: Mapping[str, tuple[str, ParameterRange]] = {
+    "catboost": ("catboost__depth", IntegerParameter(4, 10)),
+    "lightgbm": ("lightgbm__num_leaves", IntegerParameter(16, 256, scaling_type="Logarithmic")),
+    "xgboost": ("xgboost__max_depth", IntegerParameter(3, 10)),
+}
 
-def default_ranges() -> dict[str, ParameterRange]:
-    """Ranges that suit a boosted-tree ensemble; ``num_round`` stays fixed (early stopping ends it)."""
-    return {
-        "eta": ContinuousParameter(0.01, 0.3, scaling_type="Logarithmic"),
-        "max_depth": IntegerParameter(3, 10),
-        "subsample": ContinuousParameter(0.5, 1.0),
-        "colsample_bytree": ContinuousParameter(0.5, 1.0),
-        "reg_lambda": ContinuousParameter(0.01, 100.0, scaling_type="Logarithmic"),
-    }
+
+def default_ranges(fixed: Mapping[str, str] | None = None) -> dict[str, ParameterRange]:
+    """Ranges that suit a boosted-tree ensemble, less the hyperparameters ``fixed``: the shared ones, and
+    the tree shape of each library trained, in its own terms (CatBoost's and XGBoost's depth, LightGBM's
+    leaves), as ``max_depth`` unset leaves each library its own shape. With ``max_depth`` fixed (one depth
+    for every library) the shape ranges are left out. ``num_round`` stays fixed: early stopping ends it."""
+    fixed = fixed or {}
+    ranges = dict(_SHARED_RANGES)
+    if "max_depth" not in fixed:
+        trained = TrainConfig.from_hyperparameters({k: v for k, v in fixed.items() if k == "models"}).models
+        ranges.update(_TREE_SHAPE_RANGES[library] for library in trained if library in _TREE_SHAPE_RANGES)
+    return {name: rng for name, rng in ranges.items() if name not in fixed}
 
 
 SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
@@ -126,7 +140,7 @@ def resolve_ranges(
             container would reject.
     """
     if ranges is None:
-        return {name: rng for name, rng in default_ranges().items() if name not in fixed}
+        return default_ranges(fixed)
     for name, rng in ranges.items():
         check_range(name, rng)
         if name in fixed:

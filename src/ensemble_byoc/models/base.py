@@ -24,7 +24,7 @@ class BoosterParams:
     """The shared hyperparameters, mapped by each adapter onto its library's own names."""
 
     learning_rate: float
-    max_depth: int
+    max_depth: int | None  # one depth for every library; None: each library's own tree shape
     num_round: int
     early_stopping_rounds: int
     seed: int
@@ -41,9 +41,11 @@ class BoosterParams:
     """The regression loss: ``squared_error``, ``absolute_error`` or ``huber``."""
     huber_delta: float = 1.0
     """Where the huber loss turns from squared to absolute, in the label's units."""
+    rows: int = 0  # the job's rows (each fold trains on most of them): a library's shape may follow them
 
 
 REGRESSION_OBJECTIVES = ("squared_error", "absolute_error", "huber")
+DEFAULT_DEPTH = 6  # the trees' depth when max_depth is not given (CatBoost's and XGBoost's own)
 
 
 _READ_MODEL_PARAMS = BoosterParams(learning_rate=0.0, max_depth=0, num_round=0, early_stopping_rounds=0,

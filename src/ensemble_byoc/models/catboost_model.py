@@ -10,7 +10,14 @@ import catboost
 import numpy as np
 import pandas as pd
 
-from ensemble_byoc.models.base import BoosterParams, FoldRows, Model, ModelSpec, library_feature_names
+from ensemble_byoc.models.base import (
+    DEFAULT_DEPTH,
+    BoosterParams,
+    FoldRows,
+    Model,
+    ModelSpec,
+    library_feature_names,
+)
 
 _LOSSES = {"regression": "RMSE", "binary": "Logloss", "multiclass": "MultiClass"}
 _PROBABILISTIC_LOSSES = ("Logloss", "MultiClass")
@@ -45,7 +52,7 @@ class CatBoostModel(Model):
             "eval_metric": _EVAL_METRICS[p.problem_type][p.eval_metric],
             "iterations": p.num_round,
             "learning_rate": p.learning_rate,
-            "depth": p.max_depth,
+            "depth": DEFAULT_DEPTH if p.max_depth is None else p.max_depth,
             "random_seed": p.seed,
             "thread_count": self.n_threads,
             "logging_level": "Silent",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import socket
 import threading
@@ -15,10 +16,26 @@ from urllib.parse import urlsplit
 import lightgbm as lgb
 import numpy as np
 
-from ensemble_byoc.models.base import DaskParts, FoldRows, Model, ModelSpec, library_feature_names
+from ensemble_byoc.models.base import (
+    DEFAULT_DEPTH,
+    BoosterParams,
+    DaskParts,
+    FoldRows,
+    Model,
+    ModelSpec,
+    library_feature_names,
+)
 from ensemble_byoc.models.lightgbm_merge import merged_model_text
 
 _MAX_LEAVES = 131072
+LARGE_DATA_ROWS = 20_000
+"""From this many rows, LightGBM's trees grow leaf-wise when ``max_depth`` is not given."""
+_LEAF_WISE = {"max_depth": -1, "num_leaves": 128, "min_data_in_leaf": 3, "feature_fraction": 0.9}
+"""LightGBM's tree shape from ``LARGE_DATA_ROWS`` rows when ``max_depth`` is not given: leaf-wise growth
+without a depth cap, up to 128 leaves of 3 rows or more, 90% of the features a tree (``colsample_bytree``,
+when given, replaces that). Chosen on the accuracy suite's "choose" sets (bench/RESULTS.md, section
+``accuracy_suite-leaves``): better than depth 6 with 64 leaves on diamonds (43,000 rows), worse on
+txhousing (6,400) and digits (1,400)."""
 _METRICS = {  # problem type -> our metric -> LightGBM's (no F1: stop on log loss, the blend optimises F1)
     "regression": {"rmse": "rmse", "mae": "l1"},
     "binary": {"auc": "auc", "logloss": "binary_logloss", "accuracy": "binary_error", "f1": "binary_logloss"},
@@ -26,6 +43,20 @@ _METRICS = {  # problem type -> our metric -> LightGBM's (no F1: stop on log los
 }
 _REGRESSION_OBJECTIVES = {"squared_error": "regression", "absolute_error": "regression_l1", "huber": "huber"}
 _UNKNOWN_PARAMETER = re.compile(r"Unknown parameter: (\S+)")
+
+
+def _tree_shape(p: BoosterParams, leaves: Any) -> dict[str, Any]:
+    """``max_depth`` given: that depth, with ``num_leaves = 2**depth``. Unset: ``_LEAF_WISE`` from
+    ``LARGE_DATA_ROWS`` rows; below, ``DEFAULT_DEPTH`` with 64 leaves, the depth raised to hold a larger
+    ``num_leaves`` of the user's or a portfolio member's (``leaves``; 200 leaves: depth 8), which the
+    depth would otherwise cut to 64 without a word."""
+    if p.max_depth is not None:
+        return {"max_depth": p.max_depth, "num_leaves": min(2**p.max_depth, _MAX_LEAVES)}
+    if p.rows >= LARGE_DATA_ROWS:
+        return dict(_LEAF_WISE)
+    deeper = isinstance(leaves, int) and leaves > 2**DEFAULT_DEPTH
+    return {"max_depth": math.ceil(math.log2(leaves)) if deeper else DEFAULT_DEPTH,
+            "num_leaves": 2**DEFAULT_DEPTH}
 
 
 class LightGBMModel(Model):
@@ -41,8 +72,7 @@ class LightGBMModel(Model):
             else p.problem_type,
             "metric": _METRICS[p.problem_type][p.eval_metric],
             "learning_rate": p.learning_rate,
-            "max_depth": p.max_depth,
-            "num_leaves": min(2**p.max_depth, _MAX_LEAVES),
+            **_tree_shape(p, self.overrides.get("num_leaves")),
             "seed": p.seed,
             "num_threads": self.n_threads,
             "deterministic": True,

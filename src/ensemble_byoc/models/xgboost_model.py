@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 import numpy as np
 import xgboost as xgb
 
-from ensemble_byoc.models.base import DaskParts, FoldRows, Model, ModelSpec, library_feature_names
+from ensemble_byoc.models.base import (
+    DEFAULT_DEPTH,
+    DaskParts,
+    FoldRows,
+    Model,
+    ModelSpec,
+    library_feature_names,
+)
 from ensemble_byoc.models.xgboost_merge import merged_document
 from ensemble_byoc.models.xgboost_predict import DensePredictor
 
@@ -44,7 +51,7 @@ class XGBoostModel(Model):
             "eval_metric": _EVAL_METRICS[p.problem_type][p.eval_metric],
             "tree_method": "hist",
             "eta": p.learning_rate,
-            "max_depth": p.max_depth,
+            "max_depth": DEFAULT_DEPTH if p.max_depth is None else p.max_depth,
             "seed": p.seed,
             "nthread": self.n_threads,
             "verbosity": 1,  # warnings only; they arrive as Python warnings and are read in fit

@@ -74,7 +74,9 @@ class TrainConfig:
 
     k_fold: int = 5
     eta: float = 0.1
-    max_depth: int = 6
+    max_depth: int | None = None
+    """One tree depth for every library (LightGBM then also ``num_leaves = 2**max_depth``); None: each
+    library's own shape (depth 6; LightGBM's leaf-wise with up to 128 leaves from 20,000 rows)."""
     num_round: int = 1000
     early_stopping_rounds: int = 50
     seed: int = 0
@@ -175,9 +177,9 @@ class TrainConfig:
         """The ensemble's members: each library's first ``portfolio_size`` portfolio configurations."""
         return portfolio_members(self.models, self.portfolio_size, self.library_params)
 
-    def booster_params(self, task: Task | None = None) -> BoosterParams:
+    def booster_params(self, task: Task | None = None, rows: int = 0) -> BoosterParams:
         """The shared settings for every library; ``task`` adds the objective and the early-stopping
-        metric."""
+        metric, ``rows`` the size of the job's data (each library's own tree shape may follow it)."""
         task = task or Task("regression", "rmse")
         self._check_objective(f"the task is {task.problem_type}", task.problem_type)
         return BoosterParams(
@@ -194,6 +196,7 @@ class TrainConfig:
             subsample=self.subsample,
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
+            rows=rows,
         )
 
     def overrides_for(self, library: str) -> Mapping[str, Any]:

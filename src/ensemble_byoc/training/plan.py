@@ -111,7 +111,7 @@ def plan_job(
     n_threads = training_threads(data.n_rows, cpus)
     slots = 1 if _one_at_a_time(config) else unit_slots(cpus, n_threads)
     members = config.members()
-    params = config.booster_params(task)
+    params = config.booster_params(task, data.n_rows)
     checkpoints = paths.checkpoint_dir
     store = CheckpointStore(checkpoints / checkpoint_folder) if checkpoints.is_dir() else None
     digest = data.digest() if store else ""
