@@ -14,6 +14,8 @@ TEST_SIZE = 0.2
 FLIGHTS_ROWS = 120_000
 """nycflights13's flights, 327,346 rows with a label, sampled (seed 0) to this many: over 100,000 rows, and
 a full run stays within a night on two cores."""
+DIAMONDS_PROBE_ROWS = (12_500, 25_000, 37_500)
+"""diamonds sampled to these sizes (10,000, 20,000 and 30,000 rows to train): see ``size_probes``."""
 SCREEN_SETS = ("diabetes", "credit_data", "penguins", "txhousing")
 """The screening tier: four "choose" sets (regression, binary, multiclass; categoricals and missing
 values), small enough to try a lever in minutes."""
@@ -109,6 +111,14 @@ def _diamonds() -> tuple[Any, str]:
     return frame, "price"
 
 
+def _diamonds_sample(rows: int) -> Callable[[], tuple[Any, str]]:
+    def load() -> tuple[Any, str]:
+        frame, label = _diamonds()
+        return frame.sample(n=rows, random_state=0).reset_index(drop=True), label
+
+    return load
+
+
 def _flights() -> tuple[Any, str]:
     frame, label = _rdata("nycflights13", "flights", "arr_delay",
                           drop=("year", "arr_time", "air_time", "time_hour", "tailnum"))()
@@ -176,8 +186,19 @@ def all_specs() -> list[DataSpec]:
     ]
 
 
+def size_probes() -> list[DataSpec]:
+    """diamonds (a "choose" set) sampled (seed 0) to a smaller size: where along the rows a default that
+    follows the data's size should turn (LightGBM's larger leaves). Chosen by name only, never in a tier."""
+    return [_spec(f"diamonds_{rows // 1000}k", REGRESSION, CHOOSE,
+                  f"plotnine.data.diamonds sampled (seed 0) to {rows:,} rows",
+                  f"{rows:,} rows ({rows * 4 // 5:,} to train), text categoricals", _diamonds_sample(rows))
+            for rows in DIAMONDS_PROBE_ROWS]
+
+
 def select(tier: str, names: str | None) -> list[DataSpec]:
     specs = all_specs()
+    if names:
+        specs += size_probes()
     if names:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {s.name for s in specs})
