@@ -200,7 +200,7 @@ def test_without_max_depth_lightgbm_grows_leaf_wise_on_large_data_and_a_given_de
         names = ("depth", "max_depth", "num_leaves", "min_data_in_leaf", "feature_fraction")
         return {name: own[name] for name in names if name in own}
 
-    small, large = replace(PARAMS, max_depth=None, rows=19_999), replace(PARAMS, max_depth=None, rows=20_000)
+    small, large = replace(PARAMS, max_depth=None, rows=39_999), replace(PARAMS, max_depth=None, rows=40_000)
     for params in (small, large):
         assert shape("catboost", params) == {"depth": 6}
         assert shape("xgboost", params) == {"max_depth": 6}

@@ -76,7 +76,7 @@ class TrainConfig:
     eta: float = 0.1
     max_depth: int | None = None
     """One tree depth for every library (LightGBM then also ``num_leaves = 2**max_depth``); None: each
-    library's own shape (depth 6; LightGBM's leaf-wise with up to 128 leaves from 20,000 rows)."""
+    library's own shape (depth 6; LightGBM's leaf-wise with up to 128 leaves from 40,000 rows)."""
     num_round: int = 1000
     early_stopping_rounds: int = 50
     seed: int = 0
