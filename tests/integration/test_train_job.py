@@ -92,6 +92,19 @@ def test_log_says_unit_i_of_n_with_library_fold_iteration_score_and_seconds(opt_
     assert "\r" not in done.stderr
 
 
+@pytest.mark.parametrize(("rows", "shape"), [(39_999, ["[max_depth: 6]", "[num_leaves: 64]"]),
+                                             (40_000, ["[max_depth: -1]", "[num_leaves: 128]"])])
+def test_a_job_without_max_depth_trains_lightgbm_leaf_wise_from_40000_rows(
+        opt_ml: OptMl, rows: int, shape: list[str]) -> None:
+    X, y = make_regression(n_rows=rows, n_features=4)
+    opt_ml.add_training_csv(X, y)
+    opt_ml.hyperparameters({"models": "lightgbm", "k_fold": "2", "num_round": "5"})
+    done = run_train(opt_ml)
+    assert done.returncode == 0, done.stderr
+    model_text = (opt_ml.model_dir / "lightgbm" / "fold-0.txt").read_text()
+    assert all(parameter in model_text for parameter in shape)
+
+
 def test_rerun_with_the_same_seed_gives_the_same_model(opt_ml: OptMl, tmp_path) -> None:
     X, y = make_regression()
     opt_ml.add_training_csv(X, y)
