@@ -199,7 +199,6 @@ def select(tier: str, names: str | None) -> list[DataSpec]:
     specs = all_specs()
     if names:
         specs += size_probes()
-    if names:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
         unknown = sorted(set(wanted) - {s.name for s in specs})
         if unknown:
